@@ -1,0 +1,1 @@
+"""One module per `todo-console` subcommand (see console.cli)."""
