@@ -1,5 +1,7 @@
 """`todo-console`: one CLI whose subcommands each live in their own module.
 
+Team-wide names and rules (app-ids, topics, Dapr component names, git etiquette): CONTRIBUTING.md.
+
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed arguments and returning an exit code. Adding a
 command means adding a module and one line to ``COMMAND_MODULES``; nothing else changes.
