@@ -1,0 +1,131 @@
+"""Fixtures for the sandbox tests: a real tansu broker, fixture manifests and tiny stand-in processes.
+
+In CI (CI=true) a missing tansu binary is a failure, not a skip: the broker is a core part.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from console.sandbox.broker import Broker, BrokerError, start_tansu, tansu_binary
+from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec, RestartPolicy
+from console.sandbox.ports import free_port
+
+TINY_SERVICE = Path(__file__).parent / "fixtures" / "tiny_service.py"
+
+FIXTURE_MANIFESTS = {
+    "topics.yaml": """
+        apiVersion: kafka.strimzi.io/v1
+        kind: KafkaTopic
+        metadata:
+          name: orders
+          namespace: kafka
+          labels: {strimzi.io/cluster: todo-kafka}
+        spec:
+          partitions: 3
+          replicas: 1
+          config: {retention.ms: 604800000, cleanup.policy: delete}
+        ---
+        apiVersion: kafka.strimzi.io/v1
+        kind: KafkaTopic
+        metadata:
+          name: payments-topic
+          labels: {strimzi.io/cluster: todo-kafka}
+        spec:
+          topicName: payments
+          partitions: 1
+        """,
+    "sub/subscriptions.yaml": """
+        apiVersion: dapr.io/v2alpha1
+        kind: Subscription
+        metadata: {name: shop-orders}
+        spec:
+          pubsubname: kafka-pubsub
+          topic: orders
+          routes: {default: /events/orders}
+          deadLetterTopic: orders-dlq
+        scopes: [shop]
+        """,
+    "kustomization.yaml": """
+        apiVersion: kustomize.config.k8s.io/v1beta1
+        kind: Kustomization
+        resources: [topics.yaml, sub/subscriptions.yaml]
+        """,
+}
+
+
+def write_manifests(root: Path, files: dict[str, str] = FIXTURE_MANIFESTS) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+@pytest.fixture
+def fixture_manifests(tmp_path: Path) -> Path:
+    return write_manifests(tmp_path / "manifests")
+
+
+def require_tansu() -> None:
+    try:
+        tansu_binary()
+    except BrokerError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the tansu broker must be available in CI: {exc}")
+        pytest.skip(f"tansu broker not available: {exc}")
+
+
+@pytest.fixture
+def tansu(tmp_path: Path) -> Iterator[Broker]:
+    """A fresh memory-storage tansu on a free loopback port."""
+    require_tansu()
+    broker = start_tansu(tmp_path / "broker")
+    yield broker
+    broker.stop()
+
+
+def tiny_process(name: str, *, kind: str = "service", ready_path: str = "/readyz", ready_status: int = 200,
+                 grandchild: bool = False) -> ProcessSpec:
+    port = free_port()
+    argv = [sys.executable, str(TINY_SERVICE), "--port", str(port), "--ready-path", ready_path,
+            "--ready-status", str(ready_status)]
+    if grandchild:
+        argv.append("--grandchild")
+    return ProcessSpec(
+        name=name, argv=argv, port=port, kind=kind, app_id=name.removesuffix("-dapr"),
+        ready_url=f"http://127.0.0.1:{port}{ready_path}", ready_status=ready_status,
+    )
+
+
+@pytest.fixture
+def tiny_plan(tmp_path: Path, fixture_manifests: Path) -> Callable[..., Plan]:
+    """A plan with a memory broker, the fixture manifests and a service + sidecar stand-in pair."""
+    require_tansu()
+
+    def make(**overrides: object) -> Plan:
+        port = free_port()
+        plan = Plan(
+            dir=str(tmp_path / "sandbox"),
+            broker=BrokerSpec("memory", f"127.0.0.1:{port}", port),
+            processes=[
+                tiny_process("shop-dapr", kind="sidecar", ready_path="/v1.0/healthz", ready_status=204),
+                tiny_process("shop", grandchild=True),
+            ],
+            manifests_path=str(fixture_manifests),
+            restart=RestartPolicy(initial_backoff_s=0.2, max_backoff_s=1.0, reset_after_s=30.0),
+            ready_timeout_s=30.0,
+            probe_interval_s=0.3,
+            urls={"shop": "http://127.0.0.1/"},
+        )
+        for key, value in overrides.items():
+            setattr(plan, key, value)
+        return plan
+
+    return make
