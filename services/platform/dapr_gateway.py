@@ -1,0 +1,252 @@
+"""The one place a service talks to its Dapr sidecar, through the official `dapr` SDK.
+
+Why a wrapper at all: every call must carry the correlation id and traceparent, be timed
+in Prometheus, run off the event loop (the SDK is synchronous), and fail with one of two
+exceptions a caller can act on, `DaprUnavailable` (retry later) or `DaprCallError`
+(the sidecar answered no). The SDK's client is created lazily, after the sidecar answers
+its health check, because `DaprClient()` otherwise blocks start-up for up to a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import httpx
+from dapr.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError, DaprHttpError, DaprInternalError
+from dapr.clients.grpc._jobs import Job
+from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.conf import settings as dapr_settings
+from google.protobuf.any_pb2 import Any as GrpcAny
+from google.protobuf.wrappers_pb2 import BytesValue
+
+from services.platform import correlation, metrics
+from services.platform.events import CloudEvent
+from services.platform.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class DaprUnavailable(RuntimeError):
+    """The sidecar (or what it fronts: Kafka, the state store) cannot be reached now."""
+
+
+class DaprCallError(RuntimeError):
+    """The sidecar answered with an error; `code` is the gRPC code or HTTP status."""
+
+    def __init__(self, message: str, code: str | int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    key: str
+    value: bytes
+    etag: str | None
+
+
+class _TraceMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds the current correlation id and traceparent to every gRPC call's metadata."""
+
+    def _with_trace(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata = list(details.metadata or []) + list(correlation.outgoing_headers().items())
+        return _CallDetails(
+            details.method, details.timeout, metadata, details.credentials,
+            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_trace(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_trace(details), request)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression):  # type: ignore[no-untyped-def]
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
+class DaprGateway:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._client: DaprClient | None = None
+        self._lock = threading.Lock()
+        self._base_url = f"http://127.0.0.1:{settings.dapr_http_port}"
+        # The SDK reads these module-level settings for its HTTP calls and health wait.
+        dapr_settings.DAPR_HTTP_PORT = settings.dapr_http_port
+        dapr_settings.DAPR_GRPC_PORT = settings.dapr_grpc_port
+        dapr_settings.DAPR_HEALTH_TIMEOUT = settings.dapr_timeout_s
+
+    # -- health -----------------------------------------------------------------------
+    async def ready(self, outbound: bool = False) -> bool:
+        """True when the sidecar answers its health endpoint (as kubelet would probe it)."""
+        path = "/v1.0/healthz/outbound" if outbound else "/v1.0/healthz"
+        try:
+            async with httpx.AsyncClient(timeout=1.0) as http:
+                response = await http.get(self._base_url + path)
+            return 200 <= response.status_code < 300
+        except httpx.HTTPError:
+            return False
+
+    # -- building blocks --------------------------------------------------------------
+    async def publish(self, topic: str, event: CloudEvent) -> None:
+        """Publish our own CloudEvent; daprd keeps its id/type/source and adds its fields."""
+        payload = event.model_dump_json(exclude_none=True)
+        metadata = {"partitionKey": event.subject} if event.subject else {}
+        await self._call(
+            "publish",
+            lambda c: c.publish_event(
+                pubsub_name=self.settings.pubsub_name,
+                topic_name=topic,
+                data=payload,
+                data_content_type="application/cloudevents+json",
+                publish_metadata=metadata,
+            ),
+        )
+        metrics.EVENTS_PUBLISHED.labels(self.settings.service_name, topic).inc()
+
+    async def invoke(
+        self, app_id: str, method: str, *, verb: str = "GET", body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> InvokeResult:
+        """Service invocation; a non-2xx answer from the callee is returned, not raised."""
+        data = b"" if body is None else json.dumps(body).encode()
+        metadata = tuple({**correlation.outgoing_headers(), **(headers or {})}.items())
+
+        def call(client: DaprClient) -> InvokeResult:
+            try:
+                resp = client.invoke_method(
+                    app_id, method, data=data, content_type="application/json",
+                    http_verb=verb, metadata=metadata, timeout=int(self.settings.dapr_timeout_s) or 1,
+                )
+                return InvokeResult(resp.status_code or 200, bytes(resp.data))
+            except DaprHttpError as exc:
+                status = exc.status_code or 500
+                raw = exc.as_dict() if hasattr(exc, "as_dict") else {}
+                if status >= 500 and raw.get("errorCode", "").startswith("ERR_DIRECT_INVOKE"):
+                    raise DaprUnavailable(f"invoke {app_id}/{method}: {exc}") from exc
+                return InvokeResult(status, json.dumps(raw).encode() if raw else b"")
+
+        return await self._call("invoke", call)
+
+    async def get_state(self, key: str) -> StateEntry | None:
+        resp = await self._call("state.get", lambda c: c.get_state(self.settings.statestore_name, key))
+        if not resp.data:
+            return None
+        return StateEntry(key, bytes(resp.data), resp.etag or None)
+
+    async def save_state(self, key: str, value: bytes | str, *, etag: str | None = None,
+                         first_write: bool = False) -> None:
+        """Save; with `first_write`, a missing or stale etag fails instead of overwriting."""
+        options = StateOptions(concurrency=Concurrency.first_write) if first_write else None
+        await self._call(
+            "state.save",
+            lambda c: c.save_state(self.settings.statestore_name, key, value, etag=etag, options=options),
+        )
+
+    async def delete_state(self, key: str, *, etag: str | None = None) -> None:
+        await self._call("state.delete", lambda c: c.delete_state(self.settings.statestore_name, key, etag=etag))
+
+    async def get_secret(self, name: str, key: str) -> str:
+        resp = await self._call("secret.get", lambda c: c.get_secret(self.settings.secretstore_name, name))
+        if key not in resp.secret:
+            raise DaprCallError(f"secret {name!r} has no key {key!r}", "NOT_FOUND")
+        return str(resp.secret[key])
+
+    def get_secret_blocking(self, name: str, key: str) -> str:
+        """For start-up code that runs before the event loop serves requests."""
+        resp = self._sync_call("secret.get", lambda c: c.get_secret(self.settings.secretstore_name, name))
+        if key not in resp.secret:
+            raise DaprCallError(f"secret {name!r} has no key {key!r}", "NOT_FOUND")
+        return str(resp.secret[key])
+
+    async def schedule_job(self, name: str, *, due_time: str, data: dict[str, Any],
+                           overwrite: bool = True) -> None:
+        """A one-shot job; daprd calls POST /job/<name> on the app with `data` at due_time."""
+        payload = GrpcAny()
+        payload.Pack(BytesValue(value=json.dumps(data).encode()))
+        job = Job(name=name, due_time=due_time, data=payload)
+        await self._call("job.schedule", lambda c: c.schedule_job(job, overwrite=overwrite))
+
+    async def delete_job(self, name: str) -> None:
+        await self._call("job.delete", lambda c: c.delete_job(name))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _ensure_client(self) -> DaprClient:
+        with self._lock:
+            if self._client is None:
+                # Probe first: the SDK's own wait prints to stdout (breaking JSON logs) and blocks.
+                try:
+                    probe = httpx.get(self._base_url + "/v1.0/healthz/outbound", timeout=1.0)
+                    healthy = 200 <= probe.status_code < 300
+                except httpx.HTTPError:
+                    healthy = False
+                if not healthy:
+                    raise DaprUnavailable(f"Dapr sidecar not ready on port {self.settings.dapr_http_port}")
+                try:
+                    self._client = DaprClient(
+                        address=f"127.0.0.1:{self.settings.dapr_grpc_port}",
+                        interceptors=[_TraceMetadata()],
+                        headers_callback=correlation.outgoing_headers,
+                    )
+                except Exception as exc:  # the SDK raises a bare Exception on a health time-out
+                    raise DaprUnavailable(f"Dapr sidecar not reachable: {exc}") from exc
+            return self._client
+
+    def _sync_call(self, operation: str, fn: Callable[[DaprClient], T]) -> T:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = fn(self._ensure_client())
+            outcome = "ok"
+            return result
+        except (DaprUnavailable, DaprCallError):
+            raise
+        except DaprGrpcError as exc:
+            if exc.code() in _UNAVAILABLE_CODES:
+                raise DaprUnavailable(f"{operation}: {exc.details()}") from exc
+            raise DaprCallError(f"{operation}: {exc.details()}", exc.code().name) from exc
+        except grpc.RpcError as exc:
+            raise DaprUnavailable(f"{operation}: {exc}") from exc
+        except DaprInternalError as exc:
+            raise DaprCallError(f"{operation}: {exc}", "INTERNAL") from exc
+        finally:
+            metrics.DAPR_CALLS.labels(self.settings.service_name, operation, outcome).observe(
+                time.perf_counter() - started
+            )
+
+    async def _call(self, operation: str, fn: Callable[[DaprClient], T]) -> T:
+        return await asyncio.to_thread(self._sync_call, operation, fn)
