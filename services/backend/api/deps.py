@@ -1,0 +1,74 @@
+"""Dependency-injection providers for the routes, exported as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.platform.auth import AuthError, Principal, TokenVerifier
+
+_bearer = HTTPBearer(auto_error=False)
+_ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back if it raises.
+
+    Function scope, so the commit happens before the response is sent: a client never sees a
+    201 for a write that then fails to commit.
+    """
+    sessions = request.app.state.sessions
+    try:
+        with sessions.begin() as session:
+            yield session
+    except (IntegrityError, StaleDataError) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "conflicting concurrent change; retry") from exc
+    request.app.state.relay_wakeup()
+
+
+def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        return verifier.verify(credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+
+
+def require_scope(scope: str):  # type: ignore[no-untyped-def]
+    """Tokens that carry scopes must carry this one (403); tokens without any scope claim pass."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.scopes and scope not in principal.scopes:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {scope!r}")
+        return principal
+
+    return check
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The version named by If-Match (our ETags are the task version), None when absent or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG_RE.match(if_match.strip())
+    if not match:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, 'If-Match must be an ETag such as "3"')
+    return int(match.group(1))
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+Reader = Annotated[Principal, Depends(require_scope("tasks:read"))]
+Writer = Annotated[Principal, Depends(require_scope("tasks:write"))]
+IfMatch = Annotated[int | None, Depends(expected_version)]

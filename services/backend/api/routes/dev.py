@@ -1,0 +1,28 @@
+"""Development-only routes (mounted only with APP_ENV=development and AUTH_DEV_MODE=true)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from services.platform.auth import mint_dev_token
+
+router = APIRouter(prefix="/api/dev", tags=["dev"])
+
+
+class DevToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    user_id: str
+
+
+@router.post("/token", response_model=DevToken)
+def dev_token(request: Request,
+              user: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")] = "dev-user"
+              ) -> DevToken:
+    """A dev token for `user`, signed with the local JWT secret (for curl, tests and the frontend)."""
+    settings = request.app.state.settings
+    token = mint_dev_token(settings.jwt_secret, user, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return DevToken(access_token=token, user_id=user)

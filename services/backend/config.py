@@ -1,0 +1,46 @@
+"""Backend settings: one instance per process, secrets through the Dapr secret store in the cluster."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from services.platform.auth import DEV_AUDIENCE, DEV_ISSUER, AuthConfig
+from services.platform.settings import ServiceSettings, SettingsError
+
+
+class BackendSettings(ServiceSettings):
+    SECRET_FIELDS: ClassVar[dict[str, tuple[str, str]]] = {
+        "database_url": ("todo-db", "url"),
+        "jwt_secret": ("todo-auth", "jwt-secret"),
+    }
+
+    service_name: str = "backend"
+    database_url: str = "sqlite:///./todo.db"
+    db_migrate_on_start: bool = True
+
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str = DEV_ISSUER
+    jwt_audience: str = DEV_AUDIENCE
+    auth_dev_mode: bool = False
+
+    relay_enabled: bool = True
+    relay_poll_interval_s: float = Field(1.0, gt=0)
+    relay_batch_size: int = Field(100, ge=1, le=1000)
+    relay_max_backoff_s: float = Field(10.0, gt=0)
+    relay_lease_ttl_s: float = Field(15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _dev_tokens_only_in_development(self) -> "BackendSettings":
+        if self.auth_dev_mode and not self.is_development:
+            raise SettingsError("AUTH_DEV_MODE=true is only allowed with APP_ENV=development")
+        return self
+
+    @property
+    def auth(self) -> AuthConfig:
+        # A JWKS URL wins: in production HS256 dev tokens must never be accepted.
+        secret = None if self.jwks_url else self.jwt_secret
+        return AuthConfig(jwt_secret=secret, jwks_url=self.jwks_url, issuer=self.jwt_issuer,
+                          audience=self.jwt_audience)

@@ -1,0 +1,221 @@
+"""The transactional outbox: events are rows written in the same transaction as the change.
+
+`enqueue_*` run inside the caller's transaction, so a task change and its events commit
+or roll back together. `OutboxRelay` then publishes committed rows through Dapr in id
+order and marks them sent. If the sidecar or Kafka is down the API keeps answering, rows
+wait, and the relay retries with exponential backoff; when publishing works again they go
+out in the order they were written. Only the replica holding the relay lease publishes,
+so adding replicas never reorders or doubles events in normal operation. A crash between
+publish and mark can re-send one batch: consumers dedupe by CloudEvent id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.backend.models import OutboxEvent, RelayLease, Task
+from services.platform import events, metrics
+from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
+from services.platform.events import CloudEvent
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "outbox-relay"
+
+
+def snapshot(task: Task) -> events.TaskSnapshot:
+    recurrence = None
+    if task.recurrence_rule and task.series_id and task.series_start and task.occurrence_index:
+        recurrence = events.Recurrence(
+            rule=task.recurrence_rule, timezone=task.timezone, series_id=task.series_id,
+            series_start=task.series_start, occurrence_index=task.occurrence_index,
+        )
+    return events.TaskSnapshot(
+        id=task.id, owner_id=task.owner_id, title=task.title, description=task.description,
+        priority=task.priority, tags=list(task.tags), status=task.status, due_at=task.due_at,  # type: ignore[arg-type]
+        reminder_offset_minutes=task.reminder_offset_minutes, recurrence=recurrence,
+        version=task.version, created_at=task.created_at, updated_at=task.updated_at,
+        completed_at=task.completed_at,
+    )
+
+
+def _add(session: Session, topic: str, event: CloudEvent) -> None:
+    session.add(OutboxEvent(
+        event_id=event.id, topic=topic, event_type=event.type, aggregate_id=str(event.subject),
+        payload=event.model_dump_json(exclude_none=True), created_at=datetime.now(UTC),
+    ))
+
+
+def enqueue_task_change(
+    session: Session, *, task: Task, action: events.TaskAction, changed_fields: list[str],
+    reminder_changed: bool,
+) -> None:
+    """Write every event one task change produces: task-events, task-updates, reminders."""
+    now = datetime.now(UTC)
+    data = events.TaskEventData(
+        timestamp=now, user_id=task.owner_id, action=action, entity_id=task.id,
+        task=snapshot(task), changed_fields=changed_fields,
+    )
+    event_type = events.TASK_ACTION_TYPES[action]
+    for topic in (events.TOPIC_TASK_EVENTS, events.TOPIC_TASK_UPDATES):
+        _add(session, topic, events.build_event(source="backend", event_type=event_type,
+                                                subject=task.id, data=data))
+    reminder = _reminder_event(task, action, reminder_changed, now)
+    if reminder is not None:
+        _add(session, events.TOPIC_REMINDERS, reminder)
+
+
+def _reminder_event(task: Task, action: str, reminder_changed: bool, now: datetime) -> CloudEvent | None:
+    """The reminders-topic event for this change, if it affects the task's reminder (FR-E01)."""
+    if action in ("deleted", "completed"):
+        if task.due_at is None:
+            return None
+        cancelled = events.ReminderCancelledData(
+            timestamp=now, user_id=task.owner_id, entity_id=task.id,
+            reason="deleted" if action == "deleted" else "completed", task_version=task.version,
+        )
+        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
+                                  subject=task.id, data=cancelled)
+    if action == "updated" and not reminder_changed:
+        return None
+    if task.due_at is None:
+        if action == "created":
+            return None
+        removed = events.ReminderCancelledData(
+            timestamp=now, user_id=task.owner_id, entity_id=task.id, reason="reminder_removed",
+            task_version=task.version,
+        )
+        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
+                                  subject=task.id, data=removed)
+    scheduled = events.ReminderScheduledData(
+        timestamp=now, user_id=task.owner_id, entity_id=task.id, title=task.title, due_at=task.due_at,
+        remind_at=task.due_at - timedelta(minutes=task.reminder_offset_minutes or 0),
+        task_version=task.version,
+    )
+    return events.build_event(source="backend", event_type=events.REMINDER_SCHEDULED,
+                              subject=task.id, data=scheduled)
+
+
+def pending_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) or 0)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order; one instance per backend process."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], gateway: DaprGateway, *, service: str = "backend",
+        poll_interval_s: float = 1.0, batch_size: int = 100, max_backoff_s: float = 10.0,
+        lease_ttl_s: float = 15.0,
+    ) -> None:
+        self.sessions = sessions
+        self.gateway = gateway
+        self.service = service
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+        self.max_backoff_s = max_backoff_s
+        self.lease_ttl = timedelta(seconds=lease_ttl_s)
+        self.holder = f"{socket.gethostname()}-{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.0
+        while not self._stopping:
+            try:
+                if await asyncio.to_thread(self._hold_lease):
+                    published = await self.publish_pending()
+                    backoff = 0.0
+                    if published == self.batch_size:
+                        continue  # more are waiting: no sleep between full batches
+            except (DaprUnavailable, DaprCallError) as exc:
+                backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
+                log.warning("outbox publish failed; retrying", extra={"error": str(exc), "retry_in_s": backoff})
+            except Exception:
+                backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
+                log.exception("outbox relay error", extra={"retry_in_s": backoff})
+            await self._sleep(backoff or self.poll_interval_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def publish_pending(self) -> int:
+        """Publish one batch in id order; stop at the first failure so nothing overtakes it."""
+        rows = await asyncio.to_thread(self._load_batch)
+        sent = 0
+        for row_id, topic, payload in rows:
+            event = CloudEvent.model_validate_json(payload)
+            try:
+                await self.gateway.publish(topic, event)
+            except (DaprUnavailable, DaprCallError) as exc:
+                metrics.EVENTS_FAILED.labels(self.service, topic, "publish").inc()
+                await asyncio.to_thread(self._record_failure, row_id, str(exc))
+                raise
+            await asyncio.to_thread(self._mark_sent, row_id)
+            sent += 1
+        await asyncio.to_thread(self._update_gauge)
+        return sent
+
+    def _load_batch(self) -> list[tuple[int, str, str]]:
+        with self.sessions() as session:
+            result = session.execute(
+                select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload)
+                .where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(self.batch_size)
+            )
+            return [(r.id, r.topic, r.payload) for r in result]
+
+    def _mark_sent(self, row_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(OutboxEvent).where(OutboxEvent.id == row_id).values(
+                published_at=datetime.now(UTC), attempts=OutboxEvent.attempts + 1, last_error=None))
+
+    def _record_failure(self, row_id: int, error: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(OutboxEvent).where(OutboxEvent.id == row_id).values(
+                attempts=OutboxEvent.attempts + 1, last_error=error[:2000]))
+
+    def _update_gauge(self) -> None:
+        with self.sessions() as session:
+            metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the relay lease; False while another live replica holds it."""
+        now = datetime.now(UTC)
+        expires = now + self.lease_ttl
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(RelayLease)
+                .where(RelayLease.name == LEASE_NAME)
+                .where((RelayLease.holder == self.holder) | (RelayLease.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+            )
+            if result.rowcount == 1:
+                return True
+            if session.get(RelayLease, LEASE_NAME) is not None:
+                return False
+        try:
+            with self.sessions.begin() as session:
+                session.add(RelayLease(name=LEASE_NAME, holder=self.holder, expires_at=expires))
+            return True
+        except IntegrityError:
+            return False  # another replica created it first

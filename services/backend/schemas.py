@@ -1,0 +1,139 @@
+"""API models: what clients send and receive. Validation here is what turns bad input into 422s."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.platform.recurrence import RecurrenceError, format_rrule, parse_rrule
+
+Priority = Literal["low", "medium", "high", "urgent"]
+MAX_REMINDER_OFFSET_MIN = 60 * 24 * 30
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-12-01T09:00:00+01:00")
+    # Stored and returned in UTC; the task's `timezone` keeps the wall clock for recurrence.
+    return None if value is None else value.astimezone(UTC)
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+def _rule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return format_rrule(parse_rrule(value))
+    except RecurrenceError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _tags(value: list[str]) -> list[str]:
+    cleaned = [tag.strip() for tag in value]
+    if any(not tag or len(tag) > 50 for tag in cleaned):
+        raise ValueError("each tag must be 1 to 50 characters")
+    if len(set(cleaned)) != len(cleaned):
+        raise ValueError("tags must be unique")
+    return cleaned
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TaskCreate(_Input):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    priority: Priority = "medium"
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    due_at: datetime | None = None
+    timezone: str = "UTC"
+    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN)
+    recurrence_rule: str | None = Field(None, max_length=500)
+
+    _check_due = field_validator("due_at")(_aware)
+    _check_zone = field_validator("timezone")(_zone)
+    _check_rule = field_validator("recurrence_rule")(_rule)
+    _check_tags = field_validator("tags")(_tags)
+
+    @model_validator(mode="after")
+    def _needs_due_date(self) -> "TaskCreate":
+        if self.due_at is None and self.recurrence_rule:
+            raise ValueError("recurrence_rule needs due_at (the first occurrence)")
+        if self.due_at is None and self.reminder_offset_minutes is not None:
+            raise ValueError("reminder_offset_minutes needs due_at")
+        return self
+
+
+class TaskUpdate(_Input):
+    """A partial update: only the fields sent change; send null to clear a nullable field."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    priority: Priority | None = None
+    tags: list[str] | None = Field(None, max_length=20)
+    due_at: datetime | None = None
+    timezone: str | None = None
+    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN)
+    recurrence_rule: str | None = Field(None, max_length=500)
+
+    _check_due = field_validator("due_at")(_aware)
+    _check_rule = field_validator("recurrence_rule")(_rule)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _zone(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _tags(value)
+
+    @model_validator(mode="after")
+    def _not_null_where_required(self) -> "TaskUpdate":
+        for name in ("title", "description", "priority", "tags", "timezone"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
+class TaskPublic(BaseModel):
+    id: str
+    owner_id: str
+    title: str
+    description: str
+    priority: Priority
+    tags: list[str]
+    status: Literal["pending", "completed"]
+    due_at: datetime | None
+    timezone: str
+    reminder_offset_minutes: int | None
+    recurrence_rule: str | None
+    series_id: str | None
+    occurrence_index: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TaskList(BaseModel):
+    items: list[TaskPublic]
+    total: int
+    limit: int
+    offset: int
