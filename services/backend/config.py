@@ -14,6 +14,7 @@ class BackendSettings(ServiceSettings):
     SECRET_FIELDS: ClassVar[dict[str, tuple[str, str]]] = {
         "database_url": ("todo-db", "url"),
         "jwt_secret": ("todo-auth", "jwt-secret"),
+        "internal_api_token": ("todo-internal", "token"),
     }
 
     service_name: str = "backend"
@@ -25,6 +26,8 @@ class BackendSettings(ServiceSettings):
     jwt_issuer: str = DEV_ISSUER
     jwt_audience: str = DEV_AUDIENCE
     auth_dev_mode: bool = False
+    # Shared by the services that call internal routes through Dapr (the worker).
+    internal_api_token: str | None = None
 
     relay_enabled: bool = True
     relay_poll_interval_s: float = Field(1.0, gt=0)

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from services.backend import db
-from services.backend.api.routes import dev, tasks
+from services.backend.api.routes import dev, internal, tasks
 from services.backend.config import BackendSettings
 from services.backend.outbox import OutboxRelay
 from services.platform.app import create_app
@@ -26,7 +26,7 @@ def build_app(settings: BackendSettings | None = None) -> FastAPI:
     settings = settings or BackendSettings()
     configure_logging(settings.service_name, settings.log_level)
     gateway = DaprGateway(settings)
-    routers: list[APIRouter] = [tasks.router]
+    routers: list[APIRouter] = [tasks.router, internal.router]
     if settings.is_development and settings.auth_dev_mode:
         routers.append(dev.router)
 

@@ -1,0 +1,69 @@
+"""Service-to-service routes, reached only through Dapr service invocation (never the ingress).
+
+The worker creates the next instance of a recurring series here. The pair (series_id,
+occurrence_index) is unique in the database, so however many times the worker (or two
+worker replicas) asks for the same occurrence, exactly one task exists: the first request
+creates it (201), every later one gets the same task back (200).
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from services.backend import crud
+from services.backend.api.deps import SessionDep
+from services.backend.models import Task
+from services.backend.schemas import TaskCreate, TaskPublic
+
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+
+
+def require_internal_caller(request: Request,
+                            x_internal_token: Annotated[str | None, Header()] = None) -> None:
+    expected = request.app.state.settings.internal_api_token
+    if not expected or not x_internal_token or not hmac.compare_digest(expected, x_internal_token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "internal route: missing or wrong internal token")
+
+
+router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_internal_caller)])
+
+
+class NextOccurrence(TaskCreate):
+    """The next instance of a series, as computed by the worker with the shared recurrence engine."""
+
+    owner_id: str = Field(min_length=1, max_length=255)
+    series_id: str = Field(min_length=1, max_length=36)
+    series_start: datetime
+    occurrence_index: int = Field(ge=2)
+    recurrence_rule: str = Field(min_length=1, max_length=500)  # type: ignore[assignment]
+    due_at: datetime  # type: ignore[assignment]
+
+
+@router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
+def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
+    existing = session.scalar(select(Task).where(Task.series_id == body.series_id,
+                                                 Task.occurrence_index == body.occurrence_index))
+    if existing is None:
+        fields = body.model_dump(include=set(TaskCreate.model_fields))
+        link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
+        try:
+            with session.begin_nested():
+                existing = crud.create_task(session, owner_id=body.owner_id, data=TaskCreate(**fields),
+                                            series=link)
+        except IntegrityError:  # a concurrent request created this occurrence first
+            existing = session.scalar(select(Task).where(Task.series_id == body.series_id,
+                                                         Task.occurrence_index == body.occurrence_index))
+            if existing is None:
+                raise
+            response.status_code = status.HTTP_200_OK
+    else:
+        response.status_code = status.HTTP_200_OK
+    response.headers["ETag"] = f'"{existing.version}"'
+    return TaskPublic.model_validate(existing)
