@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # Module paths, imported lazily so a command's heavy dependencies load only when it runs.
 COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.backend",
+    "console.commands.sandbox",
 )
 
 

@@ -1,0 +1,185 @@
+"""`todo-console sandbox up | down | status | logs`: the local sandbox from the command line.
+
+Only argument parsing and printing live here; the work is in `console.sandbox.control`.
+Failures the user can fix come back as `CliError` (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from console.cli import CliError
+
+ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
+DEFAULT_PORT_BASE = 18000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sandbox", help="run the whole platform locally (broker, sidecars, services)",
+        description="Run the platform on this machine: a Kafka-protocol broker, a dev Dapr sidecar per "
+        "service and the services, supervised in the background.",
+    )
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="sandbox directory (default: $TODO_SANDBOX_DIR or <repo>/.sandbox)")
+    sub = parser.add_subparsers(dest="sandbox_command", metavar="ACTION")
+    sub.required = True
+
+    p_up = sub.add_parser("up", help="start everything and return once all is ready")
+    p_up.add_argument("--durable", action="store_true",
+                      help="keep topics and offsets across broker restarts and down/up (local S3)")
+    p_up.add_argument("--port-base", type=int, default=None,
+                      help=f"first port (default ${ENV_PORT_BASE} or {DEFAULT_PORT_BASE}; 0 = any free ports)")
+    p_up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness (default 90)")
+    p_up.set_defaults(func=_up)
+
+    p_down = sub.add_parser("down", help="stop every sandbox process and free its ports")
+    p_down.set_defaults(func=_down)
+
+    p_status = sub.add_parser("status", help="each process: pid, port, ready, restarts, uptime; the broker")
+    p_status.add_argument("--json", action="store_true", help="machine-readable output")
+    p_status.set_defaults(func=_status)
+
+    p_logs = sub.add_parser("logs", help="print logs (a service's includes its sidecar's)")
+    p_logs.add_argument("service", nargs="?", help="service, <service>-dapr, broker or supervisor (default: all)")
+    p_logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p_logs.add_argument("-n", "--lines", type=int, default=50, help="lines per log to print first (0 = all)")
+    p_logs.set_defaults(func=_logs)
+
+
+def _layout(args: argparse.Namespace) -> Any:
+    from console.sandbox.layout import SandboxLayout, default_dir
+
+    return SandboxLayout((args.dir or default_dir()).resolve())
+
+
+def _port_base(args: argparse.Namespace) -> int:
+    if args.port_base is not None:
+        value = args.port_base
+    else:
+        raw = os.environ.get(ENV_PORT_BASE, str(DEFAULT_PORT_BASE))
+        if not raw.isdigit():
+            raise CliError(f"{ENV_PORT_BASE} must be a port number, got {raw!r}")
+        value = int(raw)
+    if value and not 1024 <= value <= 65000:
+        raise CliError(f"--port-base must be 0 or between 1024 and 65000, got {value}")
+    return value
+
+
+def _guard(func: Any) -> Any:
+    """Turn the sandbox's own errors into CliError so the user sees one line."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from console.sandbox.control import SandboxError
+
+        try:
+            return int(func(args) or 0)
+        except SandboxError as exc:
+            raise CliError(str(exc)) from exc
+
+    return wrapper
+
+
+@_guard
+def _up(args: argparse.Namespace) -> int:
+    from console.sandbox import control
+
+    layout = _layout(args)
+    print(f"starting the sandbox in {layout.root} ...", flush=True)
+    started = time.monotonic()
+    result = control.up(
+        layout,
+        durable=args.durable,
+        port_base=_port_base(args),
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP") or None,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        timeout_s=args.timeout,
+    )
+    state = result.state
+    broker = state.get("broker") or {}
+    print(f"ready in {time.monotonic() - started:.1f}s")
+    if result.absent:
+        print(f"not started (no services/<name>/main.py yet): {', '.join(result.absent)}")
+    print(f"broker     {broker.get('bootstrap')}  ({broker.get('mode')})")
+    for name, url in (state.get("urls") or {}).items():
+        print(f"{name:<10} {url}")
+    print(f"logs       {layout.logs}")
+    print(f"dev token  {result.token}")
+    return 0
+
+
+@_guard
+def _down(args: argparse.Namespace) -> int:
+    from console.sandbox import control
+
+    layout = _layout(args)
+    leftovers = control.down(layout)
+    if leftovers:
+        print(f"the supervisor was gone; stopped {len(leftovers)} leftover process group(s)")
+    print(f"sandbox stopped ({layout.root})")
+    return 0
+
+
+@_guard
+def _status(args: argparse.Namespace) -> int:
+    from console.sandbox import control
+
+    layout = _layout(args)
+    state = control.status(layout)
+    if args.json:
+        print(json.dumps(state, indent=2, sort_keys=True))
+        return 0 if state.get("up") else 1
+    if not state.get("phase"):
+        print(f"sandbox is not up in {layout.root} (never started)")
+        return 1
+    print(f"sandbox {layout.root}: {state['phase']}" + (f" - {state['error']}" if state.get("error") else ""))
+    broker = state.get("broker") or {}
+    print(f"broker  {broker.get('bootstrap')}  mode={broker.get('mode')}  pid={broker.get('pid') or '-'}  "
+          f"alive={'yes' if broker.get('alive') and state['up'] else 'no'}  restarts={broker.get('restarts', 0)}")
+    rows = [("NAME", "PID", "PORT", "READY", "RESTARTS", "UPTIME")]
+    for name, proc in sorted((state.get("processes") or {}).items()):
+        rows.append((
+            name, str(proc.get("pid") or "-") if proc.get("running") else "-", str(proc.get("port") or "-"),
+            "yes" if proc.get("ready") else "no", str(proc.get("restarts", 0)), _duration(proc.get("uptime_s")),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0 if state.get("up") else 1
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@_guard
+def _logs(args: argparse.Namespace) -> int:
+    from console.sandbox import control
+
+    layout = _layout(args)
+    paths = control.log_paths(layout, args.service)
+    prefix = len(paths) > 1
+    for name, path in paths:
+        for line in control.tail_lines(path, args.lines):
+            print(f"{name} | {line}" if prefix else line)
+    sys.stdout.flush()
+    if args.follow:
+        try:
+            for name, line in control.follow(paths):
+                print(f"{name} | {line}" if prefix else line, flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0

@@ -1,0 +1,220 @@
+"""The sandbox's service list, and how each service and its dev sidecar are started.
+
+This is the one place that knows the app-ids and the runtime contract (commands, ports,
+environment). It turns them into a `Plan` the supervisor executes; nothing here starts a process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.sandbox.layout import REPO_ROOT, SandboxLayout
+from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
+from console.sandbox.ports import free_port
+
+log = logging.getLogger(__name__)
+
+# Start order matters only for readability of logs: every process is started at once.
+SERVICES: tuple[str, ...] = ("backend", "worker", "notification", "websocket", "audit", "frontend")
+DATABASE_SERVICES = frozenset({"backend", "audit"})
+SIDECAR_MODULE = "console.sandbox.sidecar"
+SIDECAR_SUFFIX = "-dapr"
+MANIFESTS_DIR = REPO_ROOT / "kustomize" / "base"
+# With a port base, service i gets base+10*i (app), +1 (dapr http), +2 (dapr grpc).
+PORT_STRIDE = 10
+BROKER_OFFSET, S3_OFFSET = 90, 91
+
+
+class PlanError(ValueError):
+    """The sandbox cannot be planned (a port in use, a missing part); one line for the user."""
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    app: int
+    dapr_http: int
+    dapr_grpc: int
+
+
+def present_services(repo: Path = REPO_ROOT, names: Iterable[str] = SERVICES) -> tuple[list[str], list[str]]:
+    """(present, absent): a service is present when `services/<name>/main.py` exists."""
+    present, absent = [], []
+    for name in names:
+        (present if (repo / "services" / name / "main.py").is_file() else absent).append(name)
+    return present, absent
+
+
+def sidecar_present(repo: Path = REPO_ROOT) -> bool:
+    pkg = repo.joinpath(*SIDECAR_MODULE.split("."))
+    return (pkg / "__main__.py").is_file()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PortAllocator:
+    """Fixed ports from a base (stable URLs), or OS-chosen free ports when the base is 0."""
+
+    def __init__(self, base: int = 0) -> None:
+        self.base = base
+        self._taken: set[int] = set()
+
+    def take(self, offset: int, what: str) -> int:
+        if self.base:
+            port = self.base + offset
+            if not port_is_free(port):
+                raise PlanError(f"port {port} ({what}) is in use; choose another --port-base or stop its owner")
+        else:
+            port = free_port()
+            while port in self._taken:
+                port = free_port()
+        self._taken.add(port)
+        return port
+
+    def service(self, index: int, name: str) -> ServicePorts:
+        at = index * PORT_STRIDE
+        return ServicePorts(
+            self.take(at, name), self.take(at + 1, f"{name} dapr http"), self.take(at + 2, f"{name} dapr grpc")
+        )
+
+
+def service_process(
+    name: str, ports: ServicePorts, layout: SandboxLayout, *, database_url: str | None, jwt_secret: str,
+    log_level: str = "info",
+) -> ProcessSpec:
+    """A service as the runtime contract starts it: uvicorn on loopback, Dapr ports in env."""
+    env = {
+        "SERVICE_NAME": name,
+        "PORT": str(ports.app),
+        "APP_ENV": "development",
+        "LOG_LEVEL": log_level.upper(),
+        "SECRET_SOURCE": "dapr",
+        "DAPR_HTTP_PORT": str(ports.dapr_http),
+        "DAPR_GRPC_PORT": str(ports.dapr_grpc),
+        "PUBSUB_NAME": "kafka-pubsub",
+        "STATESTORE_NAME": "statestore",
+        "SECRETSTORE_NAME": "secretstore",
+        "AUTH_DEV_MODE": "true",
+        "JWT_SECRET": jwt_secret,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if name in DATABASE_SERVICES:
+        env["DATABASE_URL"] = database_url or layout.sqlite_url(name)
+    return ProcessSpec(
+        name=name,
+        argv=[
+            sys.executable, "-m", "uvicorn", f"services.{name}.main:app",
+            "--host", "127.0.0.1", "--port", str(ports.app), "--log-level", log_level.lower(),
+        ],
+        env=env,
+        cwd=str(REPO_ROOT),
+        port=ports.app,
+        ready_url=f"http://127.0.0.1:{ports.app}/readyz",
+        ready_status=200,
+        kind="service",
+        app_id=name,
+    )
+
+
+def sidecar_process(
+    name: str, ports: ServicePorts, layout: SandboxLayout, *, bootstrap: str, manifests: Path,
+    database_url: str | None,
+) -> ProcessSpec:
+    """The dev sidecar with the flags of the runtime contract; ready when /v1.0/healthz is 204."""
+    argv = [
+        sys.executable, "-m", SIDECAR_MODULE,
+        "--app-id", name,
+        "--app-port", str(ports.app),
+        "--dapr-http-port", str(ports.dapr_http),
+        "--dapr-grpc-port", str(ports.dapr_grpc),
+        "--resources-path", str(manifests),
+        "--state-dir", str(layout.sidecar_state(name)),
+        "--kafka-bootstrap", bootstrap,
+        "--secrets-file", str(layout.secrets),
+        "--registry", str(layout.registry),
+    ]
+    if database_url:
+        argv += ["--database-url", database_url]
+    return ProcessSpec(
+        name=name + SIDECAR_SUFFIX,
+        argv=argv,
+        env={"PYTHONUNBUFFERED": "1"},
+        cwd=str(REPO_ROOT),
+        port=ports.dapr_http,
+        extra_ports=[ports.dapr_grpc],
+        ready_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz",
+        ready_status=204,
+        kind="sidecar",
+        app_id=name,
+    )
+
+
+def registry(ports: dict[str, ServicePorts]) -> dict[str, dict[str, int]]:
+    """The app-id -> ports map the sidecars use for service invocation."""
+    return {
+        name: {"app_port": p.app, "dapr_http_port": p.dapr_http, "dapr_grpc_port": p.dapr_grpc}
+        for name, p in ports.items()
+    }
+
+
+def urls(ports: dict[str, ServicePorts]) -> dict[str, str]:
+    """What `up` prints: the API, the websocket endpoint and each service."""
+    out: dict[str, str] = {}
+    if "frontend" in ports:
+        out["web"] = f"http://127.0.0.1:{ports['frontend'].app}/"
+    if "backend" in ports:
+        out["api"] = f"http://127.0.0.1:{ports['backend'].app}/api"
+    if "websocket" in ports:
+        out["websocket"] = f"ws://127.0.0.1:{ports['websocket'].app}/ws"
+    for name, p in ports.items():
+        out[name] = f"http://127.0.0.1:{p.app}"
+    return out
+
+
+def build_plan(
+    layout: SandboxLayout,
+    *,
+    services: list[str],
+    absent: list[str],
+    broker: BrokerSpec,
+    allocator: PortAllocator,
+    jwt_secret: str,
+    database_url: str | None,
+    manifests: Path = MANIFESTS_DIR,
+    log_level: str = "info",
+) -> tuple[Plan, dict[str, ServicePorts]]:
+    """Ports for every present service and its sidecar, then the processes to run them."""
+    ports = {name: allocator.service(SERVICES.index(name), name) for name in services}
+    processes: list[ProcessSpec] = []
+    for name in services:
+        processes.append(
+            sidecar_process(
+                name, ports[name], layout, bootstrap=broker.bootstrap, manifests=manifests,
+                database_url=database_url,
+            )
+        )
+        processes.append(
+            service_process(name, ports[name], layout, database_url=database_url, jwt_secret=jwt_secret,
+                            log_level=log_level)
+        )
+    plan = Plan(
+        dir=str(layout.root),
+        broker=broker,
+        processes=processes,
+        manifests_path=str(manifests),
+        urls=urls(ports),
+        absent=absent,
+    )
+    return plan, ports

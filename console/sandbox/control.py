@@ -1,0 +1,277 @@
+"""`up`, `down`, `status` and `logs` as functions: the CLI prints, these do the work.
+
+`up` plans in the foreground (so a port in use or a missing part fails before anything starts),
+writes the secrets, registry inputs and plan, starts the supervisor detached (new session, pid
+file under the sandbox dir) and returns once the supervisor reports every process ready.
+`down` asks the supervisor to stop (SIGTERM) and, should it be gone or stuck, kills the process
+groups recorded in the state file itself, so no process survives and every port is freed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console.sandbox import catalog
+from console.sandbox.broker import BrokerError, tansu_binary
+from console.sandbox.catalog import PlanError, PortAllocator
+from console.sandbox.layout import REPO_ROOT, SandboxLayout
+from console.sandbox.plan import BrokerSpec, Plan
+from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
+from console.sandbox.s3 import S3Error, moto_server_binary
+from console.sandbox.secrets import dev_token, jwt_secret_for, read_secrets, write_secrets
+from console.sandbox.supervisor import SUPERVISOR_MODULE
+
+UP_TIMEOUT_S = 90.0
+DOWN_TIMEOUT_S = 30.0
+
+
+class SandboxError(RuntimeError):
+    """A user-facing failure (already up, not up, unknown service...): one line, no traceback."""
+
+
+@dataclass
+class UpResult:
+    state: dict[str, Any]
+    token: str
+    absent: list[str]
+
+
+# --- supervisor discovery ----------------------------------------------------------------------------
+
+
+def supervisor_pid(layout: SandboxLayout) -> int | None:
+    """The live supervisor's pid, or None (a stale pid file, or one naming another program)."""
+    try:
+        pid = int(layout.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    return pid if SUPERVISOR_MODULE in cmdline else None
+
+
+def read_state(layout: SandboxLayout) -> dict[str, Any] | None:
+    try:
+        return json.loads(layout.state.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- up ----------------------------------------------------------------------------------------------
+
+
+def plan_sandbox(
+    layout: SandboxLayout,
+    *,
+    durable: bool = False,
+    port_base: int = 0,
+    bootstrap: str | None = None,
+    database_url: str | None = None,
+    services: list[str] | None = None,
+    manifests: Path = catalog.MANIFESTS_DIR,
+    repo: Path = REPO_ROOT,
+) -> Plan:
+    """Everything `up` decides before starting anything: ports, broker mode, secrets, processes."""
+    if not manifests.is_dir():
+        raise SandboxError(f"no manifests at {manifests}: the topics and subscriptions come from kustomize/base")
+    present, absent = catalog.present_services(repo, services or catalog.SERVICES)
+    if not present:
+        raise SandboxError(
+            "no service to start: none of services/<name>/main.py exists for " + ", ".join(services or catalog.SERVICES)
+        )
+    if not catalog.sidecar_present(repo):
+        raise SandboxError(f"the dev sidecar ({catalog.SIDECAR_MODULE}) is not there yet; services need it to start")
+    if bootstrap and durable:
+        raise SandboxError("--durable runs a local broker; it cannot be combined with KAFKA_BOOTSTRAP")
+    allocator = PortAllocator(port_base)
+    try:
+        if bootstrap:
+            broker = BrokerSpec(mode="external", bootstrap=bootstrap)
+        else:
+            tansu_binary()
+            if durable:
+                moto_server_binary()
+            port = allocator.take(catalog.BROKER_OFFSET, "broker")
+            s3_port = allocator.take(catalog.S3_OFFSET, "local s3") if durable else None
+            broker = BrokerSpec("durable" if durable else "memory", f"127.0.0.1:{port}", port, s3_port)
+        jwt_secret = jwt_secret_for(layout.secrets)
+        plan, _ = catalog.build_plan(
+            layout, services=present, absent=absent, broker=broker, allocator=allocator,
+            jwt_secret=jwt_secret, database_url=database_url, manifests=manifests,
+        )
+    except (BrokerError, S3Error, PlanError) as exc:
+        raise SandboxError(str(exc)) from exc
+    layout.ensure()
+    write_secrets(layout.secrets, jwt_secret=jwt_secret, database_url=database_url or layout.sqlite_url("backend"))
+    return plan
+
+
+def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TIMEOUT_S) -> dict[str, Any]:
+    """Write the plan, start the detached supervisor and wait until it reports ready (or fails)."""
+    if supervisor_pid(layout):
+        raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
+    layout.ensure()
+    plan.save(layout.plan)
+    layout.state.unlink(missing_ok=True)
+    with open(layout.log("supervisor"), "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", SUPERVISOR_MODULE, "--dir", str(layout.root)],
+            cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(layout) or {}
+        phase = state.get("phase")
+        if phase == "ready":
+            return state
+        if phase == "failed" or proc.poll() is not None:
+            proc.wait(timeout=DOWN_TIMEOUT_S)
+            state = read_state(layout) or {}
+            raise SandboxError(f"sandbox failed to start: {state.get('error') or 'supervisor exited'} "
+                               f"(logs: {layout.logs})")
+        if phase == "degraded":
+            raise SandboxError(f"sandbox is up but {state.get('error')}; see `todo-console sandbox logs <name>`, "
+                               "stop it with `todo-console sandbox down`")
+        time.sleep(0.1)
+    state = read_state(layout) or {}
+    waiting = [n for n, p in (state.get("processes") or {}).items() if not p.get("ready")]
+    raise SandboxError(f"not ready after {timeout_s:.0f}s: {', '.join(waiting) or 'broker'}; the sandbox is left "
+                       "running: see `todo-console sandbox logs <name>`, stop it with `todo-console sandbox down`")
+
+
+def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, **plan_args: Any) -> UpResult:
+    if supervisor_pid(layout):
+        raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
+    plan = plan_sandbox(layout, **plan_args)
+    state = start_supervisor(layout, plan, timeout_s)
+    secret = read_secrets(layout.secrets)["todo-auth"]["jwt-secret"]
+    return UpResult(state, dev_token(secret), plan.absent)
+
+
+# --- down --------------------------------------------------------------------------------------------
+
+
+def down(layout: SandboxLayout, timeout_s: float = DOWN_TIMEOUT_S) -> list[int]:
+    """Stop the sandbox; returns the pids that were killed by the fallback (normally empty)."""
+    pid = supervisor_pid(layout)
+    state = read_state(layout)
+    if pid is None and not _live_groups(state):
+        layout.pid.unlink(missing_ok=True)
+        raise SandboxError(f"sandbox is not up in {layout.root}")
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.05)
+        if pid_alive(pid):
+            signal_group(pid, signal.SIGKILL)
+    # Fallback: a supervisor that crashed or hung leaves its children running; stop them here.
+    leftovers = _live_groups(read_state(layout))
+    for pgid in leftovers:
+        stop_group(pgid, grace_s=2.0)
+    layout.pid.unlink(missing_ok=True)
+    return leftovers
+
+
+def _live_groups(state: dict[str, Any] | None) -> list[int]:
+    if not state:
+        return []
+    groups = [p.get("pgid") for p in (state.get("processes") or {}).values()]
+    broker = state.get("broker") or {}
+    groups.append(broker.get("pid"))
+    groups.append((broker.get("s3") or {}).get("pid"))
+    return [g for g in groups if isinstance(g, int) and group_alive(g)]
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+
+def status(layout: SandboxLayout) -> dict[str, Any]:
+    """The state file checked against reality: is the supervisor alive, is each pid alive."""
+    state = read_state(layout) or {}
+    pid = supervisor_pid(layout)
+    state["up"] = pid is not None
+    if pid is None and state.get("phase") not in (None, "stopped", "failed"):
+        state["phase"] = "supervisor-gone"
+    now = time.time()
+    for proc in (state.get("processes") or {}).values():
+        alive = bool(proc.get("pid")) and pid_alive(proc["pid"]) and pid is not None
+        proc["running"] = alive
+        proc["ready"] = bool(proc.get("ready")) and alive
+        proc["uptime_s"] = round(now - proc["started_at"], 1) if alive and proc.get("started_at") else None
+    return state
+
+
+# --- logs --------------------------------------------------------------------------------------------
+
+
+def log_names(layout: SandboxLayout) -> list[str]:
+    """Every known log: catalog services and sidecars, the broker and supervisor, and what exists."""
+    names = set(catalog.SERVICES) | {s + catalog.SIDECAR_SUFFIX for s in catalog.SERVICES}
+    names |= {"broker", "supervisor", "s3"}
+    if layout.logs.is_dir():
+        names |= {p.stem for p in layout.logs.glob("*.log")}
+    return sorted(names)
+
+
+def log_paths(layout: SandboxLayout, name: str | None) -> list[tuple[str, Path]]:
+    """`name`'s log (a service name also brings its sidecar's), or every log when None."""
+    known = log_names(layout)
+    if name is not None and name not in known:
+        raise SandboxError(f"unknown service {name!r}; known: {', '.join(known)}")
+    if name is None:
+        wanted = [n for n in known if layout.log(n).exists()]
+    elif name in catalog.SERVICES:
+        wanted = [name, name + catalog.SIDECAR_SUFFIX]
+    else:
+        wanted = [name]
+    paths = [(n, layout.log(n)) for n in wanted if layout.log(n).exists()]
+    if not paths:
+        raise SandboxError(f"no log yet for {name or 'any process'} in {layout.logs}")
+    return paths
+
+
+def tail_lines(path: Path, lines: int) -> list[str]:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 256 * 1024))
+        data = handle.read().decode(errors="replace").splitlines()
+    return data[-lines:] if lines > 0 else data
+
+
+def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Iterator[tuple[str, str]]:
+    """Yield (name, line) as lines are appended to any of the files (like `tail -f`)."""
+    handles = {}
+    for name, path in paths:
+        handle = open(path, "rb")  # noqa: SIM115 - lives as long as the process
+        handle.seek(0, os.SEEK_END)
+        handles[name] = handle
+    try:
+        while True:
+            idle = True
+            for name, handle in handles.items():
+                line = handle.readline()
+                while line:
+                    idle = False
+                    yield name, line.decode(errors="replace").rstrip("\n")
+                    line = handle.readline()
+            if idle:
+                time.sleep(poll_s)
+    finally:
+        for handle in handles.values():
+            handle.close()

@@ -1,0 +1,369 @@
+"""The detached sandbox supervisor: runs a `Plan`, restarts crashes, records state, stops cleanly.
+
+It behaves like a small kubelet: it starts the broker and creates the declared topics, starts
+every process in its own process group, probes readiness, restarts a crashed process after a
+doubling backoff (reset after a healthy run) and counts restarts. Everything it knows goes to
+`<dir>/state.json`, rewritten atomically, which `status`, `up` and the console read. SIGTERM (from
+`down`) stops every group, SIGTERM then SIGKILL, then the broker and, in durable mode, saves the
+local S3 bucket.
+
+Run as ``python -m console.sandbox.supervisor --dir DIR`` (what `up` does, detached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from console.sandbox import jsonlog
+from console.sandbox.broker import Broker, BrokerError, external_broker, start_tansu
+from console.sandbox.layout import SandboxLayout
+from console.sandbox.manifests import ManifestError, load_manifests, topics_to_create
+from console.sandbox.plan import Plan, write_json_atomic
+from console.sandbox.procs import GRACE_S, ManagedProcess, group_alive, signal_group
+from console.sandbox.s3 import LocalS3, S3Error, start_local_s3
+from console.sandbox.topics import TopicError, TopicResult, ensure_topics
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR_MODULE = "console.sandbox.supervisor"
+TICK_S = 0.1
+STARTUP_PROBE_S = 0.25
+
+
+class StartupError(RuntimeError):
+    """The broker, local S3 or topics could not be set up: the sandbox cannot run at all."""
+
+
+class Child:
+    """A managed process plus what the supervisor tracks about it."""
+
+    def __init__(self, proc: ManagedProcess) -> None:
+        self.proc = proc
+        self.restarts = 0
+        self.failures = 0  # consecutive crashes, for the backoff
+        self.ready = False
+        self.last_exit: int | None = None
+        self.restart_at: float | None = None  # monotonic time of the pending restart
+
+    @property
+    def name(self) -> str:
+        return self.proc.spec.name
+
+
+class BrokerRunner:
+    """The broker (and, in durable mode, its local S3) as one restartable unit."""
+
+    def __init__(self, plan: Plan, layout: SandboxLayout) -> None:
+        self.spec = plan.broker
+        self.layout = layout
+        self.broker: Broker | None = None
+        self.s3: LocalS3 | None = None
+        self.restarts = 0
+        self.started_at: float | None = None
+
+    def start(self) -> None:
+        spec = self.spec
+        try:
+            if spec.mode == "external":
+                self.broker = external_broker(spec.bootstrap)
+            else:
+                env: dict[str, str] = {}
+                storage = "memory://tansu/"
+                if spec.mode == "durable":
+                    if self.s3 is None or not self.s3.alive():
+                        self.s3 = start_local_s3(self.layout.log("s3"), port=spec.s3_port, bucket=spec.bucket)
+                        self.s3.load(self.layout.s3_snapshot)
+                    env, storage = self.s3.tansu_env(), self.s3.storage_url
+                self.broker = start_tansu(self.layout.logs, port=spec.port, storage_url=storage, extra_env=env)
+        except (BrokerError, S3Error) as exc:
+            raise StartupError(str(exc)) from exc
+        self.started_at = time.time()
+
+    def alive(self) -> bool:
+        if self.broker is None:
+            return False
+        return self.broker.alive() and (self.s3 is None or self.s3.alive())
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+        if self.s3 is not None:
+            if self.s3.alive():
+                try:
+                    self.s3.save(self.layout.s3_snapshot)
+                except Exception:  # never let a snapshot failure leave moto running
+                    log.exception("saving the s3 snapshot failed")
+            self.s3.stop()
+
+    def state(self) -> dict[str, Any]:
+        proc = self.broker.process if self.broker else None
+        return {
+            "mode": self.spec.mode,
+            "bootstrap": self.spec.bootstrap,
+            "storage": self.broker.storage if self.broker else None,
+            "pid": proc.pid if proc else None,
+            "alive": self.alive(),
+            "restarts": self.restarts,
+            "started_at": self.started_at,
+            "s3": {"endpoint": self.s3.endpoint, "pid": self.s3.process.pid if self.s3.process else None}
+            if self.s3 else None,
+        }
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, layout: SandboxLayout | None = None) -> None:
+        self.plan = plan
+        self.layout = layout or SandboxLayout(Path(plan.dir))
+        self.children = [Child(ManagedProcess(p, self.layout.log(p.name))) for p in plan.processes]
+        self.broker = BrokerRunner(plan, self.layout)
+        self.topics: list[TopicResult] = []
+        self.phase = "starting"
+        self.error: str | None = None
+        self.started_at = time.time()
+        self.ready_at: float | None = None
+        self._stop_requested = False
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        self._broker_restart_at: float | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop_requested = True
+
+    def run(self) -> int:
+        """Start everything, supervise until asked to stop, then stop everything. Exit code."""
+        self.layout.ensure()
+        self.layout.pid.write_text(str(os.getpid()))
+        code = 0
+        try:
+            self.write_state()
+            self.broker.start()
+            self.create_topics()
+            self.write_registry()
+            for child in self.children:
+                child.proc.start()
+            self.write_state()
+            self.loop()
+        except (StartupError, TopicError, ManifestError) as exc:
+            self.phase, self.error, code = "failed", str(exc), 1
+            log.error("sandbox failed to start", extra={"error": str(exc)})
+        except Exception as exc:  # report it in state.json, then still clean up
+            self.phase, self.error, code = "failed", f"supervisor crashed: {exc!r}", 1
+            log.exception("supervisor crashed")
+        finally:
+            self.shutdown()
+        return code
+
+    def loop(self) -> None:
+        deadline = time.monotonic() + self.plan.ready_timeout_s
+        next_probe = 0.0
+        while not self._stop_requested:
+            now = time.monotonic()
+            self.check_broker(now)
+            for child in self.children:
+                self.check_child(child, now)
+            if now >= next_probe:
+                self.probe()
+                if self.phase == "starting":
+                    if all(c.ready for c in self.children) and self.broker.alive():
+                        self.phase, self.ready_at = "ready", time.time()
+                        log.info("sandbox ready", extra={"seconds": round(self.ready_at - self.started_at, 2)})
+                    elif now > deadline:
+                        self.phase = "degraded"
+                        waiting = ", ".join(c.name for c in self.children if not c.ready)
+                        self.error = f"not ready after {self.plan.ready_timeout_s:.0f}s: {waiting}"
+                        log.warning("sandbox not ready", extra={"error": self.error})
+                elif self.phase == "degraded" and all(c.ready for c in self.children):
+                    self.phase, self.error, self.ready_at = "ready", None, time.time()
+                self.write_state()
+                interval = STARTUP_PROBE_S if self.phase == "starting" else self.plan.probe_interval_s
+                next_probe = now + interval
+            time.sleep(TICK_S)
+
+    def shutdown(self) -> None:
+        if self.phase != "failed":
+            self.phase = "stopping"
+        self.write_state()
+        stop_all([c.proc for c in self.children])
+        self.broker.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.phase == "stopping":
+            self.phase = "stopped"
+        for child in self.children:
+            child.ready = False
+        self.write_state()
+        try:
+            if self.layout.pid.read_text().strip() == str(os.getpid()):
+                self.layout.pid.unlink()
+        except OSError:
+            pass
+        log.info("sandbox stopped", extra={"phase": self.phase})
+
+    # --- supervision -------------------------------------------------------------------------------
+
+    def create_topics(self) -> None:
+        if not self.plan.manifests_path:
+            return
+        manifests = load_manifests(Path(self.plan.manifests_path))
+        self.topics = ensure_topics(self.plan.broker.bootstrap, topics_to_create(manifests))
+
+    def check_child(self, child: Child, now: float) -> None:
+        proc = child.proc
+        if child.restart_at is not None:
+            if now >= child.restart_at and not self._stop_requested:
+                child.restart_at = None
+                child.restarts += 1
+                log.info("restarting process", extra={"proc": child.name, "restarts": child.restarts})
+                proc.start()
+                self.write_state()
+            return
+        code = proc.exit_code()
+        if code is None:
+            return
+        proc.reap_group()
+        ran = now - (proc.started_mono or now)
+        child.failures = 1 if ran >= self.plan.restart.reset_after_s else child.failures + 1
+        child.ready, child.last_exit = False, code
+        delay = self.plan.restart.delay(child.failures)
+        child.restart_at = now + delay
+        log.warning(
+            "process exited", extra={"proc": child.name, "exit_code": code, "restart_in_s": delay}
+        )
+        self.write_state()
+
+    def check_broker(self, now: float) -> None:
+        if self.plan.broker.mode == "external" or self.broker.alive():
+            return
+        if self._broker_restart_at is None:
+            self._broker_restart_at = now + self.plan.restart.delay(1)
+            log.warning("broker exited; restarting", extra={"restart_in_s": self.plan.restart.delay(1)})
+            if self.broker.broker is not None:
+                self.broker.broker.stop()
+            return
+        if now < self._broker_restart_at:
+            return
+        self._broker_restart_at = None
+        try:
+            self.broker.start()
+            self.broker.restarts += 1
+            self.create_topics()  # memory storage came back empty
+        except (StartupError, TopicError) as exc:
+            log.error("broker restart failed", extra={"error": str(exc)})
+            self._broker_restart_at = time.monotonic() + self.plan.restart.max_backoff_s
+        self.write_state()
+
+    def probe(self) -> None:
+        futures = {c.name: self._pool.submit(probe_url, c.proc.spec.ready_url, c.proc.spec.ready_status)
+                   for c in self.children if c.proc.running()}
+        for child in self.children:
+            fut = futures.get(child.name)
+            child.ready = bool(fut and fut.result())
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def write_registry(self) -> None:
+        """app-id -> ports, derived from the sidecar specs (the sidecars re-read it on change)."""
+        apps: dict[str, dict[str, int]] = {}
+        services = {p.app_id: p for p in self.plan.processes if p.kind == "service"}
+        for spec in self.plan.processes:
+            if spec.kind != "sidecar" or not spec.app_id:
+                continue
+            app = services.get(spec.app_id)
+            apps[spec.app_id] = {
+                "app_port": app.port if app and app.port else 0,
+                "dapr_http_port": spec.port or 0,
+                "dapr_grpc_port": spec.extra_ports[0] if spec.extra_ports else 0,
+            }
+        write_json_atomic(self.layout.registry, apps)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "error": self.error,
+            "supervisor_pid": os.getpid(),
+            "dir": str(self.layout.root),
+            "started_at": self.started_at,
+            "ready_at": self.ready_at,
+            "updated_at": time.time(),
+            "broker": self.broker.state(),
+            "topics": [vars(t) for t in self.topics],
+            "processes": {c.name: self.child_state(c) for c in self.children},
+            "urls": self.plan.urls,
+            "absent": self.plan.absent,
+        }
+
+    def child_state(self, child: Child) -> dict[str, Any]:
+        spec, proc = child.proc.spec, child.proc
+        running = proc.running()
+        return {
+            "kind": spec.kind,
+            "app_id": spec.app_id,
+            "pid": proc.pid if running else None,
+            "pgid": proc.pid,  # the leader's pid is its group id (start_new_session)
+            "port": spec.port,
+            "ports": spec.ports,
+            "running": running,
+            "ready": child.ready and running,
+            "restarts": child.restarts,
+            "started_at": proc.started_at,
+            "last_exit": child.last_exit,
+            "log": str(proc.log_path),
+        }
+
+    def write_state(self) -> None:
+        write_json_atomic(self.layout.state, self.state())
+
+
+def stop_all(procs: list[ManagedProcess], grace_s: float = GRACE_S) -> None:
+    """SIGTERM every group at once, wait for all of them together, then SIGKILL the rest."""
+    groups = [(p, p.pid) for p in procs if p.pid is not None]
+    for _, pgid in groups:
+        signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        for proc, _ in groups:
+            proc.exit_code()  # reap
+        if not any(group_alive(pgid) for _, pgid in groups):
+            break
+        time.sleep(0.05)
+    for proc, _ in groups:
+        proc.stop(grace_s=0.5)  # SIGKILLs what is left and closes the log
+
+
+def probe_url(url: str | None, expected: int) -> bool:
+    if not url:
+        return True
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return int(resp.status) == expected
+    except urllib.error.HTTPError as exc:
+        return int(exc.code) == expected
+    except (OSError, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=SUPERVISOR_MODULE, description="Run a sandbox plan (started by `up`).")
+    parser.add_argument("--dir", required=True, type=Path, help="sandbox directory holding plan.json")
+    args = parser.parse_args(argv)
+    jsonlog.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    layout = SandboxLayout(args.dir.resolve())
+    supervisor = Supervisor(Plan.load(layout.plan), layout)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""`todo-console sandbox ...`: planning, one-line errors, and status/logs/down on a running sandbox."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from console import cli
+from console.sandbox import control
+from console.sandbox.catalog import SERVICES
+from console.sandbox.layout import SandboxLayout
+from console.sandbox.plan import Plan
+from console.sandbox.secrets import dev_token, read_secrets
+
+
+@pytest.fixture(autouse=True)
+def only_sandbox_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other command modules are written in parallel; these tests need only this one."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("console.commands.sandbox",))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["sandbox", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fake_repo(root: Path, services: tuple[str, ...] = ("backend", "worker")) -> Path:
+    for name in services:
+        (root / "services" / name).mkdir(parents=True)
+        (root / "services" / name / "main.py").write_text("app = None\n")
+    sidecar = root / "console" / "sandbox" / "sidecar"
+    sidecar.mkdir(parents=True)
+    (sidecar / "__main__.py").write_text("")
+    return root
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Path) -> None:
+    layout = SandboxLayout(tmp_path / "sb")
+    plan = control.plan_sandbox(layout, port_base=0, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
+                                repo=fake_repo(tmp_path / "repo"))
+    assert plan.absent == [s for s in SERVICES if s not in ("backend", "worker")]
+    procs = {p.name: p for p in plan.processes}
+    assert set(procs) == {"backend", "backend-dapr", "worker", "worker-dapr"}
+    backend, sidecar = procs["backend"], procs["backend-dapr"]
+    assert backend.argv[1:4] == ["-m", "uvicorn", "services.backend.main:app"]
+    assert backend.env["SECRET_SOURCE"] == "dapr" and backend.env["APP_ENV"] == "development"
+    assert backend.env["DAPR_HTTP_PORT"] == str(sidecar.port)
+    assert backend.env["DAPR_GRPC_PORT"] == str(sidecar.extra_ports[0])
+    assert backend.env["DATABASE_URL"] == f"sqlite:///{layout.root}/backend.db"
+    assert "DATABASE_URL" not in procs["worker"].env
+    assert backend.ready_url == f"http://127.0.0.1:{backend.port}/readyz"
+    assert sidecar.ready_url.endswith("/v1.0/healthz") and sidecar.ready_status == 204
+    flags = dict(zip(sidecar.argv[3::2], sidecar.argv[4::2]))
+    assert flags["--app-id"] == "backend" and flags["--app-port"] == str(backend.port)
+    assert flags["--kafka-bootstrap"] == "127.0.0.1:9092" and flags["--registry"] == str(layout.registry)
+    assert flags["--resources-path"] == str(fixture_manifests)
+    assert len({port for p in plan.processes for port in p.ports}) == 6
+    assert plan.urls["api"] == f"http://127.0.0.1:{backend.port}/api"
+
+    secrets = read_secrets(layout.secrets)
+    assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
+    assert secrets["todo-db"]["url"] == f"sqlite:///{layout.root}/backend.db"
+    first_secret = secrets["todo-auth"]["jwt-secret"]
+    assert len(first_secret) >= 32
+    control.plan_sandbox(layout, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
+                         repo=fake_repo(tmp_path / "repo2"))
+    assert read_secrets(layout.secrets)["todo-auth"]["jwt-secret"] == first_secret  # tokens stay valid
+
+
+def test_dev_token_is_accepted_by_the_platform_verifier() -> None:
+    auth = pytest.importorskip("services.platform.auth", reason="services/platform/auth.py not there yet")
+    verifier = auth.TokenVerifier(auth.AuthConfig(jwt_secret="s3cret-" * 6))
+    assert verifier.verify(dev_token("s3cret-" * 6)).user_id == "dev-user"
+
+
+def test_port_in_use_is_one_line(tmp_path: Path, fixture_manifests: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        base = sock.getsockname()[1]  # backend is service 0: its app port is the base itself
+        with pytest.raises(control.SandboxError, match=rf"^port {base} \(backend\) is in use"):
+            control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=base, bootstrap="127.0.0.1:9092",
+                                 manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+
+
+@pytest.mark.parametrize(
+    ("services", "sidecar", "message"),
+    [((), True, "no service to start"), (("backend",), False, "dev sidecar .* is not there yet")],
+)
+def test_missing_parts_are_named(tmp_path: Path, fixture_manifests: Path, services: tuple[str, ...],
+                                 sidecar: bool, message: str) -> None:
+    repo = fake_repo(tmp_path / "repo", services)
+    if not sidecar:
+        (repo / "console" / "sandbox" / "sidecar" / "__main__.py").unlink()
+    with pytest.raises(control.SandboxError, match=message):
+        control.plan_sandbox(SandboxLayout(tmp_path / "sb"), bootstrap="127.0.0.1:9092",
+                             manifests=fixture_manifests, repo=repo)
+
+
+# --- CLI errors ------------------------------------------------------------------------------------
+
+
+def test_commands_on_a_sandbox_that_is_not_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = str(tmp_path / "sb")
+    code, out, err = run(capsys, "--dir", d, "down")
+    assert code == 2 and err.strip() == f"todo-console sandbox: sandbox is not up in {tmp_path / 'sb'}"
+    code, out, err = run(capsys, "--dir", d, "status")
+    assert code == 1 and "not up" in out
+    code, out, err = run(capsys, "--dir", d, "logs", "nosuch")
+    assert code == 2 and err.startswith("todo-console sandbox: unknown service 'nosuch'; known: audit, audit-dapr")
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "--dir", d, "logs", "backend")
+    assert code == 2 and "no log yet for backend" in err
+
+
+def test_bad_port_base_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--dir", str(tmp_path), "up", "--port-base", "80")
+    assert code == 2 and "--port-base must be 0 or between 1024 and 65000" in err
+
+
+# --- CLI on a running sandbox ----------------------------------------------------------------------
+
+
+@pytest.mark.broker
+def test_status_logs_and_down_on_a_running_sandbox(
+    tiny_plan: Callable[..., Plan], capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tiny_plan()
+    layout = SandboxLayout(Path(plan.dir))
+    control.start_supervisor(layout, plan, timeout_s=60)
+    d = str(layout.root)
+    try:
+        code, out, _ = run(capsys, "--dir", d, "status")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[0] == f"sandbox {layout.root}: ready"
+        assert lines[1].startswith(f"broker  {plan.broker.bootstrap}  mode=memory") and "alive=yes" in lines[1]
+        assert lines[2].split() == ["NAME", "PID", "PORT", "READY", "RESTARTS", "UPTIME"]
+        row = dict(zip(lines[2].split(), lines[3].split()))
+        assert row["NAME"] == "shop" and row["PORT"] == str(plan.processes[1].port) and row["READY"] == "yes"
+        assert row["RESTARTS"] == "0" and row["UPTIME"].endswith("s") and row["PID"].isdigit()
+
+        code, out, _ = run(capsys, "--dir", d, "status", "--json")
+        data = json.loads(out)
+        assert code == 0 and data["up"] and data["phase"] == "ready"
+        assert data["processes"]["shop-dapr"]["ready"] and data["broker"]["mode"] == "memory"
+
+        code, out, _ = run(capsys, "--dir", d, "logs", "supervisor", "-n", "1")
+        assert code == 0 and len(out.splitlines()) == 1 and json.loads(out)["logger"]
+        code, out, _ = run(capsys, "--dir", d, "logs")
+        assert code == 0 and any(line.startswith("supervisor | ") for line in out.splitlines())
+
+        code, _, err = run(capsys, "--dir", d, "up", "--port-base", "0")
+        assert code == 2 and "already up" in err
+    finally:
+        code, out, _ = run(capsys, "--dir", d, "down")
+    assert code == 0 and "sandbox stopped" in out
+    code, out, _ = run(capsys, "--dir", d, "status")
+    assert code == 1 and out.startswith(f"sandbox {layout.root}: stopped")

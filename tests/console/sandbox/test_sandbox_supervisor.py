@@ -1,0 +1,159 @@
+"""The detached supervisor with stand-in processes and a real broker: ready, restart, clean down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.sandbox import control
+from console.sandbox.catalog import port_is_free
+from console.sandbox.layout import SandboxLayout
+from console.sandbox.plan import Plan
+from console.sandbox.procs import group_members, pid_alive
+from console.sandbox.topics import admin_client, partition_counts
+
+pytestmark = pytest.mark.broker
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def running(tiny_plan: Callable[..., Plan]) -> Iterator[tuple[SandboxLayout, Plan, dict[str, Any]]]:
+    plan = tiny_plan()
+    layout = SandboxLayout(Path(plan.dir))
+    state = control.start_supervisor(layout, plan, timeout_s=60)
+    yield layout, plan, state
+    if control.supervisor_pid(layout):
+        control.down(layout)
+
+
+def all_pids(state: dict[str, Any]) -> list[int]:
+    pids = [p["pgid"] for p in state["processes"].values()]
+    pids.append(state["broker"]["pid"])
+    pids.append(state["supervisor_pid"])
+    return pids
+
+
+def test_up_is_ready_with_topics_registry_and_logs(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
+    layout, plan, state = running
+    assert state["phase"] == "ready"
+    assert {n: (p["ready"], p["restarts"]) for n, p in state["processes"].items()} == {
+        "shop": (True, 0), "shop-dapr": (True, 0)}
+    assert control.supervisor_pid(layout) == state["supervisor_pid"]
+    assert layout.pid.read_text() == str(state["supervisor_pid"])
+    admin = admin_client(plan.broker.bootstrap)
+    try:
+        assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
+    finally:
+        admin.close()
+    shop, sidecar = plan.processes[1], plan.processes[0]
+    registry = json.loads(layout.registry.read_text())
+    assert registry == {"shop": {"app_port": shop.port, "dapr_http_port": sidecar.port, "dapr_grpc_port": 0}}
+    assert layout.log("broker").exists() and layout.log("shop").exists()
+    records = [json.loads(line) for line in layout.log("supervisor").read_text().splitlines()]
+    assert any(r["msg"] == "sandbox ready" for r in records)  # structured JSON, one record per line
+
+
+def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
+    layout, _, state = running
+    old_pid = state["processes"]["shop"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+
+    def restarted() -> dict[str, Any] | None:
+        proc = (control.read_state(layout) or {}).get("processes", {}).get("shop", {})
+        return proc if proc.get("restarts") == 1 and proc.get("ready") and proc.get("pid") != old_pid else None
+
+    proc = wait_for(restarted, what="shop restarted and ready")
+    assert proc["last_exit"] == -signal.SIGKILL
+    assert not pid_alive(old_pid)
+    # The orphaned grandchild of the killed leader was reaped with its group.
+    assert wait_for(lambda: not [p for p in group_members(old_pid) if pid_alive(p)], 5, "old group gone")
+    status = control.status(layout)
+    assert status["processes"]["shop"]["restarts"] == 1 and status["processes"]["shop-dapr"]["restarts"] == 0
+    assert status["processes"]["shop"]["uptime_s"] is not None
+
+    # Killed again straight away: counted again, after the (doubled) backoff.
+    os.kill(proc["pid"], signal.SIGKILL)
+    wait_for(lambda: (control.read_state(layout) or {})["processes"]["shop"]["restarts"] == 2, what="2nd restart")
+
+
+def test_a_crashed_broker_is_restarted_with_its_topics(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
+    layout, plan, state = running
+    os.kill(state["broker"]["pid"], signal.SIGKILL)
+    wait_for(lambda: (control.read_state(layout) or {})["broker"]["restarts"] == 1, what="broker restart")
+    admin = admin_client(plan.broker.bootstrap)
+    try:  # memory storage came back empty; the supervisor created the topics again
+        assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
+    finally:
+        admin.close()
+
+
+def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
+    layout, plan, state = running
+    grandchildren = [p for p in group_members(state["processes"]["shop"]["pgid"])]
+    assert len(grandchildren) == 2  # the stand-in and its `sleep`
+    assert control.down(layout) == []
+    for pid in all_pids(state) + grandchildren:
+        assert not pid_alive(pid), pid
+    for spec in plan.processes:
+        assert port_is_free(spec.port)
+    assert port_is_free(plan.broker.port)
+    assert not layout.pid.exists()
+    assert control.read_state(layout)["phase"] == "stopped"
+    with pytest.raises(control.SandboxError, match="not up"):
+        control.down(layout)
+
+
+def test_down_cleans_up_after_a_dead_supervisor(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
+    layout, _, state = running
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: not pid_alive(state["supervisor_pid"]), 5, "supervisor gone")
+    assert control.status(layout)["phase"] == "supervisor-gone"
+    leftovers = control.down(layout)
+    assert set(leftovers) == {p["pgid"] for p in state["processes"].values()} | {state["broker"]["pid"]}
+    for pid in all_pids(state):
+        assert not pid_alive(pid), pid
+
+
+def test_second_up_is_refused(running: tuple[SandboxLayout, Plan, dict[str, Any]],
+                              tiny_plan: Callable[..., Plan]) -> None:
+    layout, _, _ = running
+    with pytest.raises(control.SandboxError, match="already up"):
+        control.start_supervisor(layout, tiny_plan())
+
+
+def test_a_process_that_never_gets_ready_is_reported(tiny_plan: Callable[..., Plan]) -> None:
+    plan = tiny_plan(ready_timeout_s=2.0)
+    plan.processes[1].ready_status = 299  # the stand-in answers 200: never what we wait for
+    layout = SandboxLayout(Path(plan.dir))
+    try:
+        with pytest.raises(control.SandboxError, match="not ready after 2s: shop;"):
+            control.start_supervisor(layout, plan, timeout_s=30)
+        assert control.status(layout)["phase"] == "degraded"
+    finally:
+        control.down(layout)
+
+
+def test_a_broker_that_cannot_start_fails_up_and_cleans_up(tiny_plan: Callable[..., Plan]) -> None:
+    plan = tiny_plan()
+    plan.broker.mode, plan.broker.bootstrap = "external", "127.0.0.1:1"  # nothing listens on port 1
+    layout = SandboxLayout(Path(plan.dir))
+    with pytest.raises(control.SandboxError, match="sandbox failed to start: no broker answers"):
+        control.start_supervisor(layout, plan, timeout_s=30)
+    assert control.supervisor_pid(layout) is None
+    assert all(port_is_free(p.port) for p in plan.processes)
