@@ -6,17 +6,22 @@ snapshot of the bucket, which is what `down` then `up --durable` does.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from console.sandbox import control
 from console.sandbox.broker import start_tansu
+from console.sandbox.layout import SandboxLayout
 from console.sandbox.manifests import KafkaTopic
+from console.sandbox.plan import Plan
 from console.sandbox.ports import free_port
 from console.sandbox.s3 import LocalS3, S3Error, moto_server_binary, start_local_s3
 from console.sandbox.topics import admin_client, ensure_topics, partition_counts
@@ -136,3 +141,35 @@ def test_a_bucket_snapshot_carries_them_across_a_full_restart(tmp_path: Path, lo
             broker.stop()
     finally:
         fresh.stop()
+
+
+def test_supervised_durable_sandbox_keeps_offsets_across_crash_and_down_up(
+    tiny_plan: Callable[..., Plan],
+) -> None:
+    """Through the supervisor: tansu killed -9 and restarted, then a full down/up."""
+    try:
+        moto_server_binary()
+    except S3Error as exc:
+        pytest.skip(str(exc))
+    plan = tiny_plan()
+    plan.broker.mode, plan.broker.s3_port = "durable", free_port()
+    layout = SandboxLayout(Path(plan.dir))
+    state = control.start_supervisor(layout, plan, timeout_s=60)
+    try:
+        assert state["broker"]["storage"] == "s3://tansu/" and state["broker"]["s3"]["pid"]
+        produce_and_commit(plan.broker.bootstrap)
+        os.kill(state["broker"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while (control.read_state(layout) or {})["broker"]["restarts"] != 1:
+            assert time.monotonic() < deadline, "broker not restarted"
+            time.sleep(0.05)
+        assert_survived(plan.broker.bootstrap)
+    finally:
+        control.down(layout)
+    assert any(layout.s3_snapshot.rglob("*.json"))  # the bucket was saved at down
+
+    control.start_supervisor(layout, plan, timeout_s=60)
+    try:
+        assert_survived(plan.broker.bootstrap)
+    finally:
+        control.down(layout)
