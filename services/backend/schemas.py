@@ -90,21 +90,19 @@ class TaskUpdate(_Input):
     _check_due = field_validator("due_at")(_aware)
     _check_rule = field_validator("recurrence_rule")(_rule)
 
-    @field_validator("timezone")
-    @classmethod
-    def _check_zone(cls, value: str | None) -> str | None:
-        return None if value is None else _zone(value)
+    _check_zone = field_validator("timezone")(_zone)
+    _check_tags = field_validator("tags")(_tags)
 
-    @field_validator("tags")
+    @field_validator("title", "description", "priority", "tags", "timezone", mode="before")
     @classmethod
-    def _check_tags(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _tags(value)
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields the client sent: null clears nullable fields, not these.
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     @model_validator(mode="after")
-    def _not_null_where_required(self) -> "TaskUpdate":
-        for name in ("title", "description", "priority", "tags", "timezone"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+    def _something_to_change(self) -> "TaskUpdate":
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
         return self
