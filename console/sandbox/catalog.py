@@ -140,7 +140,7 @@ def sidecar_process(
         "--dapr-http-port", str(ports.dapr_http),
         "--dapr-grpc-port", str(ports.dapr_grpc),
         "--resources-path", str(manifests),
-        "--state-dir", str(layout.sidecar_state(name)),
+        "--state-dir", str(layout.sidecar_state),
         "--kafka-bootstrap", bootstrap,
         "--secrets-file", str(layout.secrets),
         "--registry", str(layout.registry),

@@ -58,8 +58,10 @@ class SandboxLayout:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
-    def sidecar_state(self, app_id: str) -> Path:
-        return self.root / "dapr" / app_id
+    @property
+    def sidecar_state(self) -> Path:
+        """Shared by every sidecar: one state store for all apps, keys prefixed by app-id as daprd does."""
+        return self.root / "dapr-state"
 
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.root / name}.db"
