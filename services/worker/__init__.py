@@ -1,0 +1,1 @@
+"""Recurring tasks: consumes task-events and creates the next instance of a series through the backend."""

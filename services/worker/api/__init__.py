@@ -1,0 +1,1 @@
+"""HTTP API of the worker: dependencies and one router module per resource."""
