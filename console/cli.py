@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 # Module paths, imported lazily so a command's heavy dependencies load only when it runs.
 COMMAND_MODULES: tuple[str, ...] = (
-    "console.commands.backend",
     "console.commands.sandbox",
+    "console.commands.budget",
+    "console.commands.crds",
 )
 
 
