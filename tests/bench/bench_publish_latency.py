@@ -1,0 +1,252 @@
+"""Publish-to-delivery latency through the dev sidecars and the broker, against the raw Kafka floor.
+
+Run by hand: ``python tests/bench/bench_publish_latency.py [--messages 200]``.
+
+One tansu broker, topics from kustomize/base. Two measurements in the same run, same broker:
+
+- sidecar path: a publisher sidecar (app-id `backend`, allowed to publish `task-updates`) takes
+  ``POST /v1.0/publish/kafka-pubsub/task-updates``; the subscriber sidecar (app-id `websocket`,
+  whose real Subscription routes `task-updates` to `/events/task-updates`) delivers it to a tiny
+  receiver app standing in for the websocket service. Latency = receiver arrival - publish call.
+- raw floor: a kafka-python-ng producer and consumer (static membership, as tansu needs) on the
+  same topic; latency = poll arrival - send. Measured with the consumer's fetch max wait at
+  10 ms (tuned) and 500 ms (the client default), since end-to-end latency on tansu is about half
+  of it.
+
+Messages are sent one at a time (each waits for its arrival), so the figures are latency, not
+throughput. Prints p50/p99 and the sidecar/raw ratio; writes tests/bench/results/publish_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+
+from console.sandbox import catalog  # noqa: E402
+from console.sandbox.broker import start_tansu  # noqa: E402
+from console.sandbox.layout import SandboxLayout  # noqa: E402
+from console.sandbox.manifests import load_manifests, topics_to_create  # noqa: E402
+from console.sandbox.plan import write_json_atomic  # noqa: E402
+from console.sandbox.ports import free_port  # noqa: E402
+from console.sandbox.procs import ManagedProcess  # noqa: E402
+from console.sandbox.secrets import write_secrets  # noqa: E402
+from console.sandbox.supervisor import probe_url  # noqa: E402
+from console.sandbox.topics import ensure_topics  # noqa: E402
+
+RESULTS = REPO / "tests" / "bench" / "results" / "publish_latency.json"
+TOPIC = "task-updates"
+PUBLISHER, SUBSCRIBER = "backend", "websocket"
+WAIT_S = 10.0
+
+
+class Arrivals:
+    """Arrival times by message id, with a condition so the sender can wait for each one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seen: dict[str, int] = {}
+
+    def record(self, msg_id: str) -> None:
+        now = time.perf_counter_ns()
+        with self._cond:
+            self._seen.setdefault(msg_id, now)
+            self._cond.notify_all()
+
+    def wait(self, msg_id: str, timeout: float) -> int | None:
+        with self._cond:
+            self._cond.wait_for(lambda: msg_id in self._seen, timeout)
+            return self._seen.get(msg_id)
+
+
+def receiver(arrivals: Arrivals, port: int) -> ThreadingHTTPServer:
+    """The stand-in subscriber app: records each CloudEvent's data.id, answers SUCCESS."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                event = json.loads(body)
+                data = event.get("data")
+                data = json.loads(data) if isinstance(data, str) else data
+                arrivals.record(str(data["id"]))
+            except (ValueError, KeyError, TypeError):
+                pass
+            self._answer(200, b'{"status":"SUCCESS"}')
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer(200, b"[]" if self.path == "/dapr/subscribe" else b"{}")
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50": round(q[49], 2), "p99": round(q[98], 2), "mean": round(statistics.fmean(ordered), 2),
+            "max": round(ordered[-1], 2), "n": len(ordered)}
+
+
+def measure(send: Any, arrivals: Arrivals, count: int) -> list[float]:
+    """Send `count` messages one at a time; ms from send to arrival for each that arrived."""
+    samples = []
+    for _ in range(count):
+        msg_id = uuid.uuid4().hex
+        started = time.perf_counter_ns()
+        send(msg_id)
+        arrived = arrivals.wait(msg_id, WAIT_S)
+        if arrived is not None:
+            samples.append((arrived - started) / 1e6)
+    return samples
+
+
+def warm_up(send: Any, arrivals: Arrivals, timeout: float = 60.0) -> bool:
+    """Until one message gets through (the first consumer-group join takes seconds on tansu)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = uuid.uuid4().hex
+        send(msg_id)
+        if arrivals.wait(msg_id, 2.0) is not None:
+            return True
+    return False
+
+
+def raw_floor(bootstrap: str, count: int, fetch_wait_ms: int) -> dict[str, float]:
+    arrivals = Arrivals()
+    stop = threading.Event()
+    consumer = KafkaConsumer(
+        TOPIC, bootstrap_servers=bootstrap, group_id=f"bench-raw-{fetch_wait_ms}",
+        group_instance_id=f"bench-raw-{uuid.uuid4().hex[:8]}", auto_offset_reset="latest",
+        fetch_max_wait_ms=fetch_wait_ms,
+    )
+
+    def consume() -> None:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                for record in records:
+                    arrivals.record(record.value.decode())
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+
+    def send(msg_id: str) -> None:
+        producer.send(TOPIC, msg_id.encode())
+        producer.flush()
+
+    try:
+        if not warm_up(send, arrivals):
+            raise RuntimeError("raw consumer never received a message")
+        return percentiles(measure(send, arrivals, count))
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        consumer.close()
+        producer.close()
+
+
+def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, float]:
+    layout = SandboxLayout(workdir)
+    layout.ensure()
+    write_secrets(layout.secrets, jwt_secret="bench-secret", database_url=layout.sqlite_url("backend"))
+    ports = {name: catalog.ServicePorts(free_port(), free_port(), free_port()) for name in (PUBLISHER, SUBSCRIBER)}
+    write_json_atomic(layout.registry, catalog.registry(ports))
+    arrivals = Arrivals()
+    apps = [receiver(arrivals, ports[SUBSCRIBER].app), receiver(Arrivals(), ports[PUBLISHER].app)]
+    sidecars = [
+        ManagedProcess(catalog.sidecar_process(name, ports[name], layout, bootstrap=bootstrap,
+                                               manifests=catalog.MANIFESTS_DIR, database_url=None),
+                       layout.log(name + catalog.SIDECAR_SUFFIX))
+        for name in (PUBLISHER, SUBSCRIBER)
+    ]
+    client = httpx.Client(timeout=10)
+    url = f"http://127.0.0.1:{ports[PUBLISHER].dapr_http}/v1.0/publish/kafka-pubsub/{TOPIC}"
+
+    def send(msg_id: str) -> None:
+        resp = client.post(url, json={"id": msg_id})
+        if resp.status_code != 204:
+            raise RuntimeError(f"publish answered {resp.status_code}: {resp.text[:200]}")
+
+    try:
+        for proc in sidecars:
+            proc.start()
+        deadline = time.monotonic() + 60
+        while not all(probe_url(p.spec.ready_url, p.spec.ready_status) for p in sidecars):
+            if time.monotonic() > deadline or any(not p.running() for p in sidecars):
+                raise RuntimeError(f"sidecars not ready; see {layout.logs}")
+            time.sleep(0.1)
+        if not warm_up(send, arrivals):
+            raise RuntimeError(f"no delivery through the sidecars; see {layout.logs}")
+        return percentiles(measure(send, arrivals, count))
+    finally:
+        client.close()
+        for proc in sidecars:
+            proc.stop()
+        for app in apps:
+            app.shutdown()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"bench": "publish_latency", "topic": TOPIC, "messages": args.messages,
+                               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with tempfile.TemporaryDirectory(prefix="latency-bench-") as tmp:
+        broker = start_tansu(Path(tmp) / "broker")
+        try:
+            ensure_topics(broker.bootstrap, topics_to_create(load_manifests(catalog.MANIFESTS_DIR)))
+            results["raw_fetch_wait_10ms"] = raw_floor(broker.bootstrap, args.messages, 10)
+            results["raw_fetch_wait_500ms"] = raw_floor(broker.bootstrap, args.messages, 500)
+            if catalog.sidecar_present():
+                results["sidecar"] = sidecar_path(broker.bootstrap, Path(tmp) / "sandbox", args.messages)
+            else:
+                results["sidecar"] = None
+                results["sidecar_missing"] = f"{catalog.SIDECAR_MODULE} is not there yet"
+        finally:
+            broker.stop()
+    for key in ("raw_fetch_wait_10ms", "raw_fetch_wait_500ms", "sidecar"):
+        figures = results.get(key)
+        if figures:
+            print(f"{key:<22} p50 {figures['p50']:8.2f} ms   p99 {figures['p99']:8.2f} ms   (n={figures['n']})")
+    if results["sidecar"]:
+        for floor in ("raw_fetch_wait_10ms", "raw_fetch_wait_500ms"):
+            ratio = {q: round(results["sidecar"][q] / results[floor][q], 2) for q in ("p50", "p99")}
+            results[f"ratio_vs_{floor}"] = ratio
+            print(f"sidecar / {floor}: p50 x{ratio['p50']}, p99 x{ratio['p99']}")
+    else:
+        print(f"sidecar path not measured: {results['sidecar_missing']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"wrote {RESULTS.relative_to(REPO)}")
+    return 0 if results["sidecar"] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
