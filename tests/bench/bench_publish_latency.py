@@ -32,21 +32,19 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+import httpx
+from kafka import KafkaConsumer, KafkaProducer
 
-import httpx  # noqa: E402
-from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
-
-from console.sandbox import catalog  # noqa: E402
-from console.sandbox.broker import start_tansu  # noqa: E402
-from console.sandbox.layout import SandboxLayout  # noqa: E402
-from console.sandbox.manifests import load_manifests, topics_to_create  # noqa: E402
-from console.sandbox.plan import write_json_atomic  # noqa: E402
-from console.sandbox.ports import free_port  # noqa: E402
-from console.sandbox.procs import ManagedProcess  # noqa: E402
-from console.sandbox.secrets import write_secrets  # noqa: E402
-from console.sandbox.supervisor import probe_url  # noqa: E402
-from console.sandbox.topics import ensure_topics  # noqa: E402
+from console.sandbox import catalog
+from console.sandbox.broker import start_tansu
+from console.sandbox.layout import SandboxLayout
+from console.sandbox.manifests import load_manifests, topics_to_create
+from console.sandbox.plan import write_json_atomic
+from console.sandbox.ports import free_port
+from console.sandbox.procs import ManagedProcess
+from console.sandbox.secrets import write_secrets
+from console.sandbox.supervisor import probe_url
+from console.sandbox.topics import ensure_topics
 
 RESULTS = REPO / "tests" / "bench" / "results" / "publish_latency.json"
 TOPIC = "task-updates"

@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from console.sandbox import control  # noqa: E402
-from console.sandbox.layout import SandboxLayout  # noqa: E402
-from console.sandbox.procs import group_members, pid_alive  # noqa: E402
+from console.sandbox import control
+from console.sandbox.layout import SandboxLayout
+from console.sandbox.procs import group_members, pid_alive
 
 RESULTS = REPO / "tests" / "bench" / "results" / "sandbox_startup.json"
 TARGET_S = 15.0
