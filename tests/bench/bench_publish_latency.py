@@ -75,7 +75,7 @@ def receiver(arrivals: Arrivals, port: int) -> ThreadingHTTPServer:
     """The stand-in subscriber app: records each CloudEvent's data.id, answers SUCCESS."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 event = json.loads(body)
@@ -86,7 +86,7 @@ def receiver(arrivals: Arrivals, port: int) -> ThreadingHTTPServer:
                 pass
             self._answer(200, b'{"status":"SUCCESS"}')
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(200, b"[]" if self.path == "/dapr/subscribe" else b"{}")
 
         def _answer(self, status: int, body: bytes) -> None:
