@@ -31,9 +31,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 REQUIRED_SERVICES = ("backend", "worker", "audit")
 # Run the real CLI entry point, limited to the sandbox command (other commands are not ours to need).
-CLI = [sys.executable, "-c",
-       "import sys; from console import cli; cli.COMMAND_MODULES = ('console.commands.sandbox',); "
-       "sys.exit(cli.main(sys.argv[1:]))"]
+CLI_MAIN = ("import sys; from console import cli; cli.COMMAND_MODULES = ('console.commands.sandbox',); "
+            "sys.exit(cli.main(sys.argv[1:]))")
+CLI = [sys.executable, "-c", CLI_MAIN]
 
 
 def missing_parts() -> list[str]:
@@ -47,7 +47,7 @@ def missing_parts() -> list[str]:
 
 def sandbox(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, "sandbox", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def wait_for_log(path: Path, *needles: str, timeout: float = 60) -> str:
@@ -85,8 +85,8 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Traceback" not in up.stderr
-        api = re.search(r"^api\s+(\S+)$", up.stdout, re.M)
-        token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.M)
+        api = re.search(r"^api\s+(\S+)$", up.stdout, re.MULTILINE)
+        token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api and token, up.stdout
 
         status = sandbox(env, "status", "--json")
