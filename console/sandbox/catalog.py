@@ -43,7 +43,8 @@ class ServicePorts:
 
 def present_services(repo: Path = REPO_ROOT, names: Iterable[str] = SERVICES) -> tuple[list[str], list[str]]:
     """(present, absent): a service is present when `services/<name>/main.py` exists."""
-    present, absent = [], []
+    present: list[str] = []
+    absent: list[str] = []
     for name in names:
         (present if (repo / "services" / name / "main.py").is_file() else absent).append(name)
     return present, absent
