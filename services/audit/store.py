@@ -1,0 +1,58 @@
+"""Data access for the audit log: keyword-only functions shared by the routes and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.audit.models import AuditEntry
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def append(session: Session, *, values: dict[str, Any]) -> bool:
+    """Insert one entry; False when (topic, event_id) is already there (a redelivery)."""
+    insert = _INSERTS[session.get_bind().dialect.name]
+    statement = insert(AuditEntry).values(**values).on_conflict_do_nothing(
+        index_elements=[AuditEntry.topic, AuditEntry.event_id])
+    return session.execute(statement).rowcount == 1
+
+
+@dataclass(frozen=True)
+class Filters:
+    user_id: str | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    event_type: str | None = None
+    topic: str | None = None
+    correlation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        for name in ("user_id", "action", "entity_type", "entity_id", "event_type", "topic", "correlation_id"):
+            value = getattr(self, name)
+            if value is not None:
+                query = query.where(getattr(AuditEntry, name) == value)
+        # Bound in UTC: SQLite keeps the stored wall time only, which is UTC.
+        if self.since is not None:
+            query = query.where(AuditEntry.occurred_at >= self.since.astimezone(UTC))
+        if self.until is not None:
+            query = query.where(AuditEntry.occurred_at < self.until.astimezone(UTC))
+        return query
+
+
+def search(session: Session, *, filters: Filters, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
+    """One page, newest first (ties in insertion order, newest first), and the total that match."""
+    total = session.scalar(filters.apply(select(func.count()).select_from(AuditEntry))) or 0
+    rows = session.scalars(
+        filters.apply(select(AuditEntry)).order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
+        .limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)

@@ -1,0 +1,46 @@
+"""Audit fixtures: the real app on SQLite and on a real PostgreSQL server, and token helpers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.audit.config import AuditSettings
+from services.audit.main import build_app
+from services.platform.auth import mint_dev_token
+from tests.utils.postgres import PostgresServer, create_database
+
+JWT_SECRET = "audit-test-secret-0123456789-abcdefghij"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return create_database(server, f"audit_{uuid.uuid4().hex[:12]}")
+
+
+def make_settings(database_url: str, **overrides: object) -> AuditSettings:
+    values: dict[str, object] = {"app_env": "development", "secret_source": "env", "jwt_secret": JWT_SECRET,
+                                 "database_url": database_url, "dapr_http_port": 1, "dapr_grpc_port": 2,
+                                 "dapr_timeout_s": 1, **overrides}
+    return AuditSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    with TestClient(build_app(make_settings(database_url))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth() -> Callable[..., dict[str, str]]:
+    def headers(user: str = "alice", scopes: str = "tasks:read") -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_dev_token(JWT_SECRET, user, scopes=scopes)}"}
+
+    return headers

@@ -1,0 +1,87 @@
+"""Every topic lands in the audit log once per event, whatever the redeliveries."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from tests.utils.events import delivered, reminder_cancelled, reminder_scheduled, snapshot, task_event
+
+
+def deliver(client: TestClient, topic: str, body: bytes) -> str:
+    answer = client.post(f"/events/{topic}", content=body)
+    assert answer.status_code == 200
+    return answer.json()["status"]
+
+
+def rows(client: TestClient) -> list[tuple]:
+    with client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        return list(conn.execute(text(
+            "SELECT topic, event_id, event_type, user_id, action, entity_type, entity_id, correlation_id "
+            "FROM audit_log ORDER BY id")))
+
+
+def test_each_topic_is_recorded_with_who_what_and_which_entity(client: TestClient) -> None:
+    task = snapshot(task_id="t-1", owner="bob")
+    created = task_event("created", task)
+    scheduled = reminder_scheduled(task_id="t-1", owner="bob")
+    cancelled = reminder_cancelled(task_id="t-1", owner="bob")
+    assert deliver(client, "task-events", delivered(created, "task-events")) == "SUCCESS"
+    assert deliver(client, "reminders", delivered(scheduled, "reminders")) == "SUCCESS"
+    assert deliver(client, "reminders", delivered(cancelled, "reminders")) == "SUCCESS"
+    assert rows(client) == [
+        ("task-events", created.id, "todo.task.created.v1", "bob", "created", "task", "t-1", created.correlationid),
+        ("reminders", scheduled.id, "todo.reminder.scheduled.v1", "bob", "reminder_scheduled", "task", "t-1",
+         scheduled.correlationid),
+        ("reminders", cancelled.id, "todo.reminder.cancelled.v1", "bob", "reminder_cancelled", "task", "t-1",
+         cancelled.correlationid),
+    ]
+
+
+def test_redelivered_events_answer_success_and_leave_one_row(client: TestClient) -> None:
+    event = task_event("updated", snapshot())
+    body = delivered(event, "task-events")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: deliver(client, "task-events", body), range(8)))
+    assert answers == ["SUCCESS"] * 8
+    assert [r[1] for r in rows(client)] == [event.id]
+
+
+def test_the_same_event_id_on_two_topics_is_two_rows(client: TestClient) -> None:
+    # The backend gives the task-updates copy its own id; even if an id did repeat across topics,
+    # the uniqueness is per (topic, event id), so neither copy is lost.
+    event = task_event("completed", snapshot(status="completed"))
+    assert deliver(client, "task-events", delivered(event, "task-events")) == "SUCCESS"
+    assert deliver(client, "task-updates", delivered(event, "task-updates")) == "SUCCESS"
+    assert sorted(r[0] for r in rows(client)) == ["task-events", "task-updates"]
+
+
+def test_off_contract_events_are_dropped_not_recorded(client: TestClient) -> None:
+    assert deliver(client, "reminders", b'{"specversion":"1.0","id":"x","source":"s","type":"t","data":{}}') == "DROP"
+    assert rows(client) == []
+
+
+def test_the_log_refuses_updates_and_deletes(client: TestClient) -> None:
+    deliver(client, "task-events", delivered(task_event("created", snapshot()), "task-events"))
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    for statement in ("UPDATE audit_log SET user_id = 'mallory'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    assert len(rows(client)) == 1
+
+
+def test_a_database_outage_asks_for_redelivery(client: TestClient) -> None:
+    client.app.state.engine.dispose()  # type: ignore[attr-defined]
+    with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_moved"))
+    try:
+        assert deliver(client, "task-events", delivered(task_event("created", snapshot()), "task-events")) == "RETRY"
+    finally:
+        with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("ALTER TABLE audit_log_moved RENAME TO audit_log"))
+    readiness = client.get("/readyz").json()
+    assert readiness["checks"]["database"] == "ok"
