@@ -1,0 +1,208 @@
+"""daprd's API errors: the same gRPC code, HTTP status, message and error code, per building block.
+
+Code written against the sandbox branches on these (``grpc.StatusCode.ABORTED`` for an etag
+conflict, ``ERR_DIRECT_INVOKE`` for an unreachable app), so each constructor here mirrors one
+error daprd builds (dapr/dapr ``pkg/api/errors``, ``pkg/messages/predefined.go``). The gRPC form
+carries google.rpc ``ErrorInfo``/``ResourceInfo`` details as daprd's kit error builder does, so
+the SDK's ``DaprGrpcError.get_details()`` reads the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "dapr.io"
+
+
+@dataclass
+class DaprError(Exception):
+    """One API error; `error_code` is the HTTP body's errorCode, `reason` the gRPC ErrorInfo reason."""
+
+    grpc_code: grpc.StatusCode
+    http_status: int
+    message: str
+    error_code: str = ""
+    reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    resource: tuple[str, str] | None = None  # (type, name) -> ResourceInfo
+
+    def __str__(self) -> str:
+        return self.message
+
+    def grpc_status(self) -> grpc.Status:
+        """The status daprd would send: code, message and the rich details it attaches."""
+        details = []
+        if self.reason or self.error_code:
+            info = error_details_pb2.ErrorInfo(
+                reason=self.reason or self.error_code, domain=ERROR_DOMAIN, metadata=self.metadata
+            )
+            packed = any_pb2.Any()
+            packed.Pack(info)
+            details.append(packed)
+        if self.resource is not None:
+            res = error_details_pb2.ResourceInfo(resource_type=self.resource[0], resource_name=self.resource[1])
+            packed = any_pb2.Any()
+            packed.Pack(res)
+            details.append(packed)
+        status = status_pb2.Status(code=self.grpc_code.value[0], message=self.message, details=details)
+        return rpc_status.to_status(status)
+
+    def http_body(self) -> bytes:
+        """daprd's HTTP error body: {"errorCode": ..., "message": ...}."""
+        return json.dumps({"errorCode": self.error_code, "message": self.message}).encode()
+
+
+C = grpc.StatusCode
+
+
+# ---- pub/sub (pkg/api/errors/pubsub.go) -------------------------------------------------------
+def pubsub_not_found(name: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 404, f"pubsub {name} is not found",
+                     "ERR_PUBSUB_NOT_FOUND", "DAPR_PUBSUB_NOT_FOUND")
+
+
+def pubsub_name_empty() -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 404, "pubsub name is empty", "ERR_PUBSUB_EMPTY", "DAPR_PUBSUB_NAME_EMPTY")
+
+
+def pubsub_topic_empty(name: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 404, f"topic is empty in pubsub {name}",
+                     "ERR_TOPIC_NAME_EMPTY", "DAPR_PUBSUB_TOPIC_NAME_EMPTY", resource=("pubsub", name))
+
+
+def pubsub_metadata(name: str, err: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 400, f"failed deserializing metadata. Error: {err}",
+                     "ERR_PUBSUB_REQUEST_METADATA", "DAPR_PUBSUB_METADATA_DESERIALIZATION",
+                     resource=("pubsub", name))
+
+
+def pubsub_cloudevent(name: str, app_id: str, err: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 500, "cannot create cloudevent", "ERR_PUBSUB_CLOUD_EVENTS_SER",
+                     "DAPR_PUBSUB_CLOUD_EVENT_CREATION", {"appID": app_id, "error": err}, ("pubsub", name))
+
+
+def pubsub_publish(name: str, topic: str, err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"error when publishing to topic {topic} in pubsub {name}: {err}",
+                     "ERR_PUBSUB_PUBLISH_MESSAGE", "DAPR_PUBSUB_PUBLISH_MESSAGE",
+                     {"topic": topic, "error": err}, ("pubsub", name))
+
+
+# ---- state (pkg/api/errors/state.go, grpc.go) --------------------------------------------------
+def state_store_not_found(name: str, app_id: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 400, f"state store {name} is not found",
+                     "ERR_STATE_STORE_NOT_FOUND", "DAPR_STATE_NOT_FOUND", {"appID": app_id})
+
+
+def state_key_empty() -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 400, "state key cannot be empty", "ERR_STATE_SAVE")
+
+
+def state_illegal_key(key: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 400, f"input key/keyPrefix '{key}' can't contain '||'",
+                     "ERR_MALFORMED_REQUEST", "DAPR_STATE_ILLEGAL_KEY")
+
+
+def state_get(key: str, store: str, err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"fail to get {key} from state store {store}: {err}", "ERR_STATE_GET")
+
+
+def state_save(store: str, err: "StateStoreError") -> DaprError:
+    return DaprError(err.grpc_code, 500, f"failed saving state in state store {store}: {err}", "ERR_STATE_SAVE")
+
+
+def state_delete(key: str, err: "StateStoreError") -> DaprError:
+    return DaprError(err.grpc_code, 500, f"failed deleting state with key {key}: {err}", "ERR_STATE_DELETE")
+
+
+def state_transaction(err: Exception) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"error while executing state transaction: {err}", "ERR_STATE_TRANSACTION")
+
+
+def state_operation_unsupported(op: str) -> DaprError:
+    return DaprError(C.UNIMPLEMENTED, 500, f"operation type {op} not supported", "ERR_NOT_SUPPORTED_STATE_OPERATION")
+
+
+class StateStoreError(Exception):
+    """A component-level failure; `grpc_code` is what daprd's getStateErrorCode maps it to."""
+
+    grpc_code = C.INTERNAL
+
+
+class ETagMismatch(StateStoreError):
+    """components-contrib state.ETagError of kind mismatch -> codes.Aborted."""
+
+    grpc_code = C.ABORTED
+
+    def __init__(self) -> None:
+        super().__init__("possible etag mismatch. error from state store")
+
+
+class ETagInvalid(StateStoreError):
+    """components-contrib state.ETagError of kind invalid -> codes.InvalidArgument."""
+
+    grpc_code = C.INVALID_ARGUMENT
+
+    def __init__(self, etag: str) -> None:
+        super().__init__(f'invalid etag value: strconv.ParseUint: parsing "{etag}": invalid syntax')
+
+
+# ---- secrets (pkg/messages/predefined.go) ------------------------------------------------------
+def secret_store_not_found(name: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 401, f"failed finding secret store with key {name}",
+                     "ERR_SECRET_STORE_NOT_FOUND")
+
+
+def secret_get(key: str, store: str, err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"failed getting secret with key {key} from secret store {store}: {err}",
+                     "ERR_SECRET_GET")
+
+
+# ---- service invocation ------------------------------------------------------------------------
+def direct_invoke(app_id: str, err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"failed to invoke, id: {app_id}, err: {err}", "ERR_DIRECT_INVOKE")
+
+
+# ---- jobs (pkg/api/errors/scheduler.go, api/universal/jobs.go) ---------------------------------
+def job_empty(what: str, app_id: str, namespace: str, error_code: str) -> DaprError:
+    return DaprError(C.INVALID_ARGUMENT, 400, f"{what} is empty", error_code, error_code,
+                     {"appID": app_id, "namespace": namespace})
+
+
+def job_schedule(app_id: str, namespace: str, wire_code: grpc.StatusCode, detail: str) -> DaprError:
+    """daprd wraps the scheduler's gRPC error text; an Unknown code from the scheduler becomes Internal."""
+    code = C.INTERNAL if wire_code == C.UNKNOWN else wire_code
+    http = {C.INTERNAL: 500, C.ALREADY_EXISTS: 409, C.INVALID_ARGUMENT: 400}.get(code, 500)
+    return DaprError(code, http, f"failed to schedule job due to: {rpc_error_text(wire_code, detail)}",
+                     "DAPR_SCHEDULER_SCHEDULE_JOB", "DAPR_SCHEDULER_SCHEDULE_JOB",
+                     {"appID": app_id, "namespace": namespace})
+
+
+def rpc_error_text(code: grpc.StatusCode, detail: str) -> str:
+    """Go's grpc status error string, which daprd embeds in scheduler errors."""
+    name = code.name.title().replace("_", "")
+    return f"rpc error: code = {name} desc = {detail}"
+
+
+def job_get(app_id: str, namespace: str, detail: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"failed to get job due to: {detail}", "DAPR_SCHEDULER_GET_JOB",
+                     "DAPR_SCHEDULER_GET_JOB", {"appID": app_id, "namespace": namespace})
+
+
+def job_delete(app_id: str, namespace: str, detail: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"failed to delete job due to: {detail}", "DAPR_SCHEDULER_DELETE_JOB",
+                     "DAPR_SCHEDULER_DELETE_JOB", {"appID": app_id, "namespace": namespace})
+
+
+# ---- health -------------------------------------------------------------------------------------
+def not_ready(detail: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"dapr is not ready: {detail}", "ERR_HEALTH_NOT_READY")
+
+
+def outbound_not_ready() -> DaprError:
+    return DaprError(C.INTERNAL, 500, "dapr outbound is not ready", "ERR_OUTBOUND_HEALTH_NOT_READY")

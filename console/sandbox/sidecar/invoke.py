@@ -1,0 +1,134 @@
+"""Service invocation: resolve an app-id through the supervisor's registry and call its HTTP port.
+
+daprd resolves the target (Kubernetes DNS in the cluster, mDNS self-hosted), forwards to the
+target sidecar, which calls its app; resiliency `targets.apps.<app-id>` wraps the whole call
+(dapr/dapr pkg/api/http/directmessaging.go). Here the registry file the supervisor keeps current
+is the name resolution, and we call the target app's port directly. Answers with status 200-399
+are passed back as they are; other statuses are failures for the retry policy and, once it gives
+up, the callee's last status, headers and body go back to the caller unchanged. Transport
+failures become ERR_DIRECT_INVOKE ("failed to invoke, id: <id>, err: ...").
+Docs: https://docs.dapr.io/reference/api/service_invocation_api/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, StatusError
+
+log = logging.getLogger(__name__)
+
+# Headers that describe one hop, never forwarded (RFC 7230 6.1), plus daprd's own routing headers.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade", "host", "content-length", "dapr-app-id", "dapr-api-token"}
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    app_port: int
+    dapr_http_port: int | None = None
+    dapr_grpc_port: int | None = None
+
+
+class Registry:
+    """The supervisor's JSON registry, re-read whenever the file changes (name resolution)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stamp: tuple[float, int] | None = None
+        self._entries: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, app_id: str) -> Endpoint | None:
+        with self._lock:
+            self._refresh()
+            return self._entries.get(app_id)
+
+    def _refresh(self) -> None:
+        if self.path is None:
+            return
+        try:
+            st = self.path.stat()
+        except OSError:
+            self._entries, self._stamp = {}, None
+            return
+        stamp = (st.st_mtime, st.st_size)
+        if stamp == self._stamp:
+            return
+        try:
+            raw = json.loads(self.path.read_text() or "{}")
+            self._entries = {
+                str(app): Endpoint(int(v["app_port"]), v.get("dapr_http_port"), v.get("dapr_grpc_port"))
+                for app, v in raw.items() if isinstance(v, dict) and v.get("app_port")
+            }
+            self._stamp = stamp
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # half-written file: keep the old view
+            log.warning("cannot read registry", extra={"path": str(self.path), "error": str(exc)})
+
+
+@dataclass
+class InvokeResult:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    content_type: str
+
+
+class Invoker:
+    """Calls another app's HTTP port under that app's resiliency policy."""
+
+    def __init__(self, registry: Registry, resiliency: Resiliency) -> None:
+        self.registry = registry
+        self.resiliency = resiliency
+        self._client = httpx.Client(timeout=DEFAULT_TIMEOUT_S)
+
+    def invoke(self, app_id: str, method: str, verb: str, query: str, headers: list[tuple[str, str]],
+               body: bytes, success_max: int = 399) -> InvokeResult:
+        """Call `method` on `app_id`; a failing status after retries comes back as the result.
+
+        `success_max` is 399 for the HTTP API and 299 for gRPC InvokeService (where 3xx is an error).
+        Raises DaprError (ERR_DIRECT_INVOKE) when the app cannot be reached at all.
+        """
+        policy = self.resiliency.app_policy(app_id)
+        fwd = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+
+        def attempt(timeout: float | None) -> InvokeResult:
+            endpoint = self.registry.resolve(app_id)
+            if endpoint is None:
+                raise LookupError(f"couldn't find service: {app_id}")
+            url = f"http://127.0.0.1:{endpoint.app_port}/{method.lstrip('/')}"
+            if query:
+                url += f"?{query}"
+            resp = self._client.request(verb, url, headers=fwd, content=body,
+                                        timeout=timeout or DEFAULT_TIMEOUT_S)
+            result = InvokeResult(resp.status_code, list(resp.headers.multi_items()), resp.content,
+                                  resp.headers.get("content-type", ""))
+            if not 200 <= resp.status_code <= success_max:
+                raise StatusError(resp.status_code, f"status {resp.status_code}", result)
+            return result
+
+        try:
+            return policy.run(attempt)
+        except StatusError as exc:
+            return exc.result
+        except httpx.TimeoutException:
+            raise errors.direct_invoke(app_id, "context deadline exceeded") from None
+        except (httpx.HTTPError, LookupError, BreakerOpenError) as exc:
+            raise errors.direct_invoke(app_id, _describe(exc)) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return f"dial tcp: connect: connection refused ({exc})"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,114 @@
+"""The pubsub.kafka component's producer side: one KafkaProducer, acks=all, metadata as headers.
+
+Behaves like components-contrib's Kafka component (common/component/kafka/producer.go): the
+`partitionKey` (or `__key`) metadata becomes the message key, `partitionNumber` pins the
+partition, and every metadata entry is also written as a Kafka header. The producer is created
+lazily and re-created after failures so a sidecar started while the broker is down still comes
+up, and publishing after a broker restart works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ATTEMPT_TIMEOUT_S = 10.0  # sarama's Producer.Timeout, daprd's bound when no policy applies
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge the message (or could not be reached) in time."""
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """What the sidecar takes from the pubsub Component's metadata (and the CLI)."""
+
+    bootstrap: str
+    consumer_group: str
+    client_id: str
+    initial_offset: str = "newest"  # newest | oldest
+
+
+def message_key_and_partition(metadata: dict[str, str]) -> tuple[bytes | None, int | None]:
+    """Key from `partitionKey`/`__key`, partition from `partitionNumber` (as the Kafka component)."""
+    key = metadata.get("partitionKey", metadata.get("__key"))
+    partition = metadata.get("partitionNumber")
+    if partition is not None:
+        try:
+            number = int(partition)
+        except ValueError as exc:
+            raise PublishError(f"failed to parse partition number {partition}: {exc}") from None
+        if number < 0:
+            raise PublishError(f"invalid partition number {partition}")
+        return (key.encode() if key is not None else None), number
+    return (key.encode() if key is not None else None), None
+
+
+class Producer:
+    """Thread-safe publish with a per-attempt timeout; resiliency retries are the caller's job."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def _client(self, timeout_s: float) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                ms = int(timeout_s * 1000)
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.settings.bootstrap,
+                    client_id=f"{self.settings.client_id}-producer",
+                    acks="all",
+                    linger_ms=0,
+                    retries=0,  # resiliency policies own retries, as in daprd
+                    max_block_ms=ms,
+                    request_timeout_ms=max(ms, 1000),
+                    api_version_auto_timeout_ms=ms,
+                    reconnect_backoff_max_ms=500,
+                    metadata_max_age_ms=30000,
+                )
+            return self._producer
+
+    def _reset(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:  # closing a broken client must not mask the publish error
+                log.debug("producer close failed", exc_info=True)
+
+    def send(self, topic: str, value: bytes, metadata: dict[str, str], timeout_s: float | None) -> tuple[int, int]:
+        """Publish one message and wait for the broker's ack; returns (partition, offset)."""
+        timeout = timeout_s or DEFAULT_ATTEMPT_TIMEOUT_S
+        key, partition = message_key_and_partition(metadata)
+        headers = [(k, v.encode()) for k, v in metadata.items()]
+        try:
+            future = self._client(timeout).send(topic, value=value, key=key, headers=headers, partition=partition)
+            record = future.get(timeout=timeout)
+        except KafkaError as exc:
+            self._reset()
+            raise PublishError(_describe(exc)) from None
+        except Exception as exc:  # kafka-python raises assorted non-KafkaError types on broken connections
+            self._reset()
+            raise PublishError(f"{type(exc).__name__}: {exc}") from None
+        return record.partition, record.offset
+
+    def close(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.flush(timeout=5)
+            producer.close(timeout=5)
+
+
+def _describe(exc: KafkaError) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text and text != type(exc).__name__ else type(exc).__name__

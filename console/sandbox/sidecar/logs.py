@@ -1,0 +1,51 @@
+"""JSON-lines logging to stdout, the shape daprd uses with --log-as-json (time, level, msg, scope, app_id).
+
+The supervisor captures stdout to <sandbox>/logs/<app-id>-dapr.log, and the console greps those
+files, so one JSON object per line with stable keys matters more than pretty text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+# LogRecord attributes that are not user-supplied `extra=` fields.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; `extra=` fields become top-level keys."""
+
+    def __init__(self, app_id: str) -> None:
+        super().__init__()
+        self.app_id = app_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "scope": record.name,
+            "app_id": self.app_id,
+            "type": "log",
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, default=str)
+
+
+def configure(app_id: str, level: str = "info") -> None:
+    """Route every logger (ours, kafka-python's) to stdout as JSON; kafka's chatter stays at warning."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(app_id))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("kafka").setLevel(logging.WARNING if level.lower() != "debug" else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

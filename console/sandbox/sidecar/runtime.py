@@ -1,0 +1,336 @@
+"""The sidecar's building blocks behind both APIs (gRPC and HTTP): one object per running sidecar.
+
+The gRPC servicer and the HTTP handler only translate requests into calls here, so both speak
+with the same validation, errors and policies, as daprd's `universal` API layer does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dapr.proto.runtime.v1 import jobs_pb2
+
+from console.sandbox.sidecar import cloudevents, errors
+from console.sandbox.sidecar.appchannel import AppChannel
+from console.sandbox.sidecar.invoke import Invoker, Registry
+from console.sandbox.sidecar.jobs import JobStore
+from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency
+from console.sandbox.sidecar.resources import Component, Resources, Subscription
+from console.sandbox.sidecar.secrets import FileSecretStore, SecretLookupError
+from console.sandbox.sidecar.statestore import DeleteOp, SetOp, SqlStateStore, open_store
+from console.sandbox.sidecar.subscriber import Subscriber, parse_programmatic
+
+log = logging.getLogger(__name__)
+
+RUNTIME_VERSION = "1.16.0-sandbox"
+NAMESPACE = "todo-app"
+SEPARATOR = "||"
+ASSIGN_WAIT_S = 10.0
+DEFAULT_COMPONENTS = (
+    Component("kafka-pubsub", "pubsub.kafka", metadata={"consumerGroup": "{appID}"}),
+    Component("statestore", "state.postgresql"),
+    Component("secretstore", "secretstores.kubernetes"),
+)
+CAPABILITIES = {"state": ["ETAG", "TRANSACTIONAL", "TTL"], "pubsub": [], "secretstores": []}
+
+
+@dataclass
+class Options:
+    """The command line (see cli.py), as the supervisor passes it."""
+
+    app_id: str
+    app_port: int | None
+    dapr_http_port: int
+    dapr_grpc_port: int
+    resources_path: Path
+    state_dir: Path
+    kafka_bootstrap: str
+    secrets_file: Path | None = None
+    registry: Path | None = None
+    database_url: str | None = None
+
+
+def _parse_bool(text: str) -> bool:
+    """Go's strconv.ParseBool, which daprd uses for rawPayload."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise ValueError(f"rawPayload value must be a valid boolean: actual is '{text}'")
+
+
+@dataclass
+class Runtime:
+    options: Options
+    resources: Resources
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.app_id = o.app_id
+        self.resiliency = Resiliency(self.resources.resiliency_specs)
+        self.components = self._components()
+        self.channel = AppChannel(o.app_port, self.stop)
+        self.producers: dict[str, Producer] = {}
+        self.kafka_settings: dict[str, KafkaSettings] = {}
+        for comp in self.components:
+            if comp.type == "pubsub.kafka":
+                settings = KafkaSettings(
+                    bootstrap=o.kafka_bootstrap,
+                    consumer_group=self._consumer_group(comp),
+                    client_id=comp.metadata.get("clientID", self.app_id),
+                    initial_offset=comp.metadata.get("initialOffset", "newest").lower(),
+                )
+                self.kafka_settings[comp.name] = settings
+                self.producers[comp.name] = Producer(settings)
+        self.state_stores = {c.name: c for c in self.components if c.kind == "state"}
+        self.secret_stores = {c.name for c in self.components if c.kind == "secretstores"}
+        self.store: SqlStateStore = open_store(o.state_dir, o.database_url)
+        self.secrets = FileSecretStore(o.secrets_file)
+        self.invoker = Invoker(Registry(o.registry), self.resiliency)
+        self.jobs = JobStore(o.state_dir / "jobs.db", self.app_id, NAMESPACE, self._trigger_job)
+        self.subscriptions: list[Subscription] = []
+        self.subscribers: list[Subscriber] = []
+        self.outbound_ready = threading.Event()
+        self.ready = threading.Event()
+
+    def _components(self) -> list[Component]:
+        """Loaded components of the kinds we implement; the contract's names when none are declared."""
+        found = [c for c in self.resources.components if c.type == "pubsub.kafka"
+                 or c.kind in ("state", "secretstores")]
+        for default in DEFAULT_COMPONENTS:
+            if not any(c.kind == default.kind for c in found):
+                found.append(default)
+        return found
+
+    def _consumer_group(self, comp: Component) -> str:
+        group = comp.metadata.get("consumerGroup", "{appID}")
+        return group.replace("{appID}", self.app_id).replace("{podName}", self.app_id).replace(
+            "{namespace}", NAMESPACE) or self.app_id
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start_background(self) -> None:
+        """Jobs start now; subscriptions once the app listens (daprd's order)."""
+        self.jobs.start()
+        threading.Thread(target=self._start_app_side, name="app-init", daemon=True).start()
+
+    def _start_app_side(self) -> None:
+        if self.options.app_port is None:
+            self.ready.set()
+            return
+        if not self.channel.wait_for_app():
+            return
+        subs = self._collect_subscriptions()
+        by_pubsub: dict[str, list[Subscription]] = {}
+        for sub in subs:
+            if sub.pubsubname not in self.producers:
+                log.warning("subscription names an unknown pubsub; skipped",
+                            extra={"subscription": sub.name, "pubsub": sub.pubsubname})
+                continue
+            by_pubsub.setdefault(sub.pubsubname, []).append(sub)
+        for name, subs_for in by_pubsub.items():
+            subscriber = Subscriber(
+                app_id=self.app_id, pubsub=name, settings=self.kafka_settings[name], subscriptions=subs_for,
+                channel=self.channel, policy=self.resiliency.component_policy(name, "inbound"),
+                producer=self.producers[name], stop=self.stop,
+            )
+            self.subscribers.append(subscriber)
+            subscriber.start()
+        for subscriber in self.subscribers:
+            if not subscriber.assigned.wait(ASSIGN_WAIT_S):
+                log.warning("subscriptions not assigned yet (broker down or topics missing); reporting ready anyway",
+                            extra={"pubsub": subscriber.pubsub})
+        log.info("dapr initialized. Status: Running", extra={"subscriptions": [s.topic for s in self.subscriptions]})
+        self.ready.set()
+
+    def _collect_subscriptions(self) -> list[Subscription]:
+        """Declarative subscriptions plus the app's GET /dapr/subscribe (one route per pubsub+topic)."""
+        subs = list(self.resources.subscriptions)
+        try:
+            resp = self.channel.client.get("/dapr/subscribe", timeout=5.0)
+            if resp.status_code == 200 and resp.content.strip():
+                subs.extend(parse_programmatic(resp.json()))
+        except Exception as exc:  # an app without the endpoint, or an invalid answer
+            log.info("no programmatic subscriptions", extra={"error": str(exc)})
+        unique: dict[tuple[str, str], Subscription] = {}
+        for sub in subs:
+            key = (sub.pubsubname, sub.topic)
+            if key in unique:
+                log.warning("duplicate subscription for topic ignored", extra={"subscription": sub.name,
+                                                                               "topic": sub.topic})
+                continue
+            unique[key] = sub
+        self.subscriptions = list(unique.values())
+        return self.subscriptions
+
+    def shutdown(self) -> None:
+        """Stop consumers (committing what was handled), jobs, and clients."""
+        self.stop.set()
+        for subscriber in self.subscribers:
+            subscriber.join(timeout=10)
+        self.jobs.stop()
+        for producer in self.producers.values():
+            try:
+                producer.close()
+            except Exception:  # a producer that cannot flush to a dead broker
+                log.debug("producer close failed", exc_info=True)
+        self.invoker.close()
+        self.channel.close()
+        self.store.close()
+
+    # ---- pub/sub -----------------------------------------------------------------------------
+    def publish(self, pubsub: str, topic: str, data: bytes, content_type: str, metadata: dict[str, str],
+                traceparent: str | None = None, tracestate: str = "", correlation_id: str | None = None) -> None:
+        """daprd's PublishEvent: validate, envelope (unless rawPayload), publish under the outbound policy."""
+        if not pubsub:
+            raise errors.pubsub_name_empty()
+        producer = self.producers.get(pubsub)
+        if producer is None:
+            raise errors.pubsub_not_found(pubsub)
+        if not topic:
+            raise errors.pubsub_topic_empty(pubsub)
+        md = dict(metadata)
+        try:
+            raw = _parse_bool(md["rawPayload"]) if md.get("rawPayload") else False
+        except ValueError as exc:
+            raise errors.pubsub_metadata(pubsub, str(exc)) from None
+        span = cloudevents.child_traceparent(traceparent)
+        if raw:
+            md["traceid"], md["tracestate"] = span, tracestate
+            payload = data
+        else:
+            try:
+                if cloudevents.is_cloudevent_content_type(content_type):
+                    event = cloudevents.from_app_cloudevent(data, topic=topic, pubsub=pubsub,
+                                                            traceparent=span, tracestate=tracestate)
+                else:
+                    event = cloudevents.new_envelope(data=data, content_type=content_type, source=self.app_id,
+                                                     topic=topic, pubsub=pubsub, traceparent=span,
+                                                     tracestate=tracestate, metadata=md)
+                cloudevents.apply_ttl(event, md)
+            except ValueError as exc:
+                raise errors.pubsub_cloudevent(pubsub, self.app_id, str(exc)) from None
+            payload = json.dumps(event, separators=(",", ":")).encode()
+        if correlation_id and "x-correlation-id" not in md:
+            md["x-correlation-id"] = correlation_id  # sandbox extension, see README
+        policy = self.resiliency.component_policy(pubsub, "outbound")
+        try:
+            policy.run(lambda timeout: producer.send(topic, payload, md, timeout), stop=self.stop)
+        except (PublishError, BreakerOpenError) as exc:
+            log.warning("publish failed", extra={"pubsub": pubsub, "topic": topic, "error": str(exc)})
+            raise errors.pubsub_publish(pubsub, topic, str(exc)) from None
+
+    # ---- state -------------------------------------------------------------------------------
+    def _state_key(self, store: str, key: str) -> str:
+        comp = self.state_stores.get(store)
+        if comp is None:
+            raise errors.state_store_not_found(store, self.app_id)
+        if SEPARATOR in key:
+            raise errors.state_illegal_key(key)
+        strategy = comp.metadata.get("keyPrefix", "appid")
+        if strategy.lower() == "none":
+            return key
+        if strategy.lower() == "name":
+            return f"{store}{SEPARATOR}{key}"
+        if strategy.lower() == "appid":
+            return f"{self.app_id}{SEPARATOR}{key}"
+        if strategy.lower() == "namespace":
+            return f"{NAMESPACE}.{self.app_id}{SEPARATOR}{key}"
+        return f"{strategy}{SEPARATOR}{key}"
+
+    def check_store(self, store: str) -> None:
+        if store not in self.state_stores:
+            raise errors.state_store_not_found(store, self.app_id)
+
+    def get_state(self, store: str, key: str) -> tuple[bytes, str]:
+        full = self._state_key(store, key)
+        try:
+            value, etag = self.store.get(full)
+        except Exception as exc:
+            raise errors.state_get(key, store, str(exc)) from None
+        return value or b"", etag or ""
+
+    def save_state(self, store: str, ops: list[SetOp]) -> None:
+        self.check_store(store)
+        for op in ops:
+            if not op.key:
+                raise errors.state_key_empty()
+        prefixed = [SetOp(self._state_key(store, op.key), op.value, op.etag, op.first_write, op.ttl_seconds)
+                    for op in ops]
+        for op in prefixed:
+            try:
+                self.store.set(op)
+            except errors.StateStoreError as exc:
+                raise errors.state_save(store, exc) from None
+
+    def delete_state(self, store: str, key: str, etag: str | None) -> None:
+        full = self._state_key(store, key)
+        try:
+            self.store.delete(DeleteOp(full, etag))
+        except errors.StateStoreError as exc:
+            raise errors.state_delete(key, exc) from None
+
+    def transaction(self, store: str, ops: list[tuple[str, SetOp]]) -> None:
+        """ops: ("upsert", SetOp) or ("delete", SetOp-with-key-and-etag)."""
+        self.check_store(store)
+        converted: list[SetOp | DeleteOp] = []
+        for kind, op in ops:
+            full = self._state_key(store, op.key)
+            if kind == "upsert":
+                converted.append(SetOp(full, op.value, op.etag, op.first_write, op.ttl_seconds))
+            elif kind == "delete":
+                converted.append(DeleteOp(full, op.etag))
+            else:
+                raise errors.state_operation_unsupported(kind)
+        try:
+            self.store.multi(converted)
+        except errors.StateStoreError as exc:
+            raise errors.state_transaction(exc) from None
+
+    # ---- secrets -----------------------------------------------------------------------------
+    def get_secret(self, store: str, key: str) -> dict[str, str]:
+        if store not in self.secret_stores:
+            raise errors.secret_store_not_found(store)
+        try:
+            return self.secrets.get(key)
+        except SecretLookupError as exc:
+            raise errors.secret_get(key, store, str(exc)) from None
+
+    def bulk_secrets(self, store: str) -> dict[str, dict[str, str]]:
+        if store not in self.secret_stores:
+            raise errors.secret_store_not_found(store)
+        try:
+            return self.secrets.bulk()
+        except SecretLookupError as exc:
+            raise errors.DaprError(errors.C.INTERNAL, 500,
+                                   f"failed getting secrets from secret store {store}: {exc}", "ERR_SECRET_GET") from None
+
+    # ---- jobs --------------------------------------------------------------------------------
+    def _trigger_job(self, name: str, job: jobs_pb2.Job) -> bool:
+        """POST /job/<name> on the app, as daprd's HTTP channel TriggerJob does."""
+        if not self.channel.ready.is_set() and not self.channel.wait_for_app():
+            return False
+        body = b""
+        if job.HasField("data"):
+            if job.data.type_url == "type.googleapis.com/google.protobuf.Value":
+                from google.protobuf import json_format, struct_pb2
+
+                value = struct_pb2.Value()
+                job.data.Unpack(value)
+                body = json_format.MessageToJson(value, indent=None).encode() if value.WhichOneof("kind") else b""
+            else:
+                body = job.data.value.strip()
+        try:
+            resp = self.channel.client.post(f"/job/{name.lstrip('/')}", content=body,
+                                            headers={"content-type": "application/json"})
+        except Exception as exc:
+            log.warning("job trigger failed", extra={"job": name, "error": str(exc)})
+            return False
+        ok = 200 <= resp.status_code <= 299
+        log.info("job triggered", extra={"job": name, "status": resp.status_code})
+        return ok

@@ -1,0 +1,177 @@
+"""The `statestore` component: SQLite (default) or PostgreSQL, with Dapr's ETag semantics.
+
+Semantics follow components-contrib's state.postgresql v1, which backs `statestore` in the
+cluster: ETags are numeric (there: the row's xmin; here: a global counter, so every write gets a
+new one); an ETag that is not a uint32 is invalid; a write or delete whose ETag does not match
+the stored row is an ETag mismatch; first-write without an ETag only inserts ("no item was
+updated" when the key exists); last-write without an ETag upserts; `ttlInSeconds` expires rows.
+All sidecars share one database, so keys carry daprd's prefix ("<app-id>||<key>" by default).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from console.sandbox.sidecar.errors import ETagInvalid, ETagMismatch, StateStoreError
+
+TABLE = "dapr_sandbox_state"
+SEQ_TABLE = "dapr_sandbox_etag"
+
+
+@dataclass(frozen=True)
+class SetOp:
+    key: str
+    value: bytes
+    etag: str | None = None
+    first_write: bool = False
+    ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    key: str
+    etag: str | None = None
+
+
+class _Conn(Protocol):
+    def execute(self, sql: str, params: tuple[Any, ...] = ...) -> Any: ...
+
+
+def _parse_etag(etag: str) -> int:
+    try:
+        value = int(etag, 10)
+    except ValueError:
+        raise ETagInvalid(etag) from None
+    if not 0 <= value < 2**32 or not etag.isdigit():
+        raise ETagInvalid(etag)
+    return value
+
+
+class SqlStateStore:
+    """One table, one ETag sequence; the dialect differs only in placeholders and connection setup."""
+
+    def __init__(self, connect: Any, placeholder: str) -> None:
+        self._connect = connect
+        self._ph = placeholder
+        self._lock = threading.Lock()
+        self._conn = connect()
+        with self._tx() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, "
+                        "etag BIGINT NOT NULL, expires DOUBLE PRECISION)")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {SEQ_TABLE} (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)")
+            cur.execute(self._q(f"INSERT INTO {SEQ_TABLE} (id, v) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"))
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", self._ph)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                yield cur
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def _next_etag(self, cur: Any) -> int:
+        cur.execute(self._q(f"UPDATE {SEQ_TABLE} SET v = v + 1 WHERE id = 1 RETURNING v"))
+        value = int(cur.fetchone()[0])
+        return value % (2**32) or 1  # stays a valid uint32, as postgres' xmin
+
+    def get(self, key: str) -> tuple[bytes | None, str | None]:
+        with self._tx() as cur:
+            cur.execute(self._q(f"SELECT value, etag FROM {TABLE} WHERE key = ? AND (expires IS NULL OR expires > ?)"),
+                        (key, time.time()))
+            row = cur.fetchone()
+        if row is None:
+            return None, None
+        return bytes(row[0]), str(row[1])
+
+    def bulk_get(self, keys: list[str]) -> list[tuple[bytes | None, str | None]]:
+        return [self.get(k) for k in keys]
+
+    def _set(self, cur: Any, op: SetOp) -> None:
+        now = time.time()
+        expires = now + op.ttl_seconds if op.ttl_seconds and op.ttl_seconds > 0 else None
+        etag = self._next_etag(cur)
+        if op.etag:
+            expected = _parse_etag(op.etag)
+            cur.execute(self._q(f"UPDATE {TABLE} SET value = ?, etag = ?, expires = ? "
+                                "WHERE key = ? AND etag = ? AND (expires IS NULL OR expires > ?)"),
+                        (op.value, etag, expires, op.key, expected, now))
+            if cur.rowcount != 1:
+                raise ETagMismatch()
+            return
+        if op.first_write:
+            cur.execute(self._q(f"INSERT INTO {TABLE} (key, value, etag, expires) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
+                                f"expires = excluded.expires WHERE {TABLE}.expires IS NOT NULL "
+                                f"AND {TABLE}.expires < ?"),
+                        (op.key, op.value, etag, expires, now))
+            if cur.rowcount != 1:
+                raise StateStoreError("no item was updated")
+            return
+        cur.execute(self._q(f"INSERT INTO {TABLE} (key, value, etag, expires) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
+                            "expires = excluded.expires"),
+                    (op.key, op.value, etag, expires))
+
+    def _delete(self, cur: Any, op: DeleteOp) -> None:
+        if op.etag:
+            expected = _parse_etag(op.etag)
+            cur.execute(self._q(f"DELETE FROM {TABLE} WHERE key = ? AND etag = ?"), (op.key, expected))
+            if cur.rowcount != 1:
+                raise ETagMismatch()
+            return
+        cur.execute(self._q(f"DELETE FROM {TABLE} WHERE key = ?"), (op.key,))
+
+    def set(self, op: SetOp) -> None:
+        with self._tx() as cur:
+            self._set(cur, op)
+
+    def delete(self, op: DeleteOp) -> None:
+        with self._tx() as cur:
+            self._delete(cur, op)
+
+    def multi(self, ops: list[SetOp | DeleteOp]) -> None:
+        """All or nothing, as state.postgresql's Multi runs in one database transaction."""
+        with self._tx() as cur:
+            for op in ops:
+                if isinstance(op, SetOp):
+                    self._set(cur, op)
+                else:
+                    self._delete(cur, op)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_store(state_dir: Path, database_url: str | None) -> SqlStateStore:
+    """SQLite file `state.db` under the state dir (shared by all sidecars), or PostgreSQL."""
+    if database_url:
+        import psycopg
+
+        url = database_url.replace("postgresql+psycopg://", "postgresql://")
+        return SqlStateStore(lambda: psycopg.connect(url), "%s")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "state.db"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level="IMMEDIATE")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    return SqlStateStore(connect, "?")

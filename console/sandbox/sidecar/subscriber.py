@@ -1,0 +1,416 @@
+"""Subscriptions: consume the app's topics from Kafka and deliver CloudEvents to its routes.
+
+Modelled on dapr/dapr pkg/runtime/subscription (subscription.go, postman/http/http.go) and the
+Kafka component's consumer (components-contrib common/component/kafka/consumer.go):
+- the app's answer: 2xx with an empty/non-JSON body or {"status": "SUCCESS"|""} -> ack;
+  {"status": "RETRY"}, an unknown status, a non-2xx status or no answer -> retry (the
+  inbound resiliency policy of the pubsub component); {"status": "DROP"} or 404 -> dropped
+  with a warning/error log, and sent to the dead-letter topic when the subscription has one.
+- after the policy gives up the message goes to `deadLetterTopic`; without one, daprd hands
+  the error back to the Kafka component, which retries the message forever (blocking the
+  partition), and so do we.
+- every message carries metadata __key/__topic/__partition/__offset/__timestamp, its Kafka
+  headers and pubsubName; daprd sends those as HTTP headers to the app and as headers of the
+  dead-letter message. We add x-dlq-* headers saying why (see README).
+Offsets are committed under the component's consumerGroup ("{appID}" -> the app-id) only after
+the app acknowledged, or the message was dead-lettered or dropped; each partition is consumed in
+order. Partitions are assigned directly (no group membership), see README for why.
+Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-deadletter/
+and https://docs.dapr.io/reference/api/pubsub_api/#expected-http-response
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
+
+from console.sandbox.sidecar import cloudevents
+from console.sandbox.sidecar.appchannel import AppChannel
+from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.resiliency import Policy, StatusError
+from console.sandbox.sidecar.resources import RouteRule, Subscription
+
+log = logging.getLogger(__name__)
+
+FETCH_MAX_WAIT_MS = 10  # tansu answers a fetch after about half of this: keeps delivery latency low
+POLL_TIMEOUT_MS = 100
+TOPIC_RECHECK_S = 1.0
+COMPONENT_RETRY_S = 0.1  # the Kafka component's consumeRetryInterval default
+DEFAULT_DELIVERY_TIMEOUT_S = 60.0
+
+
+class Dropped(Exception):
+    """The app asked to drop the message (DROP status or 404): no retry; dead-lettered if configured."""
+
+
+@dataclass
+class Outcome:
+    """How one message ended, for the log and the dead-letter headers."""
+
+    result: str  # delivered | dropped | dead-lettered
+    attempts: int = 0
+    status: int | None = None
+    error: str = ""
+
+
+@dataclass
+class _Attempts:
+    count: int = 0
+    status: int | None = None
+    error: str = ""
+
+
+def record_metadata(record: ConsumerRecord, pubsub: str) -> dict[str, str]:
+    """The Kafka component's GetEventMetadata plus daprd's pubsubName."""
+    md: dict[str, str] = {}
+    if record.key is not None:
+        md["__key"] = record.key.decode(errors="replace")
+    md["__offset"] = str(record.offset)
+    md["__topic"] = record.topic
+    md["__timestamp"] = str(record.timestamp)
+    md["__partition"] = str(record.partition)
+    for key, value in record.headers or []:
+        md[key] = (value or b"").decode(errors="replace")
+    md["pubsubName"] = pubsub
+    return md
+
+
+def parse_programmatic(body: Any) -> list[Subscription]:
+    """The app's GET /dapr/subscribe answer: [{pubsubname, topic, route | routes, metadata, deadLetterTopic}]."""
+    subs = []
+    for item in body if isinstance(body, list) else []:
+        if not isinstance(item, dict) or not item.get("pubsubname") or not item.get("topic"):
+            continue
+        routes = item.get("routes") or {}
+        rules = tuple(RouteRule(str(r.get("match", "")), str(r.get("path", ""))) for r in routes.get("rules") or [])
+        subs.append(Subscription(
+            name=f"programmatic-{item['topic']}", pubsubname=str(item["pubsubname"]), topic=str(item["topic"]),
+            default_route=str(routes.get("default") or item.get("route") or ""), rules=rules,
+            dead_letter_topic=str(item.get("deadLetterTopic") or ""),
+            metadata={str(k): str(v) for k, v in (item.get("metadata") or {}).items()}, declarative=False,
+        ))
+    return subs
+
+
+def _app_status(body: bytes) -> str:
+    """The `status` of the app's answer as Go's json.Decode into AppResponse reads it.
+
+    Empty or undecodable bodies (not JSON, not an object, a non-string status) count as success,
+    the key matches case-insensitively, the value does not ("success" is an unknown status).
+    """
+    try:
+        answer = json.loads(body) if body.strip() else None
+    except ValueError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    for key, value in answer.items():
+        if key.lower() == "status":
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+def _header_safe(items: dict[str, str]) -> dict[str, str]:
+    """HTTP can carry only printable ASCII header names/values; others stay in the Kafka headers only."""
+    out = {}
+    for k, v in items.items():
+        if k.isascii() and k.isprintable() and " " not in k and ":" not in k and v.isascii() and v.isprintable():
+            out[k] = v
+    return out
+
+
+@dataclass
+class Subscriber:
+    """One Kafka consumer for all of the app's subscriptions on one pubsub component."""
+
+    app_id: str
+    pubsub: str
+    settings: KafkaSettings
+    subscriptions: list[Subscription]
+    channel: AppChannel
+    policy: Policy
+    producer: Producer
+    stop: threading.Event
+    assigned: threading.Event = field(default_factory=threading.Event)
+    _consumer: KafkaConsumer | None = None
+    _pending: dict[TopicPartition, int] = field(default_factory=dict)
+    _thread: threading.Thread | None = None
+    _started_at: float = field(default_factory=time.time)
+
+    @property
+    def by_topic(self) -> dict[str, Subscription]:
+        return {s.topic: s for s in self.subscriptions}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"subscriber-{self.pubsub}", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ---- consuming ------------------------------------------------------------------------------
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            client_id=f"{self.settings.client_id}-consumer",
+            group_id=self.settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # only for positions lost to a broker restart (see _assign)
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            session_timeout_ms=3000,
+            heartbeat_interval_ms=1000,
+            request_timeout_ms=5000,
+            reconnect_backoff_max_ms=500,
+            metadata_max_age_ms=5000,
+            api_version_auto_timeout_ms=5000,
+        )
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    if self._consumer is None:
+                        self._consumer = self._new_consumer()
+                    self._loop(self._consumer)
+                except Exception as exc:  # broker unreachable at start, or a client failure: reconnect
+                    log.warning("kafka consumer failed; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"})
+                    self._close_consumer()
+                    self.stop.wait(0.5)
+        finally:
+            self._flush_commits()
+            self._close_consumer()
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except Exception:  # best effort on a broken client
+                log.debug("consumer close failed", exc_info=True)
+
+    def _assign(self, consumer: KafkaConsumer, first: bool) -> None:
+        """Assign every partition of the subscribed topics that exist; set start positions.
+
+        A partition with a committed offset resumes there. Otherwise the component's
+        initialOffset decides (newest by default, as daprd); a topic that appears after the
+        sidecar started is read from its beginning, so nothing published to it is missed.
+        """
+        existing = consumer.topics()
+        wanted = [t for t in self.by_topic if t in existing]
+        current = set(consumer.assignment())
+        tps = {TopicPartition(t, p) for t in wanted for p in (consumer.partitions_for_topic(t) or ())}
+        new = tps - current
+        if new:
+            consumer.assign(sorted(tps))
+            for tp in sorted(new):
+                committed = consumer.committed(tp)
+                if committed is not None:
+                    consumer.seek(tp, committed)
+                elif first and self.settings.initial_offset != "oldest":
+                    consumer.seek_to_end(tp)
+                else:
+                    consumer.seek_to_beginning(tp)
+            for tp in new:
+                consumer.position(tp)  # resolve now, so "assigned" means ready to receive
+            log.info("partitions assigned", extra={
+                "group": self.settings.consumer_group, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in new),
+            })
+        if len(wanted) == len(self.by_topic):
+            self.assigned.set()
+
+    def _loop(self, consumer: KafkaConsumer) -> None:
+        first = not self.assigned.is_set()
+        self._assign(consumer, first)
+        first = False
+        last_check = time.monotonic()
+        while not self.stop.is_set():
+            if not self.assigned.is_set() and time.monotonic() - last_check > TOPIC_RECHECK_S:
+                self._assign(consumer, first)
+                last_check = time.monotonic()
+            self._flush_commits()
+            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            for tp, records in batch.items():
+                for record in records:
+                    if self.stop.is_set():
+                        consumer.seek(tp, record.offset)  # not handled: leave it for the next run
+                        break
+                    if not self._handle(record):
+                        consumer.seek(tp, record.offset)  # interrupted by shutdown: redeliver next run
+                        break
+                    self._pending[tp] = record.offset + 1
+                    self._flush_commits()
+
+    def _flush_commits(self) -> None:
+        """Commit handled offsets; kept pending (and retried) while the broker is away."""
+        if not self._pending or self._consumer is None:
+            return
+        offsets = {tp: OffsetAndMetadata(off, "") for tp, off in self._pending.items()}
+        try:
+            self._consumer.commit(offsets)
+            self._pending.clear()
+        except Exception as exc:
+            log.debug("offset commit failed; will retry", extra={"error": str(exc)})
+
+    # ---- one message ----------------------------------------------------------------------------
+    def _handle(self, record: ConsumerRecord) -> bool:
+        """Deliver, drop or dead-letter one message; False if shutdown interrupted it (no commit)."""
+        sub = self.by_topic.get(record.topic)
+        if sub is None:
+            return True
+        metadata = record_metadata(record, self.pubsub)
+        data = record.value or b""
+        raw = str(sub.metadata.get("rawPayload", "false")).lower() == "true"
+        try:
+            if raw:
+                event = cloudevents.from_raw_payload(data, record.topic, self.pubsub, metadata)
+                data = json.dumps(event).encode()
+            else:
+                event = json.loads(data)
+                if not isinstance(event, dict):
+                    raise ValueError("cloud event is not a JSON object")
+        except ValueError as exc:
+            log.error("error deserializing cloud event", extra={"topic": record.topic, "error": str(exc)})
+            return self._fail(record, sub, metadata,
+                              Outcome("failed", 0, None, f"error deserializing cloud event: {exc}"))
+        if cloudevents.has_expired(event):
+            log.warning("dropping expired pub/sub event", extra={"id": event.get("id"), "topic": record.topic})
+            return self._dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "expired"))
+        path = sub.route_for(event)
+        if path is None:
+            log.debug("no matching route; skipping", extra={"id": event.get("id"), "topic": record.topic})
+            return self._dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "no matching route"))
+        if not self.channel.ready.is_set() and not self.channel.wait_for_app():
+            return False
+        return self._deliver(record, sub, metadata, event, data, path)
+
+    def _deliver(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+                 event: dict[str, Any], data: bytes, path: str) -> bool:
+        state = _Attempts()
+        headers = _header_safe(metadata)
+        headers["content-type"] = cloudevents.CLOUDEVENT_CONTENT_TYPE
+        trace = event.get("traceparent") or event.get("traceid")
+        if isinstance(trace, str) and trace:
+            headers["traceparent"] = cloudevents.child_traceparent(trace)
+            if isinstance(event.get("tracestate"), str) and event["tracestate"]:
+                headers["tracestate"] = event["tracestate"]
+
+        def attempt(timeout: float | None) -> None:
+            state.count += 1
+            self._post(path, data, headers, timeout, event, state)
+
+        while not self.stop.is_set():
+            try:
+                self.policy.run(attempt, stop=self.stop)
+                log.debug("delivered", extra={"id": event.get("id"), "topic": record.topic, "attempts": state.count})
+                return True
+            except Dropped as exc:
+                return self._dead_letter_if_any(record, sub, metadata,
+                                                Outcome("dropped", state.count, state.status, str(exc)))
+            except Exception as exc:
+                if self.stop.is_set():
+                    return False
+                outcome = Outcome("failed", state.count, state.status, state.error or str(exc))
+                if sub.dead_letter_topic:
+                    return self._dead_letter(record, sub, metadata, outcome)
+                # no dead-letter topic: the Kafka component retries the message, forever
+                log.warning("delivery failed; the component retries", extra={
+                    "id": event.get("id"), "topic": record.topic, "attempts": state.count, "error": outcome.error})
+                state = _Attempts()
+                self.stop.wait(COMPONENT_RETRY_S)
+        return False
+
+    def _post(self, path: str, data: bytes, headers: dict[str, str], timeout: float | None,
+              event: dict[str, Any], state: _Attempts) -> None:
+        """One delivery attempt, judged as postman/http Deliver does."""
+        event_id = event.get("id")
+        try:
+            resp = self.channel.client.post("/" + path.lstrip("/"), content=data, headers=headers,
+                                            timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            state.status, state.error = None, f"error returned from app channel while sending pub/sub event to app: {exc}"
+            raise RuntimeError(state.error) from None
+        state.status = resp.status_code
+        if 200 <= resp.status_code <= 299:
+            status = _app_status(resp.content)
+            if status in ("", "SUCCESS"):
+                return
+            if status == "DROP":
+                log.warning(f"DROP status returned from app while processing pub/sub event {event_id}")
+                state.error = "DROP status returned from app"
+                raise Dropped(state.error)
+            if status == "RETRY":
+                state.error = f"RETRY status returned from app while processing pub/sub event {event_id}"
+            else:
+                state.error = (f"unknown status returned from app while processing pub/sub event {event_id}, "
+                               f"status: {status}")
+            raise RuntimeError(state.error)
+        body = resp.content.decode(errors="replace")
+        if resp.status_code == 404:
+            log.error(f"non-retriable error returned from app while processing pub/sub event {event_id}: "
+                      f"{body}. status code returned: 404")
+            state.error = "non-retriable error returned from app: status code 404"
+            raise Dropped(state.error)
+        state.error = (f"retriable error returned from app while processing pub/sub event {event_id}, "
+                       f"topic: {event.get('topic')}, body: {body}. status code returned: {resp.status_code}")
+        log.warning(state.error)
+        raise StatusError(resp.status_code, state.error)
+
+    # ---- giving up ----------------------------------------------------------------------------
+    def _fail(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str], outcome: Outcome) -> bool:
+        """A message that can never be delivered: dead-letter it, or retry forever without a DLQ."""
+        if sub.dead_letter_topic:
+            return self._dead_letter(record, sub, metadata, outcome)
+        while not self.stop.wait(COMPONENT_RETRY_S):
+            pass  # daprd keeps returning the error; the partition is stuck until restart, as there
+        return False
+
+    def _dead_letter_if_any(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+                            outcome: Outcome) -> bool:
+        if sub.dead_letter_topic:
+            return self._dead_letter(record, sub, metadata, outcome)
+        return True
+
+    def _dead_letter(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+                     outcome: Outcome) -> bool:
+        """Publish the original bytes to the dead-letter topic, with where-from and why headers."""
+        md = dict(metadata)
+        md.update({
+            "x-dlq-original-topic": record.topic,
+            "x-dlq-original-partition": str(record.partition),
+            "x-dlq-original-offset": str(record.offset),
+            "x-dlq-subscription": sub.name,
+            "x-dlq-app-id": self.app_id,
+            "x-dlq-consumer-group": self.settings.consumer_group,
+            "x-dlq-reason": outcome.result,
+            "x-dlq-attempts": str(outcome.attempts),
+            "x-dlq-error": outcome.error[:1000],
+            "x-dlq-time": str(int(time.time() * 1000)),
+        })
+        if outcome.status is not None:
+            md["x-dlq-status"] = str(outcome.status)
+        delay = 0.1
+        while not self.stop.is_set():
+            try:
+                self.producer.send(sub.dead_letter_topic, record.value or b"", md, None)
+                log.warning("message sent to dead letter topic", extra={
+                    "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                    "dead_letter_topic": sub.dead_letter_topic, "reason": outcome.result,
+                    "attempts": outcome.attempts, "status": outcome.status,
+                })
+                return True
+            except PublishError as exc:
+                log.error("error sending message to dead letter", extra={
+                    "topic": record.topic, "dead_letter_topic": sub.dead_letter_topic, "error": str(exc)})
+                self.stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+        return False
