@@ -1,0 +1,1 @@
+"""HTTP API of the websocket: dependencies and one router module per resource."""
