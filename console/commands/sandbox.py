@@ -106,11 +106,11 @@ def _up(args: argparse.Namespace) -> int:
     print(f"ready in {time.monotonic() - started:.1f}s")
     if result.absent:
         print(f"not started (no services/<name>/main.py yet): {', '.join(result.absent)}")
-    print(f"broker     {broker.get('bootstrap')}  ({broker.get('mode')})")
+    print(f"{'broker':<13} {broker.get('bootstrap')}  ({broker.get('mode')})")
     for name, url in (state.get("urls") or {}).items():
-        print(f"{name:<10} {url}")
-    print(f"logs       {layout.logs}")
-    print(f"dev token  {result.token}")
+        print(f"{name:<13} {url}")
+    print(f"{'logs':<13} {layout.logs}")
+    print(f"{'dev token':<13} {result.token}")
     return 0
 
 

@@ -100,7 +100,7 @@ def service_process(
         "SERVICE_NAME": name,
         "PORT": str(ports.app),
         "APP_ENV": "development",
-        "LOG_LEVEL": log_level.upper(),
+        "LOG_LEVEL": log_level.lower(),
         "SECRET_SOURCE": "dapr",
         "DAPR_HTTP_PORT": str(ports.dapr_http),
         "DAPR_GRPC_PORT": str(ports.dapr_grpc),
@@ -178,7 +178,7 @@ def urls(ports: dict[str, ServicePorts]) -> dict[str, str]:
     if "backend" in ports:
         out["api"] = f"http://127.0.0.1:{ports['backend'].app}/api"
     if "websocket" in ports:
-        out["websocket"] = f"ws://127.0.0.1:{ports['websocket'].app}/ws"
+        out["ws"] = f"ws://127.0.0.1:{ports['websocket'].app}/ws"
     for name, p in ports.items():
         out[name] = f"http://127.0.0.1:{p.app}"
     return out

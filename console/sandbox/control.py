@@ -27,7 +27,7 @@ from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan
 from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
 from console.sandbox.s3 import S3Error, moto_server_binary
-from console.sandbox.secrets import dev_token, jwt_secret_for, read_secrets, write_secrets
+from console.sandbox.secrets import JWT_SECRET, dev_token, read_secrets, write_secrets
 from console.sandbox.supervisor import SUPERVISOR_MODULE
 
 UP_TIMEOUT_S = 90.0
@@ -107,15 +107,16 @@ def plan_sandbox(
             port = allocator.take(catalog.BROKER_OFFSET, "broker")
             s3_port = allocator.take(catalog.S3_OFFSET, "local s3") if durable else None
             broker = BrokerSpec("durable" if durable else "memory", f"127.0.0.1:{port}", port, s3_port)
-        jwt_secret = jwt_secret_for(layout.secrets)
+        layout.ensure()
+        secrets = write_secrets(layout.secrets, database_urls={
+            name: database_url or layout.sqlite_url(name) for name in catalog.DATABASE_SERVICES})
+        jwt_secret = secrets[JWT_SECRET[0]][JWT_SECRET[1]]
         plan, _ = catalog.build_plan(
             layout, services=present, absent=absent, broker=broker, allocator=allocator,
             jwt_secret=jwt_secret, database_url=database_url, manifests=manifests,
         )
     except (BrokerError, S3Error, PlanError) as exc:
         raise SandboxError(str(exc)) from exc
-    layout.ensure()
-    write_secrets(layout.secrets, jwt_secret=jwt_secret, database_url=database_url or layout.sqlite_url("backend"))
     return plan
 
 
@@ -158,7 +159,7 @@ def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, **plan_args: A
         raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
     plan = plan_sandbox(layout, **plan_args)
     state = start_supervisor(layout, plan, timeout_s)
-    secret = read_secrets(layout.secrets)["todo-auth"]["jwt-secret"]
+    secret = read_secrets(layout.secrets)[JWT_SECRET[0]][JWT_SECRET[1]]
     return UpResult(state, dev_token(secret), plan.absent)
 
 

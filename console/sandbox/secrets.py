@@ -21,10 +21,24 @@ from console.sandbox.plan import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-DB_SECRET = ("todo-db", "url")
-JWT_SECRET = ("todo-auth", "jwt-secret")
 DEV_USER = "dev-user"
 TOKEN_TTL_S = 12 * 3600
+JWT_SECRET = ("todo-auth", "jwt-secret")
+# Secrets the services read through the sidecar (their settings' SECRET_FIELDS): random values are
+# generated once per sandbox directory and kept, so tokens stay valid across `down`/`up`.
+RANDOM_SECRETS: tuple[tuple[str, str], ...] = (
+    JWT_SECRET,
+    ("todo-internal", "token"),
+    ("todo-notification", "webhook-secret"),
+)
+# Database URLs, by the service whose database it is; `todo-database` is the cluster's name for
+# the backend's (and the state store's) database.
+DATABASE_SECRETS: dict[tuple[str, str], str] = {
+    ("todo-db", "url"): "backend",
+    ("todo-database", "url"): "backend",
+    ("todo-database", "connection-string"): "backend",
+    ("todo-audit-db", "url"): "audit",
+}
 
 
 def read_secrets(path: Path) -> dict[str, dict[str, str]]:
@@ -35,19 +49,24 @@ def read_secrets(path: Path) -> dict[str, dict[str, str]]:
     return data if isinstance(data, dict) else {}
 
 
-def jwt_secret_for(path: Path) -> str:
-    """The secret already in the file, else a new random one."""
-    existing = read_secrets(path).get(JWT_SECRET[0], {}).get(JWT_SECRET[1])
-    return existing or secrets.token_urlsafe(32)
+def write_secrets(path: Path, *, database_urls: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Write (or refresh) the secrets file and return its content.
 
-
-def write_secrets(path: Path, *, jwt_secret: str, database_url: str) -> None:
-    """Write (or rewrite) the secrets file, keeping any extra secrets a developer added by hand."""
+    `database_urls` maps a service (backend, audit) to its database URL. Random secrets already in
+    the file are kept, and so is anything a developer added by hand.
+    """
     data: dict[str, Any] = read_secrets(path)
-    data.setdefault(DB_SECRET[0], {})[DB_SECRET[1]] = database_url
-    data.setdefault(JWT_SECRET[0], {})[JWT_SECRET[1]] = jwt_secret
+    for name, key in RANDOM_SECRETS:
+        entry = data.setdefault(name, {})
+        if not entry.get(key):
+            entry[key] = secrets.token_urlsafe(32)
+    for (name, key), service in DATABASE_SECRETS.items():
+        if service in database_urls:
+            data.setdefault(name, {})[key] = database_urls[service]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, data, mode=0o600)
+    log.info("secrets written", extra={"path": str(path), "names": sorted(data)})
+    return data
 
 
 def dev_token(jwt_secret: str, subject: str = DEV_USER) -> str:

@@ -33,7 +33,7 @@ from console.sandbox.procs import GRACE_S, ManagedProcess, group_alive, signal_g
 from console.sandbox.s3 import LocalS3, S3Error, start_local_s3
 from console.sandbox.topics import TopicError, TopicResult, ensure_topics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("console.sandbox.supervisor")  # not "__main__" when run with -m
 
 SUPERVISOR_MODULE = "console.sandbox.supervisor"
 TICK_S = 0.1
@@ -52,6 +52,7 @@ class Child:
         self.restarts = 0
         self.failures = 0  # consecutive crashes, for the backoff
         self.ready = False
+        self.ready_at: float | None = None  # when this incarnation first answered its probe
         self.last_exit: int | None = None
         self.restart_at: float | None = None  # monotonic time of the pending restart
 
@@ -267,7 +268,10 @@ class Supervisor:
                    for c in self.children if c.proc.running()}
         for child in self.children:
             fut = futures.get(child.name)
-            child.ready = bool(fut and fut.result())
+            ready = bool(fut and fut.result())
+            if ready and not child.ready:
+                child.ready_at = time.time()
+            child.ready = ready
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -316,6 +320,7 @@ class Supervisor:
             "ready": child.ready and running,
             "restarts": child.restarts,
             "started_at": proc.started_at,
+            "ready_at": child.ready_at if child.ready and running else None,
             "last_exit": child.last_exit,
             "log": str(proc.log_path),
         }

@@ -172,7 +172,7 @@ def raw_floor(bootstrap: str, count: int, fetch_wait_ms: int) -> dict[str, float
 def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, float]:
     layout = SandboxLayout(workdir)
     layout.ensure()
-    write_secrets(layout.secrets, jwt_secret="bench-secret", database_url=layout.sqlite_url("backend"))
+    write_secrets(layout.secrets, database_urls={})
     ports = {name: catalog.ServicePorts(free_port(), free_port(), free_port()) for name in (PUBLISHER, SUBSCRIBER)}
     write_json_atomic(layout.registry, catalog.registry(ports))
     arrivals = Arrivals()

@@ -68,12 +68,21 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
 
     secrets = read_secrets(layout.secrets)
     assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
-    assert secrets["todo-db"]["url"] == f"sqlite:///{layout.root}/backend.db"
+    assert secrets["todo-db"]["url"] == secrets["todo-database"]["url"] == f"sqlite:///{layout.root}/backend.db"
+    assert secrets["todo-audit-db"]["url"] == f"sqlite:///{layout.root}/audit.db"
     first_secret = secrets["todo-auth"]["jwt-secret"]
-    assert len(first_secret) >= 32
+    assert len(first_secret) >= 32 and len(secrets["todo-internal"]["token"]) >= 32
+    assert backend.env["JWT_SECRET"] == first_secret
+
+    secrets["mine"] = {"k": "v"}  # added by hand: kept
+    layout.secrets.write_text(json.dumps(secrets))
     control.plan_sandbox(layout, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
-                         repo=fake_repo(tmp_path / "repo2"))
-    assert read_secrets(layout.secrets)["todo-auth"]["jwt-secret"] == first_secret  # tokens stay valid
+                         database_url="postgresql+psycopg://u:p@127.0.0.1/todo", repo=fake_repo(tmp_path / "repo2"))
+    again = read_secrets(layout.secrets)
+    assert again["todo-auth"]["jwt-secret"] == first_secret  # dev tokens stay valid across down/up
+    assert again["mine"] == {"k": "v"}
+    assert again["todo-db"]["url"] == again["todo-audit-db"]["url"] == "postgresql+psycopg://u:p@127.0.0.1/todo"
+    assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
 
 
 def test_dev_token_is_accepted_by_the_platform_verifier() -> None:
