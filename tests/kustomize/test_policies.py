@@ -1,0 +1,471 @@
+"""Policy checks on the rendered overlays, one per requirement (FR numbers from the spec)."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from console.manifests.budget import read_releases, release_values, unset_helm_requests
+from console.manifests.quantity import cpu_millis, mem_mib
+from console.manifests.render import KUSTOMIZE_DIR, iter_containers
+from tests.kustomize.conftest import by_kind, one
+
+APPS = ("backend", "worker", "notification", "websocket", "audit", "frontend")
+CONSUMERS = {"worker": ["task-events"], "notification": ["reminders"], "websocket": ["task-updates"],
+             "audit": ["task-events", "reminders", "task-updates"]}
+TOPICS = {"task-events": 3, "reminders": 1, "task-updates": 3}
+NAMESPACES = ("todo-app", "kafka", "dapr-system", "monitoring")
+RUNTIME_ENV = {"PORT": "8000", "APP_ENV": "production", "SECRET_SOURCE": "dapr", "PUBSUB_NAME": "kafka-pubsub",
+               "STATESTORE_NAME": "statestore", "SECRETSTORE_NAME": "secretstore"}
+
+
+def deployments(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return by_kind(objs, "Deployment", "todo-app")
+
+
+def container_env(objs, dep) -> dict[str, str]:
+    """The container's effective environment: envFrom ConfigMaps then env."""
+    app = dep["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for src in app.get("envFrom", []):
+        env.update(one(objs, "ConfigMap", src["configMapRef"]["name"])["data"])
+    env.update({e["name"]: e.get("value") for e in app.get("env", [])})
+    return env
+
+
+# ------------------------------------------------------------------ B01: namespaces
+def test_namespaces_exist_with_pod_security_labels(overlay) -> None:
+    _, objs = overlay
+    nss = {o["metadata"]["name"]: o["metadata"]["labels"] for o in by_kind(objs, "Namespace")}
+    assert set(NAMESPACES) <= set(nss)
+    for ns in NAMESPACES:
+        assert nss[ns]["pod-security.kubernetes.io/enforce"] in ("restricted", "baseline", "privileged")
+        assert "pod-security.kubernetes.io/warn" in nss[ns]
+    assert nss["todo-app"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# ------------------------------------------------------------------ B02-B07, G01-G03: every service
+def test_each_service_has_deployment_service_account_and_pdb(overlay) -> None:
+    _, objs = overlay
+    for app in APPS:
+        dep = one(objs, "Deployment", app)
+        svc = one(objs, "Service", app)
+        assert svc["spec"]["type"] == "ClusterIP", "FR-B04..B06: ClusterIP, ingress does the routing"
+        assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+        assert dep["spec"]["template"]["spec"]["serviceAccountName"] == one(objs, "ServiceAccount", app)["metadata"]["name"]
+        pdb = one(objs, "PodDisruptionBudget", app)
+        assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_every_deployment_has_probes_resources_and_rolling_update(overlay) -> None:
+    _, objs = overlay
+    for dep in deployments(objs):
+        name = dep["metadata"]["name"]
+        strategy = dep["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0, name
+        for c in iter_containers(dep):
+            res = c.get("resources") or {}
+            assert {"cpu", "memory"} <= set(res.get("requests", {})), f"{name}/{c['name']}: requests (FR-B02)"
+            assert {"cpu", "memory"} <= set(res.get("limits", {})), f"{name}/{c['name']}: limits (FR-B02)"
+            assert cpu_millis(res["requests"]["cpu"]) <= cpu_millis(res["limits"]["cpu"])
+            assert mem_mib(res["requests"]["memory"]) <= mem_mib(res["limits"]["memory"])
+            live, ready = c.get("livenessProbe"), c.get("readinessProbe")
+            assert live and live["periodSeconds"] == 10 and live["httpGet"]["path"] == "/healthz", name
+            assert ready and ready["periodSeconds"] == 5 and ready["httpGet"]["path"] == "/readyz", name
+
+
+def test_every_deployment_has_dapr_annotations(overlay) -> None:
+    name_, objs = overlay
+    for dep in deployments(objs):
+        name = dep["metadata"]["name"]
+        ann = dep["spec"]["template"]["metadata"]["annotations"]
+        assert ann["dapr.io/enabled"] == "true", f"{name}: FR-B07/D02"
+        assert ann["dapr.io/app-id"] == name
+        assert ann["dapr.io/app-port"] == "8000"
+        assert ann["dapr.io/config"] == "todo-config"
+        assert ann["dapr.io/log-level"] == ("debug" if name_ == "dev" else "info"), "FR-D03"
+        for key in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
+            assert f"dapr.io/sidecar-{key}" in ann, f"{name}: sidecar {key} (budget and quota)"
+
+
+def test_every_deployment_is_hardened(overlay) -> None:
+    _, objs = overlay
+    for dep in deployments(objs):
+        spec = dep["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for c in iter_containers(dep):
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, dep["metadata"]["name"]
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add")
+            assert sc.get("privileged") is not True
+
+
+def test_every_service_gets_its_runtime_config(overlay) -> None:
+    _, objs = overlay
+    for dep in deployments(objs):
+        env = container_env(objs, dep)
+        assert env["SERVICE_NAME"] == dep["metadata"]["name"]
+        assert {k: env.get(k) for k in RUNTIME_ENV} == RUNTIME_ENV
+        assert env["LOG_LEVEL"] in ("INFO", "DEBUG")
+    backend = container_env(objs, one(objs, "Deployment", "backend"))
+    assert {"AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWKS_URL"} <= set(backend)
+
+
+def test_nothing_in_todo_app_takes_a_secret_as_environment(overlay) -> None:
+    _, objs = overlay
+    for obj in objs:
+        if obj["metadata"].get("namespace") != "todo-app":
+            continue
+        for c in iter_containers(obj):
+            assert not [e for e in c.get("env", []) if "secretKeyRef" in (e.get("valueFrom") or {})], obj["metadata"]["name"]
+            assert not [e for e in c.get("envFrom", []) if "secretRef" in e], obj["metadata"]["name"]
+        spec = (obj.get("spec") or {}).get("template", {}).get("spec", {})
+        assert not [v for v in spec.get("volumes", []) if "secret" in v], "FR-H08/H09: secrets only through Dapr"
+
+
+# ------------------------------------------------------------------ B08-B10: scaling
+def test_backend_hpa_cpu_70_between_1_and_3(overlay) -> None:
+    _, objs = overlay
+    hpa = one(objs, "HorizontalPodAutoscaler", "backend")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "backend"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    metric = hpa["spec"]["metrics"][0]["resource"]
+    assert metric["name"] == "cpu" and metric["target"]["averageUtilization"] == 70
+
+
+def test_prod_scales_consumers_on_kafka_lag(prod) -> None:
+    scaled = by_kind(prod, "ScaledObject", "todo-app")
+    assert scaled, "FR-B09"
+    for so in scaled:
+        app = so["spec"]["scaleTargetRef"]["name"]
+        assert app in CONSUMERS and app != "websocket", "websocket must stay single-replica"
+        assert so["spec"]["minReplicaCount"] >= 1 and so["spec"]["maxReplicaCount"] <= 3, "FR-B10"
+        for trig in so["spec"]["triggers"]:
+            assert trig["type"] == "kafka"
+            assert trig["metadata"]["consumerGroup"] == app, "Dapr's consumerGroup is {appID}"
+            assert trig["metadata"]["topic"] in CONSUMERS[app]
+            assert trig["metadata"]["bootstrapServers"] == "todo-kafka-kafka-bootstrap.kafka.svc:9092"
+
+
+def test_no_deployment_pins_replicas_that_an_autoscaler_owns(overlay) -> None:
+    _, objs = overlay
+    for dep in deployments(objs):
+        assert "replicas" not in dep["spec"], "apply must not reset what HPA/KEDA scaled"
+
+
+# ------------------------------------------------------------------ C01-C09: Strimzi
+def test_kafka_is_kraft_single_dual_role_ephemeral_internal(overlay) -> None:
+    _, objs = overlay
+    kafka = one(objs, "Kafka", "todo-kafka")
+    assert kafka["apiVersion"] == "kafka.strimzi.io/v1" and kafka["metadata"]["namespace"] == "kafka"
+    assert "zookeeper" not in kafka["spec"], "FR-C05 is met by KRaft: no ZooKeeper at all"
+    pools = by_kind(objs, "KafkaNodePool", "kafka")
+    assert len(pools) == 1 and pools[0]["metadata"]["labels"]["strimzi.io/cluster"] == "todo-kafka"
+    assert sorted(pools[0]["spec"]["roles"]) == ["broker", "controller"] and pools[0]["spec"]["replicas"] == 1
+    vols = pools[0]["spec"]["storage"]["volumes"]
+    assert vols and all(v["type"] == "ephemeral" for v in vols), "FR-C02"
+    assert all(lst["type"] == "internal" for lst in kafka["spec"]["kafka"]["listeners"]), "FR-C04"
+    assert "kafkaExporter" in kafka["spec"], "FR-G08: consumer lag"
+
+
+def test_topics_partitions_replication_and_dead_letters(overlay) -> None:
+    _, objs = overlay
+    topics = {t["metadata"]["name"]: t for t in by_kind(objs, "KafkaTopic", "kafka")}
+    for name, partitions in TOPICS.items():
+        assert topics[name]["spec"]["partitions"] == partitions, f"FR-C06..C08: {name}"
+        assert topics[f"{name}-dlq"]["spec"]["partitions"] == 1
+    for t in topics.values():
+        assert t["spec"]["replicas"] == 1, "FR-C09"
+        assert t["metadata"]["labels"]["strimzi.io/cluster"] == "todo-kafka"
+
+
+# ------------------------------------------------------------------ C10-C14, D: Dapr
+def test_every_subscription_has_a_dead_letter_topic(overlay) -> None:
+    _, objs = overlay
+    topics = {t["metadata"]["name"] for t in by_kind(objs, "KafkaTopic")}
+    subs = by_kind(objs, "Subscription", "todo-app")
+    assert {(s["scopes"][0], s["spec"]["topic"]) for s in subs} == {(a, t) for a, ts in CONSUMERS.items() for t in ts}
+    for sub in subs:
+        assert sub["apiVersion"] == "dapr.io/v2alpha1"
+        assert sub["spec"]["pubsubname"] == "kafka-pubsub"
+        assert sub["spec"]["deadLetterTopic"] == f"{sub['spec']['topic']}-dlq" in topics
+        assert sub["spec"]["routes"]["default"] == f"/events/{sub['spec']['topic']}"
+        assert len(sub["scopes"]) == 1
+
+
+def _meta(component: dict[str, Any]) -> dict[str, Any]:
+    return {m["name"]: m.get("value", m.get("secretKeyRef")) for m in component["spec"]["metadata"]}
+
+
+def _scopes(value: str) -> dict[str, set[str]]:
+    out = {}
+    for part in value.split(";"):
+        app, _, topics = part.partition("=")
+        out[app] = {t for t in topics.split(",") if t}
+    return out
+
+
+def test_pubsub_component_scopes_each_app_to_its_topics(overlay) -> None:
+    _, objs = overlay
+    pubsub = one(objs, "Component", "kafka-pubsub")
+    assert pubsub["spec"]["type"] == "pubsub.kafka", "FR-D04"
+    meta = _meta(pubsub)
+    assert meta["consumerGroup"] == "{appID}", "FR-D06: a consumer group per app"
+    assert meta["brokers"] == "todo-kafka-kafka-bootstrap.kafka.svc:9092"
+    assert "frontend" not in pubsub["scopes"]
+    subscribe, publish = _scopes(meta["subscriptionScopes"]), _scopes(meta["publishingScopes"])
+    assert publish["backend"] == set(TOPICS), "FR-C10 (+ task-updates, FR-E09)"
+    assert subscribe["backend"] == set()
+    for app, topics in CONSUMERS.items():
+        assert subscribe[app] == set(topics), f"FR-C11..C14: {app}"
+        assert publish[app] == {f"{t}-dlq" for t in topics}, "daprd dead-letters on the subscriber's behalf"
+    assert set(meta["allowedTopics"].split(",")) == set(TOPICS) | {f"{t}-dlq" for t in TOPICS}
+
+
+def test_state_and_secret_stores(overlay) -> None:
+    _, objs = overlay
+    state = one(objs, "Component", "statestore")
+    assert state["spec"]["type"] == "state.postgresql", "FR-D07"
+    assert "secretKeyRef" in next(m for m in state["spec"]["metadata"] if m["name"] == "connectionString")
+    secrets = one(objs, "Component", "secretstore")
+    assert secrets["spec"]["type"] == "secretstores.kubernetes", "FR-D13"
+    readers = {b["subjects"][0]["name"] for b in by_kind(objs, "RoleBinding", "todo-app") if b["metadata"]["name"].endswith("-secret-reader")}
+    assert set(secrets["scopes"]) == readers, "the apps scoped to the secret store are the ones RBAC lets read"
+
+
+def test_configuration_and_resiliency(overlay) -> None:
+    _, objs = overlay
+    conf = one(objs, "Configuration", "todo-config")["spec"]
+    assert conf["mtls"]["enabled"] is True and conf["metrics"]["enabled"] is True and "tracing" in conf
+    assert conf["accessControl"]["defaultAction"] == "deny"
+    res = one(objs, "Resiliency", "todo-resiliency")["spec"]
+    assert all(r["policy"] == "exponential" for r in res["policies"]["retries"].values())
+    assert all(r["maxRetries"] >= 0 for r in res["policies"]["retries"].values()), "finite, so dead letters happen"
+    pubsub = res["targets"]["components"]["kafka-pubsub"]
+    for direction in ("inbound", "outbound"):
+        assert {"retry", "timeout", "circuitBreaker"} <= set(pubsub[direction])
+    assert {"retry", "timeout", "circuitBreaker"} <= set(res["targets"]["apps"]["backend"]), "FR-D10"
+
+
+# ------------------------------------------------------------------ A11-A15, H11-H13: ingress
+def test_ingress_routes_and_tls(overlay) -> None:
+    name, objs = overlay
+    routes = {}
+    for ing in by_kind(objs, "Ingress", "todo-app"):
+        assert ing["spec"]["ingressClassName"] == "nginx"
+        assert ing["spec"]["tls"][0]["secretName"] == "todo-tls"
+        assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true", "FR-H12"
+        for rule in ing["spec"]["rules"]:
+            assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
+            for p in rule["http"]["paths"]:
+                routes[p["path"]] = p["backend"]["service"]["name"]
+    assert routes == {"/": "frontend", "/app": "frontend", "/api": "backend", "/ws": "websocket"}
+    cert = one(objs, "Certificate", "todo-tls")
+    issuer = cert["spec"]["issuerRef"]["name"]
+    assert one(objs, "ClusterIssuer", issuer)
+    if name == "prod":
+        assert issuer == "letsencrypt-prod"
+        assert one(objs, "ClusterIssuer", issuer)["spec"]["acme"]["server"].startswith("https://acme-v02.api.letsencrypt.org")
+    else:
+        assert issuer == "selfsigned" and cert["spec"]["dnsNames"][0].endswith(".nip.io")
+
+
+def test_ingress_controller_values_set_hsts_headers_and_oci_flexible_lb() -> None:
+    values = release_values("ingress-nginx", "prod")["controller"]
+    assert values["config"]["hsts"] == "true" and int(values["config"]["hsts-max-age"]) >= 31536000
+    assert {"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"} <= set(values["addHeaders"])
+    ann = values["service"]["annotations"]
+    assert ann["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
+    assert ann["service.beta.kubernetes.io/oci-load-balancer-shape-flex-max"] == "10"
+
+
+def test_images_per_overlay(rendered) -> None:
+    for dep in deployments(rendered["prod"]):
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert ".ocir.io/" in image and not image.endswith(":latest"), image
+    for dep in deployments(rendered["dev"]):
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":dev")
+
+
+# ------------------------------------------------------------------ G: monitoring
+def test_prometheus_scrapes_services_sidecars_and_kafka_exporter(overlay) -> None:
+    _, objs = overlay
+    assert one(objs, "ServiceMonitor", "todo-services")["spec"]["endpoints"][0]["port"] == "http"
+    assert one(objs, "PodMonitor", "dapr-sidecars")["spec"]["podMetricsEndpoints"][0]["port"] == "dapr-metrics"
+    exporter = one(objs, "PodMonitor", "kafka-exporter")["spec"]
+    assert exporter["selector"]["matchLabels"]["strimzi.io/name"] == "todo-kafka-kafka-exporter"
+    alerts = {r["alert"] for g in one(objs, "PrometheusRule", "todo-alerts")["spec"]["groups"] for r in g["rules"]}
+    assert {"TodoPodRestarting", "TodoConsumerLagHigh", "TodoDeadLetterQueueNotEmpty", "TodoEventRateDrop",
+            "TodoHighErrorRate"} <= alerts
+
+
+def test_kube_prometheus_stack_selects_our_monitors_and_log_pipeline_is_installed() -> None:
+    spec = release_values("kube-prometheus-stack", "prod")["prometheus"]["prometheusSpec"]
+    for key in ("serviceMonitorSelectorNilUsesHelmValues", "podMonitorSelectorNilUsesHelmValues",
+                "ruleSelectorNilUsesHelmValues"):
+        assert spec[key] is False, key
+    names = {r.name for r in read_releases()}
+    assert {"loki", "fluent-bit", "metrics-server", "kube-prometheus-stack"} <= names, "FR-G06/G07"
+    outputs = release_values("fluent-bit", "prod")["config"]["outputs"]
+    assert "loki.monitoring.svc" in outputs
+
+
+# ------------------------------------------------------------------ H03-H05: network policies
+def _default_deny(objs, ns) -> bool:
+    for pol in by_kind(objs, "NetworkPolicy", ns):
+        spec = pol["spec"]
+        if spec["podSelector"] == {} and set(spec["policyTypes"]) == {"Ingress", "Egress"} \
+                and not spec.get("ingress") and not spec.get("egress"):
+            return True
+    return False
+
+
+def test_every_namespace_has_quota_limit_range_and_default_deny(overlay) -> None:
+    _, objs = overlay
+    for ns in NAMESPACES:
+        assert by_kind(objs, "ResourceQuota", ns), f"FR-H06: {ns}"
+        assert by_kind(objs, "LimitRange", ns), f"FR-H07: {ns}"
+        assert _default_deny(objs, ns), f"FR-H03: {ns}"
+        for lr in by_kind(objs, "LimitRange", ns):
+            item = lr["spec"]["limits"][0]
+            assert {"min", "max", "default", "defaultRequest"} <= set(item)
+
+
+def _peers(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    return rule.get("from") or []
+
+
+def test_only_the_ingress_controller_takes_outside_traffic(overlay) -> None:
+    _, objs = overlay
+    for svc in by_kind(objs, "Service"):
+        assert svc["spec"].get("type", "ClusterIP") == "ClusterIP", "FR-H04: no LoadBalancer/NodePort"
+    for ns in ("todo-app", "kafka"):
+        for pol in by_kind(objs, "NetworkPolicy", ns):
+            for rule in pol["spec"].get("ingress", []):
+                peers = _peers(rule)
+                assert peers, f"{ns}/{pol['metadata']['name']}: an ingress rule without 'from' admits everyone"
+                assert not [p for p in peers if "ipBlock" in p], f"{ns}/{pol['metadata']['name']}: no ipBlock sources"
+    outside = set()
+    for pol in by_kind(objs, "NetworkPolicy", "todo-app"):
+        for rule in pol["spec"].get("ingress", []):
+            for peer in _peers(rule):
+                ns_sel = peer.get("namespaceSelector")
+                if ns_sel is not None:
+                    outside.add(ns_sel["matchLabels"]["kubernetes.io/metadata.name"])
+    assert outside <= {"ingress-nginx", "monitoring"}, outside
+
+
+def test_kafka_reachable_only_from_todo_app_and_operators(overlay) -> None:
+    _, objs = overlay
+    allowed = {"todo-app", "kafka", "keda", "monitoring"}
+    for pol in by_kind(objs, "NetworkPolicy", "kafka"):
+        for rule in pol["spec"].get("ingress", []):
+            for peer in _peers(rule):
+                if "namespaceSelector" in peer:
+                    assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in allowed
+                else:
+                    assert set(peer) == {"podSelector"}, "same-namespace peers only"
+    client_rule = one(objs, "NetworkPolicy", "allow-clients")["spec"]["ingress"][0]
+    assert {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in client_rule["from"]} \
+        == {"todo-app", "keda"}, "FR-H05"
+    listener = one(objs, "Kafka", "todo-kafka")["spec"]["kafka"]["listeners"][0]
+    assert {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in listener["networkPolicyPeers"]} \
+        <= allowed
+
+
+# ------------------------------------------------------------------ H01/H02: RBAC
+def test_rbac_is_least_privilege(overlay) -> None:
+    _, objs = overlay
+    assert not by_kind(objs, "ClusterRole") and not by_kind(objs, "ClusterRoleBinding")
+    for role in by_kind(objs, "Role"):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+            if "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["get"] and rule.get("resourceNames"), f"{role['metadata']['name']}: named secrets only"
+
+
+def test_ci_deployer_can_only_deploy_into_todo_app(overlay) -> None:
+    _, objs = overlay
+    bindings = [b for b in by_kind(objs, "RoleBinding") if any(s["name"] == "ci-deployer" for s in b["subjects"])]
+    assert len(bindings) == 1 and bindings[0]["metadata"]["namespace"] == "todo-app"
+    role = one(objs, "Role", bindings[0]["roleRef"]["name"])
+    assert role["metadata"]["namespace"] == "todo-app"
+    verbs = {v for r in role["rules"] for v in r["verbs"]}
+    resources = {res for r in role["rules"] for res in r["resources"]}
+    assert "deployments" in resources and {"patch", "update"} <= verbs
+    assert not {"delete", "deletecollection"} & verbs
+    assert not {"secrets", "pods/exec", "roles", "rolebindings"} & resources
+
+
+# ------------------------------------------------------------------ H06: quota admits the app at full scale
+def test_todo_app_quota_admits_every_service_at_max_scale_plus_a_surge_pod(overlay) -> None:
+    _, objs = overlay
+    quota = next(q for q in by_kind(objs, "ResourceQuota", "todo-app"))
+    maxima = {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"] for h in by_kind(objs, "HorizontalPodAutoscaler")}
+    maxima.update({s["spec"]["scaleTargetRef"]["name"]: s["spec"]["maxReplicaCount"] for s in by_kind(objs, "ScaledObject")})
+    totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
+    for dep in deployments(objs):
+        pods = maxima.get(dep["metadata"]["name"], 1) + 1
+        ann = dep["spec"]["template"]["metadata"]["annotations"]
+        app = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+        totals["requests.cpu"] += pods * (cpu_millis(app["requests"]["cpu"]) + cpu_millis(ann["dapr.io/sidecar-cpu-request"]))
+        totals["limits.cpu"] += pods * (cpu_millis(app["limits"]["cpu"]) + cpu_millis(ann["dapr.io/sidecar-cpu-limit"]))
+        totals["requests.memory"] += pods * (mem_mib(app["requests"]["memory"]) + mem_mib(ann["dapr.io/sidecar-memory-request"]))
+        totals["limits.memory"] += pods * (mem_mib(app["limits"]["memory"]) + mem_mib(ann["dapr.io/sidecar-memory-limit"]))
+    hard = quota["spec"]["hard"]
+    for key, used in totals.items():
+        limit = cpu_millis(hard[key]) if "cpu" in key else mem_mib(hard[key])
+        assert used <= limit, f"{key}: {used} needed at max scale, quota {hard[key]}"
+    assert hard["services.loadbalancers"] == "0" and hard["services.nodeports"] == "0"
+
+
+# ------------------------------------------------------------------ operators and secrets
+def test_operators_pinned_with_values_and_requests() -> None:
+    releases = read_releases()
+    for rel in releases:
+        assert rel.version and rel.version not in ("latest", "*"), rel
+        assert (KUSTOMIZE_DIR / "operators" / rel.name / "values.yaml").is_file(), rel.name
+    assert [r.name for r in releases][:2] == ["metrics-server", "kube-prometheus-stack"], \
+        "monitoring CRDs before charts that create ServiceMonitors"
+    assert {"dapr", "strimzi-kafka-operator", "ingress-nginx", "cert-manager", "keda"} <= {r.name for r in releases}
+    assert next(r for r in releases if r.name == "dapr").namespace == "dapr-system", "FR-D01"
+    assert next(r for r in releases if r.name == "strimzi-kafka-operator").namespace == "kafka", "FR-C01"
+    assert unset_helm_requests("prod") == [] and unset_helm_requests("dev") == []
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_install_script_dry_run_installs_every_release_in_order(env_name) -> None:
+    script = KUSTOMIZE_DIR / "operators" / "install.sh"
+    out = subprocess.run(["bash", str(script), env_name], env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    wanted = [r for r in read_releases() if env_name in r.environments]
+    assert len(out) == len(wanted)
+    for line, rel in zip(out, wanted, strict=True):
+        assert f"upgrade --install {rel.name} " in line and f"--version {rel.version} " in line
+        assert f"--namespace {rel.namespace} " in line and f"{rel.name}/values.yaml" in line
+
+
+def test_scheduler_persists_and_nothing_else_claims_block_volumes() -> None:
+    dapr = release_values("dapr", "prod")["dapr_scheduler"]["cluster"]
+    assert dapr["inMemoryStorage"] is False, "reminders (Dapr Jobs) must survive a scheduler restart"
+    assert release_values("loki", "prod")["singleBinary"]["persistence"]["enabled"] is False
+    assert "volumeClaimTemplate" not in release_values("kube-prometheus-stack", "prod")["prometheus"]["prometheusSpec"]["storageSpec"]
+
+
+def test_secret_templates_hold_placeholders_only() -> None:
+    folder = KUSTOMIZE_DIR / "secrets"
+    templates = sorted(folder.glob("*.template.yaml"))
+    assert {p.name.split("-secret")[0] for p in templates} >= {"todo-database", "todo-auth"}
+    for path in templates:
+        doc = yaml.safe_load(path.read_text())
+        assert doc["kind"] == "Secret" and "data" not in doc
+        for key, value in doc["stringData"].items():
+            assert "<" in value or key == "admin-user", f"{path.name}:{key} must be a placeholder"
+    ignore = (folder / ".gitignore").read_text().splitlines()
+    assert "*" in ignore and "!*.template.yaml" in ignore

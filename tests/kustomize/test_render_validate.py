@@ -1,0 +1,138 @@
+"""Every overlay renders with real kustomize and every object validates against the real schemas."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from console.manifests.render import KUSTOMIZE_DIR, RenderError, render_dir
+from console.manifests.validate import ManifestValidator
+from tests.kustomize.conftest import by_kind, one
+
+DEPRECATED_FIELDS = {"patchesStrategicMerge", "patchesJson6902", "commonLabels", "vars", "bases", "images_"}
+
+
+def test_every_object_validates_strictly(overlay, validator: ManifestValidator) -> None:
+    name, objs = overlay
+    problems = validator.validate_all(objs)
+    assert not problems, f"{name}: " + "\n".join(map(str, problems))
+
+
+def test_custom_resources_are_checked_against_crds_not_skipped(prod, validator: ManifestValidator) -> None:
+    kinds = {(o["apiVersion"], o["kind"]) for o in prod if validator.is_custom(o)}
+    assert {("kafka.strimzi.io/v1", "Kafka"), ("kafka.strimzi.io/v1", "KafkaNodePool"),
+            ("kafka.strimzi.io/v1", "KafkaTopic"), ("dapr.io/v2alpha1", "Subscription"),
+            ("dapr.io/v1alpha1", "Component"), ("dapr.io/v1alpha1", "Resiliency"),
+            ("dapr.io/v1alpha1", "Configuration"), ("keda.sh/v1alpha1", "ScaledObject"),
+            ("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "ClusterIssuer"),
+            ("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
+            ("monitoring.coreos.com/v1", "PrometheusRule")} <= kinds
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "mutate", "expect"),
+    [
+        ("Kafka", "todo-kafka", lambda o: o["spec"].__setitem__("zookeeper", {"replicas": 1}), "zookeeper"),
+        ("KafkaTopic", "task-events", lambda o: o["spec"].__setitem__("partitons", 3), "partitons"),
+        ("Subscription", "worker-task-events", lambda o: o["spec"].__setitem__("deadLetterTopik", "x"), "deadLetterTopik"),
+        ("Component", "kafka-pubsub", lambda o: o["metadata"].__setitem__("labelz", {}), "labelz"),
+        ("Deployment", "backend", lambda o: o["spec"]["template"]["spec"]["containers"][0].__setitem__("livenesProbe", {}),
+         "livenesProbe"),
+        ("PrometheusRule", "todo-alerts",
+         lambda o: o["spec"]["groups"][0].__setitem__("partial_response_strategy", "sometimes"), "abort|warn"),
+    ],
+)
+def test_validator_rejects_unknown_fields_and_bad_values(prod, validator, kind, name, mutate, expect) -> None:
+    obj = copy.deepcopy(one(prod, kind, name))
+    mutate(obj)
+    problems = validator.validate(obj)
+    assert problems and any(expect in str(p) for p in problems), problems
+
+
+def test_strimzi_v1beta2_is_not_served(prod, validator) -> None:
+    obj = copy.deepcopy(one(prod, "Kafka", "todo-kafka"))
+    obj["apiVersion"] = "kafka.strimzi.io/v1beta2"
+    assert any("no CRD schema" in str(p) for p in validator.validate(obj))
+
+
+def test_kustomizations_use_only_current_fields() -> None:
+    for path in KUSTOMIZE_DIR.rglob("kustomization.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        used = DEPRECATED_FIELDS & set(doc)
+        assert not used, f"{path}: deprecated kustomize fields {sorted(used)}"
+        want_kind = "Component" if "components" in path.parts else "Kustomization"
+        assert doc["kind"] == want_kind, path
+
+
+def test_overlays_share_base_and_components() -> None:
+    for name in ("dev", "prod"):
+        doc = yaml.safe_load((KUSTOMIZE_DIR / "overlays" / name / "kustomization.yaml").read_text())
+        assert "../../base" in doc["resources"]
+        assert {"../../components/public-host", "../../components/observability"} <= set(doc["components"])
+
+
+def _kind_slug(kind: str) -> str:
+    return kind.lower()
+
+
+def test_base_is_one_resource_per_file_named_component_kind() -> None:
+    base = KUSTOMIZE_DIR / "base"
+    listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    on_disk = sorted(p.name for p in base.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(listed) == on_disk, "every base file is listed and every listed file exists"
+    for name in on_disk:
+        docs = [d for d in yaml.safe_load_all((base / name).read_text()) if d]
+        kinds = {d["kind"] for d in docs}
+        if kinds == {"KafkaNodePool", "Kafka"}:
+            continue  # a Strimzi cluster may stay one applyable file
+        assert len(docs) == 1, f"{name} holds {len(docs)} resources"
+        assert re.fullmatch(rf"[a-z0-9-]+-{_kind_slug(docs[0]['kind'])}\.yaml", name), \
+            f"{name} should be named <component>-{_kind_slug(docs[0]['kind'])}.yaml"
+
+
+def test_sandbox_contract_resources_live_in_base() -> None:
+    """The sandbox reads these from plain YAML under kustomize/base (CONTRIBUTING)."""
+    docs = [d for p in (KUSTOMIZE_DIR / "base").glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs if "metadata" in d}
+    for topic in ("task-events", "reminders", "task-updates"):
+        assert ("KafkaTopic", topic) in kinds and ("KafkaTopic", f"{topic}-dlq") in kinds
+    assert ("Resiliency", "todo-resiliency") in kinds
+    assert ("Component", "kafka-pubsub") in kinds
+    assert len([k for k in kinds if k[0] == "Subscription"]) == 6
+
+
+def test_render_error_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
+    with pytest.raises(RenderError, match="missing.yaml"):
+        render_dir(tmp_path)
+
+
+def test_no_secret_objects_and_no_placeholder_hosts_leak(overlay) -> None:
+    _name, objs = overlay
+    assert not by_kind(objs, "Secret"), "secrets are created by hand from kustomize/secrets/, never rendered"
+    assert not [o for o in objs if o["metadata"]["name"] == "todo-public-host"], "local-config input must not render"
+
+
+def test_builtin_validation_agrees_with_kubernetes_validate(prod, validator: ManifestValidator) -> None:
+    """The cached validators give kubernetes-validate's own verdict, one object of each built-in kind."""
+    import kubernetes_validate
+
+    samples = {}
+    for obj in prod:
+        if not validator.is_custom(obj):
+            samples.setdefault(obj["kind"], obj)
+    broken = copy.deepcopy(one(prod, "Service", "backend"))
+    broken["spec"]["ports"][0]["prot"] = 80
+    for obj in [*samples.values(), broken]:
+        ours = validator.validate(obj)
+        try:
+            kubernetes_validate.validate(obj, "1.33", strict=True)
+            theirs = None
+        except kubernetes_validate.ValidationError as err:
+            theirs = err.message
+        assert bool(ours) == bool(theirs), (obj["kind"], ours, theirs)
+    assert validator.validate(broken)
