@@ -1,6 +1,7 @@
 """Service-to-service routes, reached only through Dapr service invocation (never the ingress).
 
-The worker creates the next instance of a recurring series here. The pair (series_id,
+The worker creates the next instance of a recurring series here; the notification service reads
+a task back when its reminder fires. The pair (series_id,
 occurrence_index) is unique in the database, so however many times the worker (or two
 worker replicas) asks for the same occurrence, exactly one task exists: the first request
 creates it (201), every later one gets the same task back (200).
@@ -67,3 +68,13 @@ def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: 
         response.status_code = status.HTTP_200_OK
     response.headers["ETag"] = f'"{existing.version}"'
     return TaskPublic.model_validate(existing)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+def read_task(task_id: str, session: SessionDep, response: Response) -> TaskPublic:
+    """Any owner's task, for the notification service to check a reminder when its job fires."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "task not found")
+    response.headers["ETag"] = f'"{task.version}"'
+    return TaskPublic.model_validate(task)

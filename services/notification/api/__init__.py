@@ -1,0 +1,1 @@
+"""HTTP API of the notification: dependencies and one router module per resource."""

@@ -1,0 +1,53 @@
+"""Where daprd triggers due jobs: POST /job/<job name> with the job's data.
+
+Answers: 200 delivered or skipped (done either way); 503 when the task could not be checked or
+the notifier failed (the Jobs API's failure policy triggers the job again); 404 for a job name
+that is not a reminder and 422 for data that is not a reminder job (neither can succeed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from services.notification.firing import TryLater, fire
+from services.notification.jobs import JOB_PREFIX, parse_job_body
+from services.platform import correlation, metrics
+from services.platform.dapr_gateway import DaprCallError, DaprUnavailable
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/job", tags=["jobs"])
+
+
+class JobAnswer(BaseModel):
+    status: str
+    reason: str
+
+
+@router.post("/{name}", response_model=JobAnswer)
+async def trigger(name: str, request: Request) -> JobAnswer:
+    if not name.startswith(JOB_PREFIX):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no handler for job {name!r}")
+    try:
+        job = parse_job_body(await request.body())
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)[:1000]) from exc
+    state = request.app.state
+    service = state.settings.service_name
+    token = correlation.bind(correlation.from_headers(job.correlation_id, request.headers.get("traceparent")))
+    try:
+        outcome = await fire(job, gateway=state.gateway, notifier=state.notifier,
+                             backend_app_id=state.settings.backend_app_id,
+                             internal_token=state.settings.internal_api_token or "")
+    except (TryLater, DaprUnavailable, DaprCallError) as exc:
+        metrics.EVENTS_FAILED.labels(service, "jobs", "deliver").inc()
+        log.warning("reminder not delivered yet", extra={"job": name, "error": str(exc)})
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "reminder not delivered; retry") from exc
+    finally:
+        correlation.reset(token)
+    metrics.EVENTS_CONSUMED.labels(service, "jobs").inc()
+    log.info("reminder job handled", extra={"job": name, "outcome": outcome.status, "reason": outcome.reason})
+    return JobAnswer(status=outcome.status, reason=outcome.reason)
