@@ -47,5 +47,7 @@ def configure(app_id: str, level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("kafka").setLevel(logging.WARNING if level.lower() != "debug" else logging.INFO)
+    # kafka-python logs every reconnect attempt and benign fetch races; the sidecar logs what matters
+    logging.getLogger("kafka").setLevel(logging.ERROR if level.lower() != "debug" else logging.INFO)
+    logging.getLogger("kafka.conn").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)

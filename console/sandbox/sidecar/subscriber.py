@@ -36,7 +36,7 @@ from kafka.structs import OffsetAndMetadata
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
-from console.sandbox.sidecar.resiliency import Policy, StatusError
+from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
 from console.sandbox.sidecar.resources import RouteRule, Subscription
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ class Subscriber:
             if status == "DROP":
                 log.warning(f"DROP status returned from app while processing pub/sub event {event_id}")
                 state.error = "DROP status returned from app"
-                raise Dropped(state.error)
+                raise PermanentError(Dropped(state.error))
             if status == "RETRY":
                 state.error = f"RETRY status returned from app while processing pub/sub event {event_id}"
             else:
@@ -359,7 +359,7 @@ class Subscriber:
             log.error(f"non-retriable error returned from app while processing pub/sub event {event_id}: "
                       f"{body}. status code returned: 404")
             state.error = "non-retriable error returned from app: status code 404"
-            raise Dropped(state.error)
+            raise PermanentError(Dropped(state.error))
         state.error = (f"retriable error returned from app while processing pub/sub event {event_id}, "
                        f"topic: {event.get('topic')}, body: {body}. status code returned: {resp.status_code}")
         log.warning(state.error)

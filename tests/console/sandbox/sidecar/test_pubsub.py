@@ -12,6 +12,7 @@ import threading
 import time
 
 import grpc
+import httpx
 import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
@@ -65,3 +66,219 @@ def test_publish_text_and_binary_payloads(sandbox: Sandbox, backend_client) -> N
     text, binary = json.loads(records[b"text"].value), json.loads(records[b"bin"].value)
     assert text["data"] == "plain words" and text["datacontenttype"] == "text/plain"
     assert binary["data_base64"] == "AAE=" and "data" not in binary
+
+
+def test_app_cloudevent_keeps_its_fields_and_gets_the_missing_ones(sandbox: Sandbox, backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-cloudevents/#publish-your-own-cloudevent
+    # components-contrib FromCloudEvent: keeps id/type/source/time, sets topic+pubsubname, adds trace fields
+    own = {"specversion": "1.0", "id": "evt-1", "type": "todo.task.created.v1", "source": "backend/tasks",
+           "datacontenttype": "application/json", "data": {"task_id": "t1"}, "time": "2026-01-01T00:00:00Z"}
+    with topic_reader(sandbox.bootstrap, T["pub"]) as reader:
+        backend_client.publish_event(
+            "kafka-pubsub", T["pub"], json.dumps(own), data_content_type="application/cloudevents+json",
+            publish_metadata={"partitionKey": "t1"},
+            metadata=(("traceparent", TRACEPARENT), ("x-correlation-id", "corr-123")))
+        record = reader.by_key(b"t1")[b"t1"]
+    event = json.loads(record.value)
+    assert {k: event[k] for k in own} == own
+    assert event["topic"] == T["pub"] and event["pubsubname"] == "kafka-pubsub"
+    # daprd's publish span is a child of the caller's: same trace id, new span id
+    assert event["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
+    assert event["traceparent"] != TRACEPARENT and event["traceid"] == event["traceparent"]
+    # sandbox extension (README): the caller's correlation id rides along as a Kafka header
+    assert ("x-correlation-id", b"corr-123") in record.headers
+
+
+def test_cloudevent_metadata_overrides(sandbox: Sandbox, backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-cloudevents/#override-cloudevent-values
+    with topic_reader(sandbox.bootstrap, T["pub"]) as reader:
+        backend_client.publish_event("kafka-pubsub", T["pub"], b"{}", data_content_type="application/json",
+                                     publish_metadata={"partitionKey": "ovr", "cloudevent.id": "fixed-id",
+                                                       "cloudevent.type": "custom.type",
+                                                       "cloudevent.source": "custom-src"})
+        event = json.loads(reader.by_key(b"ovr")[b"ovr"].value)
+    assert (event["id"], event["type"], event["source"]) == ("fixed-id", "custom.type", "custom-src")
+
+
+def test_raw_payload_is_published_without_envelope(sandbox: Sandbox, backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-raw/
+    with topic_reader(sandbox.bootstrap, T["pub"]) as reader:
+        backend_client.publish_event("kafka-pubsub", T["pub"], b"not a cloud event",
+                                     publish_metadata={"rawPayload": "true", "partitionKey": "raw"})
+        record = reader.by_key(b"raw")[b"raw"]
+    assert record.value == b"not a cloud event"
+    headers = dict(record.headers)
+    assert headers["rawPayload"] == b"true" and headers["traceid"].startswith(b"00-")
+
+
+def test_invalid_raw_payload_flag_is_rejected(backend_client) -> None:
+    # dapr/dapr grpc.go validateAndGetPubsubAndTopic -> ERR_PUBSUB_REQUEST_METADATA, InvalidArgument
+    with pytest.raises(DaprGrpcError) as err:
+        backend_client.publish_event("kafka-pubsub", T["pub"], b"x", publish_metadata={"rawPayload": "maybe"})
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "rawPayload value must be a valid boolean" in err.value.details()
+    assert err.value.error_code() == "DAPR_PUBSUB_METADATA_DESERIALIZATION"
+
+
+def test_unknown_pubsub_and_empty_topic(backend_client) -> None:
+    # dapr/dapr pkg/api/errors/pubsub.go NotFound / TopicEmpty: InvalidArgument
+    with pytest.raises(DaprGrpcError) as err:
+        backend_client.publish_event("nope", T["pub"], b"x")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "pubsub nope is not found"
+    assert err.value.error_code() == "DAPR_PUBSUB_NOT_FOUND"
+    with pytest.raises(DaprGrpcError) as err:
+        backend_client.publish_event("kafka-pubsub", "", b"x")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "topic is empty in pubsub kafka-pubsub"
+
+
+def test_http_publish_endpoint(sandbox: Sandbox, backend: Sidecar) -> None:
+    # https://docs.dapr.io/reference/api/pubsub_api/#publish-a-message-to-a-given-topic
+    with topic_reader(sandbox.bootstrap, T["pub"]) as reader:
+        resp = httpx.post(f"{backend.http}/v1.0/publish/kafka-pubsub/{T['pub']}?metadata.partitionKey=http",
+                          json={"via": "http"})
+        assert resp.status_code == 204
+        event = json.loads(reader.by_key(b"http")[b"http"].value)
+    assert event["data"] == {"via": "http"}
+    resp = httpx.post(f"{backend.http}/v1.0/publish/nope/{T['pub']}", json={})
+    assert resp.status_code == 404 and resp.json()["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
+
+
+# ---- delivery -------------------------------------------------------------------------------------
+def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/subscription-methods/
+    # body = the CloudEvent as published, content-type application/cloudevents+json;
+    # message metadata (Kafka headers, __key/__topic/...) arrive as HTTP headers (postman/http)
+    backend_client.publish_event("kafka-pubsub", T["ok"], json.dumps({"hello": "worker"}),
+                                 data_content_type="application/json", publish_metadata={"partitionKey": "k1"},
+                                 metadata=(("traceparent", TRACEPARENT),))
+    call = worker_app.wait_calls("/events/ok")[0]
+    event = call.json()
+    assert call.method == "POST"
+    assert call.headers["content-type"] == "application/cloudevents+json"
+    assert event["data"] == {"hello": "worker"} and event["source"] == "backend"
+    assert call.headers["__key"] == "k1" and call.headers["__topic"] == T["ok"]
+    assert call.headers["partitionkey"] == "k1" and call.headers["pubsubname"] == "kafka-pubsub"
+    assert call.headers["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
+
+
+def _dlq_headers(record) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers}
+
+
+def test_failing_route_is_retried_then_dead_lettered_with_headers(
+        sandbox: Sandbox, worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-deadletter/
+    # inbound policy here: 2 retries -> 3 deliveries, then the original message goes to the DLQ
+    with topic_reader(sandbox.bootstrap, T["fail-dlq"]) as reader:
+        backend_client.publish_event("kafka-pubsub", T["fail"], json.dumps({"n": 500}),
+                                     data_content_type="application/json", publish_metadata={"partitionKey": "f1"})
+        record = reader.by_key(b"f1")[b"f1"]
+    assert len(worker_app.calls("/events/fail")) == 3
+    event = json.loads(record.value)
+    assert event["data"] == {"n": 500} and event["topic"] == T["fail"]
+    h = _dlq_headers(record)
+    # what daprd itself carries over (message metadata of the original)
+    assert h["__topic"] == T["fail"] and h["__partition"] == "0" and h["__key"] == "f1"
+    assert h["pubsubName"] == "kafka-pubsub" and "__offset" in h
+    # the sandbox's explanation headers (README: dead-letter headers)
+    assert h["x-dlq-original-topic"] == T["fail"] and h["x-dlq-original-offset"] == h["__offset"]
+    assert h["x-dlq-subscription"] == "worker-fail" and h["x-dlq-app-id"] == "worker"
+    assert h["x-dlq-reason"] == "failed" and h["x-dlq-attempts"] == "3" and h["x-dlq-status"] == "500"
+    assert "boom" in h["x-dlq-error"]
+
+
+def test_retry_status_is_retried_until_success(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # https://docs.dapr.io/reference/api/pubsub_api/#expected-http-response : RETRY -> redelivered
+    answers = iter([(200, {"status": "RETRY"}), (200, {"status": "RETRY"})])
+    worker_app.routes["/events/retry"] = lambda r: next(answers, (200, {"status": "SUCCESS"}))
+    backend_client.publish_event("kafka-pubsub", T["retry"], b"{}", data_content_type="application/json")
+    calls = worker_app.wait_calls("/events/retry", 3)
+    time.sleep(0)  # no more calls expected: SUCCESS ended it
+    assert len({c.json()["id"] for c in calls}) == 1
+
+
+def test_drop_and_404_are_not_retried_and_go_to_the_dead_letter_topic(
+        sandbox: Sandbox, worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # DROP: warning logged, not retried; 404: error logged, not retried (pubsub_api expected responses);
+    # daprd (pkg/runtime/subscription/subscription.go) forwards dropped messages to deadLetterTopic
+    with topic_reader(sandbox.bootstrap, T["drop-dlq"]) as drops, topic_reader(sandbox.bootstrap, T["nf-dlq"]) as nfs:
+        backend_client.publish_event("kafka-pubsub", T["drop"], b"{}", data_content_type="application/json",
+                                     publish_metadata={"partitionKey": "d"})
+        backend_client.publish_event("kafka-pubsub", T["nf"], b"{}", data_content_type="application/json",
+                                     publish_metadata={"partitionKey": "n"})
+        dropped = _dlq_headers(drops.by_key(b"d")[b"d"])
+        missing = _dlq_headers(nfs.by_key(b"n")[b"n"])
+    assert len(worker_app.calls("/events/drop")) == 1 and len(worker_app.calls("/events/missing")) == 1
+    assert dropped["x-dlq-reason"] == "dropped" and dropped["x-dlq-attempts"] == "1"
+    assert missing["x-dlq-reason"] == "dropped" and missing["x-dlq-status"] == "404"
+    assert any("DROP status returned from app" in line.get("msg", "") and line["level"] == "warning"
+               for line in worker.logs())
+
+
+def test_without_dead_letter_topic_the_message_is_retried_until_delivered(
+        worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # No deadLetterTopic: daprd returns the error to the Kafka component, which retries the message
+    failures = iter(range(5))  # more failures than the inbound policy's 3 attempts
+    worker_app.routes["/events/nodlq"] = lambda r: (503, b"busy") if next(failures, None) is not None else (200, b"")
+    backend_client.publish_event("kafka-pubsub", T["nodlq"], b"{}", data_content_type="application/json")
+    calls = worker_app.wait_calls("/events/nodlq", 6)
+    assert len({c.json()["id"] for c in calls}) == 1
+
+
+def test_raw_payload_subscription_gets_a_wrapping_cloudevent(worker: Sidecar, worker_app: StubApp,
+                                                             backend_client) -> None:
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-raw/#subscribing-to-raw-messages
+    backend_client.publish_event("kafka-pubsub", T["raw"], b"\x01raw", publish_metadata={"rawPayload": "true"})
+    event = worker_app.wait_calls("/events/raw")[0].json()
+    assert event["data_base64"] == "AXJhdw==" and event["datacontenttype"] == "application/octet-stream"
+    assert event["source"] == "Dapr" and event["type"] == "com.dapr.event.sent" and event["topic"] == T["raw"]
+
+
+def test_programmatic_subscription_and_routing_rules(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # programmatic: GET /dapr/subscribe at start; rules: first matching CEL rule, else routes.default
+    # https://docs.dapr.io/developing-applications/building-blocks/pubsub/howto-route-messages/
+    backend_client.publish_event("kafka-pubsub", T["prog"], b"{}", data_content_type="application/json")
+    worker_app.wait_calls("/events/prog")
+    for event_type in ("special", "ordinary"):
+        ce = {"specversion": "1.0", "id": event_type, "type": event_type, "source": "t", "data": {}}
+        backend_client.publish_event("kafka-pubsub", T["rules"], json.dumps(ce),
+                                     data_content_type="application/cloudevents+json")
+    assert worker_app.wait_calls("/events/special")[0].json()["id"] == "special"
+    assert worker_app.wait_calls("/events/rules")[0].json()["id"] == "ordinary"
+
+
+def test_per_partition_order_is_preserved(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+    # Kafka component: one partition is consumed in order; partitionKey picks the partition
+    for i in range(20):
+        backend_client.publish_event("kafka-pubsub", T["order"], json.dumps({"key": f"k{i % 4}", "i": i}),
+                                     data_content_type="application/json",
+                                     publish_metadata={"partitionKey": f"k{i % 4}"})
+    calls = worker_app.wait_calls("/events/order", 20)
+    seen: dict[str, list[int]] = {}
+    for call in calls:
+        data = call.json()["data"]
+        seen.setdefault(data["key"], []).append(data["i"])
+    assert all(v == sorted(v) for v in seen.values()) and sum(map(len, seen.values())) == 20
+
+
+def test_offsets_are_committed_for_the_apps_consumer_group(sandbox: Sandbox, worker: Sidecar,
+                                                           worker_app: StubApp, backend_client) -> None:
+    # consumerGroup "{appID}" -> the app-id (FR-D06); committed only after the app answered
+    from kafka import KafkaAdminClient, TopicPartition
+
+    backend_client.publish_event("kafka-pubsub", T["ok"], b"{}", data_content_type="application/json",
+                                 publish_metadata={"partitionKey": "commit"})
+    wait_until(lambda: any(c.headers.get("__key") == "commit" for c in worker_app.calls("/events/ok")))
+    admin = KafkaAdminClient(bootstrap_servers=sandbox.bootstrap)
+    try:
+        tp = TopicPartition(T["ok"], 0)
+
+        def committed() -> int:
+            return admin.list_consumer_group_offsets("worker", partitions=[tp])[tp].offset
+        delivered = len(worker_app.calls("/events/ok"))
+        wait_until(lambda: committed() >= delivered, 5, message="committed offset")
+        assert committed() == delivered  # the one partition's next offset = messages handled
+    finally:
+        admin.close()
