@@ -141,12 +141,16 @@ class OutboxRelay:
             try:
                 if await asyncio.to_thread(self._hold_lease):
                     published = await self.publish_pending()
+                    if backoff:
+                        log.info("outbox publishing resumed", extra={"published": published})
                     backoff = 0.0
                     if published == self.batch_size:
                         continue  # more are waiting: no sleep between full batches
             except (DaprUnavailable, DaprCallError) as exc:
+                # One warning when publishing starts failing, not one per retry.
+                (log.warning if not backoff else log.debug)(
+                    "outbox publish failing; events wait in the outbox", extra={"error": str(exc)})
                 backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
-                log.warning("outbox publish failed; retrying", extra={"error": str(exc), "retry_in_s": backoff})
             except Exception:
                 backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
                 log.exception("outbox relay error", extra={"retry_in_s": backoff})

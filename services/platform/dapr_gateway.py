@@ -26,7 +26,8 @@ from dapr.clients.grpc._jobs import Job
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from dapr.conf import settings as dapr_settings
 from google.protobuf.any_pb2 import Any as GrpcAny
-from google.protobuf.wrappers_pb2 import BytesValue
+from google.protobuf.json_format import ParseDict
+from google.protobuf.struct_pb2 import Value
 
 from services.platform import correlation, metrics
 from services.platform.events import CloudEvent
@@ -189,9 +190,13 @@ class DaprGateway:
 
     async def schedule_job(self, name: str, *, due_time: str, data: dict[str, Any],
                            overwrite: bool = True) -> None:
-        """A one-shot job; daprd calls POST /job/<name> on the app with `data` at due_time."""
+        """A one-shot job; daprd calls POST /job/<name> on the app with `data` at due_time.
+
+        The data is packed as a `google.protobuf.Value`: for HTTP apps daprd (1.14.4+, dapr/dapr#8083)
+        renders exactly that type as the JSON body; any other type arrives as raw protobuf bytes.
+        """
         payload = GrpcAny()
-        payload.Pack(BytesValue(value=json.dumps(data).encode()))
+        payload.Pack(ParseDict(data, Value()))
         job = Job(name=name, due_time=due_time, data=payload)
         await self._call("job.schedule", lambda c: c.schedule_job(job, overwrite=overwrite))
 
@@ -199,10 +204,15 @@ class DaprGateway:
         await self._call("job.delete", lambda c: c.delete_job(name))
 
     def close(self) -> None:
+        self._drop_client()
+
+    def _drop_client(self) -> None:
+        """Forget the channel: after a sidecar restart gRPC would sit in reconnect backoff
+        (up to two minutes); the next call probes health and opens a fresh channel instead."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     # -- plumbing ---------------------------------------------------------------------
     def _ensure_client(self) -> DaprClient:
@@ -237,9 +247,11 @@ class DaprGateway:
             raise
         except DaprGrpcError as exc:
             if exc.code() in _UNAVAILABLE_CODES:
+                self._drop_client()
                 raise DaprUnavailable(f"{operation}: {exc.details()}") from exc
             raise DaprCallError(f"{operation}: {exc.details()}", exc.code().name) from exc
         except grpc.RpcError as exc:
+            self._drop_client()
             raise DaprUnavailable(f"{operation}: {exc}") from exc
         except DaprInternalError as exc:
             raise DaprCallError(f"{operation}: {exc}", "INTERNAL") from exc
