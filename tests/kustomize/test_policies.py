@@ -18,6 +18,11 @@ CONSUMERS = {"worker": ["task-events"], "notification": ["reminders"], "websocke
              "audit": ["task-events", "reminders", "task-updates"]}
 TOPICS = {"task-events": 3, "reminders": 1, "task-updates": 3}
 NAMESPACES = ("todo-app", "kafka", "dapr-system", "monitoring")
+# What the services' settings read through the Dapr secret store (services/*/config.py SECRET_FIELDS).
+SECRETS_READ = {"backend": {"todo-db", "todo-auth", "todo-internal"}, "worker": {"todo-internal"},
+                "notification": {"todo-internal", "todo-notification"}, "websocket": {"todo-auth"},
+                "audit": {"todo-auth", "todo-audit-db"}}
+SECRET_NAMES = set().union(*SECRETS_READ.values())
 RUNTIME_ENV = {"PORT": "8000", "APP_ENV": "production", "SECRET_SOURCE": "dapr", "PUBSUB_NAME": "kafka-pubsub",
                "STATESTORE_NAME": "statestore", "SECRETSTORE_NAME": "secretstore"}
 
@@ -111,9 +116,10 @@ def test_every_service_gets_its_runtime_config(overlay) -> None:
         env = container_env(objs, dep)
         assert env["SERVICE_NAME"] == dep["metadata"]["name"]
         assert {k: env.get(k) for k in RUNTIME_ENV} == RUNTIME_ENV
-        assert env["LOG_LEVEL"] in ("INFO", "DEBUG")
-    backend = container_env(objs, one(objs, "Deployment", "backend"))
-    assert {"AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWKS_URL"} <= set(backend)
+        assert env["LOG_LEVEL"] in ("info", "debug"), "services/platform/settings.py accepts lowercase levels"
+    for app in ("backend", "websocket", "audit"):
+        auth = container_env(objs, one(objs, "Deployment", app))
+        assert {"JWT_ISSUER", "JWT_AUDIENCE", "JWKS_URL"} <= set(auth), app
 
 
 def test_nothing_in_todo_app_takes_a_secret_as_environment(overlay) -> None:
@@ -235,7 +241,14 @@ def test_state_and_secret_stores(overlay) -> None:
     secrets = one(objs, "Component", "secretstore")
     assert secrets["spec"]["type"] == "secretstores.kubernetes", "FR-D13"
     readers = {b["subjects"][0]["name"] for b in by_kind(objs, "RoleBinding", "todo-app") if b["metadata"]["name"].endswith("-secret-reader")}
-    assert set(secrets["scopes"]) == readers, "the apps scoped to the secret store are the ones RBAC lets read"
+    assert set(secrets["scopes"]) == readers == set(SECRETS_READ), "the apps scoped to the secret store are the ones RBAC lets read"
+    for app, names in SECRETS_READ.items():
+        role = one(objs, "Role", f"{app}-secret-reader")
+        assert set(role["rules"][0]["resourceNames"]) == names, f"{app} may read exactly its secrets"
+        assert one(objs, "ServiceAccount", app)["automountServiceAccountToken"] is True, "daprd needs the token"
+    assert one(objs, "ServiceAccount", "frontend")["automountServiceAccountToken"] is False
+    conf = one(objs, "Configuration", "todo-config")["spec"]["secrets"]["scopes"][0]
+    assert conf["defaultAccess"] == "deny" and set(conf["allowedSecrets"]) == SECRET_NAMES
 
 
 def test_configuration_and_resiliency(overlay) -> None:
@@ -461,7 +474,7 @@ def test_scheduler_persists_and_nothing_else_claims_block_volumes() -> None:
 def test_secret_templates_hold_placeholders_only() -> None:
     folder = KUSTOMIZE_DIR / "secrets"
     templates = sorted(folder.glob("*.template.yaml"))
-    assert {p.name.split("-secret")[0] for p in templates} >= {"todo-database", "todo-auth"}
+    assert {p.name.split("-secret")[0] for p in templates} >= SECRET_NAMES
     for path in templates:
         doc = yaml.safe_load(path.read_text())
         assert doc["kind"] == "Secret" and "data" not in doc
@@ -469,3 +482,23 @@ def test_secret_templates_hold_placeholders_only() -> None:
             assert "<" in value or key == "admin-user", f"{path.name}:{key} must be a placeholder"
     ignore = (folder / ".gitignore").read_text().splitlines()
     assert "*" in ignore and "!*.template.yaml" in ignore
+
+
+def test_service_invocation_acl_matches_the_network_path(overlay) -> None:
+    """FR-D09: who may invoke the backend through Dapr is the same in todo-config and the NetworkPolicies."""
+    _, objs = overlay
+    acl = one(objs, "Configuration", "todo-config")["spec"]["accessControl"]
+    callers = {p["appId"] for p in acl["policies"]}
+    assert callers == {"worker", "notification"}
+    for policy in acl["policies"]:
+        assert policy["defaultAction"] == "deny" and all(op["name"].startswith("/internal/") for op in policy["operations"])
+    rule = one(objs, "NetworkPolicy", "allow-dapr-invocation")["spec"]["ingress"][0]
+    allowed = set(rule["from"][0]["podSelector"]["matchExpressions"][0]["values"])
+    assert allowed == callers and rule["ports"] == [{"protocol": "TCP", "port": 50002}]
+
+
+def test_public_host_reaches_the_token_issuer(rendered) -> None:
+    for name, host in (("dev", "todo.127.0.0.1.nip.io"), ("prod", "todo.example.com")):
+        auth = one(rendered[name], "ConfigMap", "todo-auth-config")["data"]
+        assert auth["JWT_ISSUER"] == f"https://{host}/"
+        assert auth["JWKS_URL"] == "", "HS256 with todo-auth until an identity provider's JWKS URL is set"
