@@ -277,7 +277,7 @@ def test_ingress_routes_and_tls(overlay) -> None:
             assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
             for p in rule["http"]["paths"]:
                 routes[p["path"]] = p["backend"]["service"]["name"]
-    assert routes == {"/": "frontend", "/app": "frontend", "/api": "backend", "/ws": "websocket"}
+    assert routes == {"/": "frontend", "/app": "frontend", "/api": "backend", "/api/audit": "audit", "/ws": "websocket"}
     cert = one(objs, "Certificate", "todo-tls")
     issuer = cert["spec"]["issuerRef"]["name"]
     assert one(objs, "ClusterIssuer", issuer)
