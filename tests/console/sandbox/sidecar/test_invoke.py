@@ -1,0 +1,127 @@
+"""Service invocation conformance: HTTP API (the SDK's default) and gRPC InvokeService.
+
+https://docs.dapr.io/reference/api/service_invocation_api/ ;
+resiliency: https://docs.dapr.io/operations/resiliency/policies/ (retries, timeouts, circuit
+breakers, retry `matching`) ; error shapes from dapr/dapr pkg/api/http/directmessaging.go and
+pkg/messaging/v1/util.go (ErrorFromHTTPResponseCode for gRPC callers).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import pytest
+from dapr.clients.exceptions import DaprHttpError, DaprInternalError
+
+from .helpers import Sandbox, Sidecar, StubApp, start_app, wait_until
+
+
+@pytest.fixture(scope="module")
+def flaky_app(sandbox: Sandbox) -> Iterator[StubApp]:
+    """Registered as app-ids flaky, picky and slow (each with its own resiliency target)."""
+    gate = threading.Event()
+    app = start_app({
+        "/fail": (500, b"flaky says no"),
+        "/unavailable": (503, b"later"),
+        "/sleep": lambda r: (gate.wait(3), (200, b"late"))[1],
+        "/ok": (200, b"fine"),
+    })
+    for app_id in ("flaky", "picky", "slow"):
+        sandbox.register(app_id, app.port)
+    yield app
+    gate.set()
+    app.stop()
+
+
+def test_sdk_invoke_method_goes_over_http_and_reaches_the_app(backend: Sidecar, worker: Sidecar, worker_app: StubApp,
+                                                              backend_client) -> None:
+    # dapr SDK 1.19 invoke_method: HTTP /v1.0/invoke/<app-id>/method/<path> by default
+    resp = backend_client.invoke_method("worker", "echo", data=b'{"q": 1}', http_verb="PUT",
+                                        content_type="application/json",
+                                        http_querystring=(("x", "1"),), metadata=(("x-correlation-id", "c-7"),))
+    body = resp.json()
+    assert resp.status_code == 200
+    assert body["method"] == "PUT" and body["path"] == "/echo?x=1" and body["body"] == '{"q": 1}'
+    assert body["headers"]["x-correlation-id"] == "c-7"
+    assert body["headers"]["content-type"] == "application/json"
+    assert resp.headers.get("x-callee") == ["worker"] or resp.headers.get("X-Callee") == ["worker"]
+
+
+def test_callee_status_and_body_are_passed_back(backend: Sidecar, worker: Sidecar, worker_app: StubApp) -> None:
+    resp = httpx.get(f"{backend.http}/v1.0/invoke/worker/method/teapot")
+    assert (resp.status_code, resp.text, resp.headers["x-callee"]) == (418, "short and stout", "worker")
+    # proxy style: any path, target app in the dapr-app-id header
+    resp = httpx.post(f"{backend.http}/echo?via=header", headers={"dapr-app-id": "worker"}, content=b"hi")
+    assert resp.status_code == 200 and resp.json()["path"] == "/echo?via=header"
+    assert "dapr-app-id" not in resp.json()["headers"]
+
+
+def test_sdk_raises_on_a_non_2xx_callee(backend_client, worker: Sidecar) -> None:
+    with pytest.raises((DaprHttpError, DaprInternalError)) as err:
+        backend_client.invoke_method("worker", "teapot", http_verb="GET")
+    assert "418" in str(err.value) or getattr(err.value, "status_code", None) == 418
+
+
+def test_unknown_app_id(backend: Sidecar) -> None:
+    # predefined.go ErrDirectInvoke: 500, ERR_DIRECT_INVOKE, "failed to invoke, id: <id>, err: ..."
+    resp = httpx.post(f"{backend.http}/v1.0/invoke/ghost/method/x")
+    assert resp.status_code == 500
+    assert resp.json()["errorCode"] == "ERR_DIRECT_INVOKE"
+    assert resp.json()["message"].startswith("failed to invoke, id: ghost, err: ")
+
+
+def test_retries_then_circuit_breaker(backend: Sidecar, flaky_app: StubApp) -> None:
+    # flaky: retry 2x (3 calls per invoke); breaker trips at 6 consecutive failures, 2s open
+    url = f"{backend.http}/v1.0/invoke/flaky/method/fail"
+    first = httpx.post(url)
+    assert (first.status_code, first.text) == (500, "flaky says no")  # the callee's answer after retries
+    assert len(flaky_app.calls("/fail")) == 3
+    httpx.post(url)
+    assert len(flaky_app.calls("/fail")) == 6
+    opened = httpx.post(url)
+    assert len(flaky_app.calls("/fail")) == 6  # not called: the breaker is open
+    assert opened.status_code == 500 and opened.json()["errorCode"] == "ERR_DIRECT_INVOKE"
+    assert "circuit breaker is open" in opened.json()["message"]
+    # after the breaker's timeout it lets a trial request through (half-open) and closes on success
+    wait_until(lambda: httpx.post(f"{backend.http}/v1.0/invoke/flaky/method/ok").status_code == 200, 5, 0.2,
+               "breaker half-open")
+
+
+def test_retry_matching_limits_retries_to_listed_codes(backend: Sidecar, flaky_app: StubApp) -> None:
+    # picky retries only 502-504
+    before_fail, before_unavail = len(flaky_app.calls("/fail")), len(flaky_app.calls("/unavailable"))
+    assert httpx.post(f"{backend.http}/v1.0/invoke/picky/method/fail").status_code == 500
+    assert len(flaky_app.calls("/fail")) - before_fail == 1
+    assert httpx.post(f"{backend.http}/v1.0/invoke/picky/method/unavailable").status_code == 503
+    assert len(flaky_app.calls("/unavailable")) - before_unavail == 3
+
+
+def test_timeout_policy(backend: Sidecar, flaky_app: StubApp) -> None:
+    started = time.monotonic()
+    resp = httpx.post(f"{backend.http}/v1.0/invoke/slow/method/sleep", timeout=10)
+    assert time.monotonic() - started < 2.5
+    assert resp.status_code == 500 and "context deadline exceeded" in resp.json()["message"]
+
+
+def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
+    # SDK with DAPR_API_METHOD_INVOCATION_PROTOCOL=grpc uses InvokeService; non-2xx -> gRPC status
+    from dapr.conf import settings
+
+    settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = "grpc"
+    try:
+        with backend.client() as client:
+            resp = client.invoke_method("worker", "echo", data=b"over grpc", http_verb="POST")
+            assert resp.json()["body"] == "over grpc" and resp.json()["method"] == "POST"
+            with pytest.raises(grpc.RpcError) as err:
+                client.invoke_method("worker", "missing-route", data=b"", http_verb="GET")
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and err.value.details() == "Not Found"
+            with pytest.raises(grpc.RpcError) as err:
+                client.invoke_method("ghost", "x", data=b"")
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+            assert err.value.details().startswith("failed to invoke, id: ghost")
+    finally:
+        settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = "http"
