@@ -126,6 +126,8 @@ def service_process(
         ready_status=200,
         kind="service",
         app_id=name,
+        # The services read their secrets through the sidecar while starting: start them once it serves.
+        start_after_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz/outbound",
     )
 
 

@@ -29,6 +29,10 @@ class ProcessSpec:
     kind: str = "service"  # service | sidecar
     app_id: str | None = None
     extra_ports: list[int] = field(default_factory=list)
+    # Start only once this URL answers 2xx (or after `start_after_timeout_s`): a service waits for
+    # its sidecar, as Kubernetes native sidecars start before the app containers.
+    start_after_url: str | None = None
+    start_after_timeout_s: float = 30.0
 
     @property
     def ports(self) -> list[int]:

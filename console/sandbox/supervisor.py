@@ -55,6 +55,7 @@ class Child:
         self.ready_at: float | None = None  # when this incarnation first answered its probe
         self.last_exit: int | None = None
         self.restart_at: float | None = None  # monotonic time of the pending restart
+        self.start_after: float | None = None  # first start pending on `start_after_url`, until then
 
     @property
     def name(self) -> str:
@@ -152,7 +153,10 @@ class Supervisor:
             self.create_topics()
             self.write_registry()
             for child in self.children:
-                child.proc.start()
+                if child.proc.spec.start_after_url:
+                    child.start_after = time.monotonic() + child.proc.spec.start_after_timeout_s
+                else:
+                    child.proc.start()
             self.write_state()
             self.loop()
         except (StartupError, TopicError, ManifestError) as exc:
@@ -220,6 +224,16 @@ class Supervisor:
 
     def check_child(self, child: Child, now: float) -> None:
         proc = child.proc
+        if child.start_after is not None:
+            waited_out = now >= child.start_after
+            if waited_out or probe_url(proc.spec.start_after_url, None, timeout=0.2):
+                if waited_out:
+                    log.warning("starting without its dependency", extra={"proc": child.name,
+                                                                           "waited_for": proc.spec.start_after_url})
+                child.start_after = None
+                proc.start()
+                self.write_state()
+            return
         if child.restart_at is not None:
             if now >= child.restart_at and not self._stop_requested:
                 child.restart_at = None
@@ -345,16 +359,18 @@ def stop_all(procs: list[ManagedProcess], grace_s: float = GRACE_S) -> None:
         proc.stop(grace_s=0.5)  # SIGKILLs what is left and closes the log
 
 
-def probe_url(url: str | None, expected: int) -> bool:
+def probe_url(url: str | None, expected: int | None, timeout: float = 1.0) -> bool:
+    """GET `url`: True when it answers `expected` (any 2xx when None)."""
     if not url:
         return True
     try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:
-            return int(resp.status) == expected
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            status = int(resp.status)
     except urllib.error.HTTPError as exc:
-        return int(exc.code) == expected
+        status = int(exc.code)
     except (OSError, ValueError):
         return False
+    return 200 <= status < 300 if expected is None else status == expected
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,13 +111,13 @@ def tiny_plan(tmp_path: Path, fixture_manifests: Path) -> Callable[..., Plan]:
 
     def make(**overrides: object) -> Plan:
         port = free_port()
+        sidecar = tiny_process("shop-dapr", kind="sidecar", ready_path="/v1.0/healthz", ready_status=204)
+        service = tiny_process("shop", grandchild=True)
+        service.start_after_url = sidecar.ready_url  # as a service waits for its sidecar
         plan = Plan(
             dir=str(tmp_path / "sandbox"),
             broker=BrokerSpec("memory", f"127.0.0.1:{port}", port),
-            processes=[
-                tiny_process("shop-dapr", kind="sidecar", ready_path="/v1.0/healthz", ready_status=204),
-                tiny_process("shop", grandchild=True),
-            ],
+            processes=[sidecar, service],
             manifests_path=str(fixture_manifests),
             restart=RestartPolicy(initial_backoff_s=0.2, max_backoff_s=1.0, reset_after_s=30.0),
             ready_timeout_s=30.0,

@@ -93,7 +93,8 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         state = json.loads(status.stdout)
         assert state["phase"] == "ready" and state["broker"]["alive"]
-        assert all(p["ready"] and p["restarts"] == 0 for p in state["processes"].values()), state["processes"]
+        summary = {n: (p["ready"], p["restarts"], p["last_exit"]) for n, p in state["processes"].items()}
+        assert all(ready and restarts == 0 for ready, restarts, _ in summary.values()), summary
         for name in REQUIRED_SERVICES:
             assert state["processes"][name]["ready"] and state["processes"][f"{name}-dapr"]["ready"]
 

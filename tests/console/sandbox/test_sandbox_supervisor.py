@@ -16,6 +16,7 @@ from console.sandbox import control
 from console.sandbox.catalog import port_is_free
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import Plan
+from console.sandbox.ports import free_port
 from console.sandbox.procs import group_members, pid_alive
 from console.sandbox.topics import admin_client, partition_counts
 
@@ -157,3 +158,17 @@ def test_a_broker_that_cannot_start_fails_up_and_cleans_up(tiny_plan: Callable[.
         control.start_supervisor(layout, plan, timeout_s=30)
     assert control.supervisor_pid(layout) is None
     assert all(port_is_free(p.port) for p in plan.processes)
+
+
+def test_a_process_waits_for_its_dependency_then_starts_anyway(tiny_plan: Callable[..., Plan]) -> None:
+    plan = tiny_plan()
+    shop = plan.processes[1]
+    shop.start_after_url, shop.start_after_timeout_s = f"http://127.0.0.1:{free_port()}/never", 1.5
+    layout = SandboxLayout(Path(plan.dir))
+    try:
+        state = control.start_supervisor(layout, plan, timeout_s=30)
+        sidecar_started = state["processes"]["shop-dapr"]["started_at"]
+        assert state["processes"]["shop"]["started_at"] - sidecar_started >= 1.4
+        assert "starting without its dependency" in layout.log("supervisor").read_text()
+    finally:
+        control.down(layout)
