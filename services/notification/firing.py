@@ -23,14 +23,14 @@ from datetime import datetime, timedelta
 
 from services.notification.jobs import ReminderJob
 from services.notification.notifiers import Notifier, NotifyError, Reminder
-from services.platform.dapr_gateway import DaprCallError, DaprGateway
+from services.platform.consumer import write_once
+from services.platform.dapr_gateway import DaprGateway
 
 log = logging.getLogger(__name__)
 
 TASK_METHOD = "internal/tasks/{task_id}"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 NOTIFIED_PREFIX = "notified:"
-_ALREADY_WRITTEN = {"ABORTED", "FAILED_PRECONDITION", "ALREADY_EXISTS"}
 
 
 class TryLater(RuntimeError):
@@ -68,12 +68,8 @@ async def fire(job: ReminderJob, *, gateway: DaprGateway, notifier: Notifier, ba
     if remind_at != job.remind_at:
         return Outcome("skipped", f"superseded by the reminder of version {task.get('version')}")
     key = f"{NOTIFIED_PREFIX}{job.task_id}:{job.task_version}"
-    try:
-        await gateway.save_state(key, "claimed", first_write=True)
-    except DaprCallError as exc:
-        if str(exc.code) in _ALREADY_WRITTEN:
-            return Outcome("skipped", "already delivered")
-        raise
+    if not await write_once(gateway, key, "claimed"):
+        return Outcome("skipped", "already delivered")
     reminder = Reminder(task_id=job.task_id, task_version=job.task_version, user_id=job.user_id,
                         title=str(task.get("title") or job.title), due_at=str(task["due_at"]),
                         remind_at=remind_at.isoformat())

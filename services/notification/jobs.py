@@ -41,11 +41,12 @@ def due_time(instant: datetime) -> str:
 
 
 def _unwrap(value: Any) -> Any:
-    """The job data as JSON, whichever protobuf wrapper daprd rendered it in.
+    """The job data as JSON, whichever way daprd rendered it.
 
-    We schedule the data as a packed `google.protobuf.BytesValue` holding JSON; daprd hands it
-    to an HTTP app rendered with protojson, i.e. `{"@type": ".../google.protobuf.BytesValue",
-    "value": "<base64>"}` (a StringValue or Value wrapper, or the bare JSON, are accepted too).
+    We schedule the data as a `google.protobuf.Value`, which daprd (1.14.4+) posts to an HTTP app
+    as the bare JSON. A protojson-wrapped form (`{"@type": ".../google.protobuf.BytesValue" |
+    "StringValue" | "Value", "value": ...}`), as other schedulers or older sidecars produce, is
+    unwrapped too.
     """
     if isinstance(value, dict) and "@type" in value:
         kind, inner = str(value["@type"]).rsplit("/", 1)[-1], value.get("value")

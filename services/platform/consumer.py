@@ -131,3 +131,20 @@ def sidecar_readiness(gateway: DaprGateway) -> Callable[[], Awaitable[None]]:
             raise RuntimeError(f"Dapr sidecar not answering on port {gateway.settings.dapr_http_port}")
 
     return check
+
+
+async def write_once(gateway: DaprGateway, key: str, value: str) -> bool:
+    """Save `key` only if it does not exist yet: True if this call wrote it, False if it was there.
+
+    The idempotency marker every consumer needs under at-least-once delivery and several
+    replicas. A refused first-write looks different per state store (ABORTED for an etag
+    mismatch; state.postgresql without an etag answers INTERNAL "no item was updated"), so a
+    refused write is confirmed by reading the key back; any other failure is raised.
+    """
+    try:
+        await gateway.save_state(key, value, first_write=True)
+        return True
+    except DaprCallError:
+        if await gateway.get_state(key) is not None:
+            return False
+        raise

@@ -22,8 +22,8 @@ import json
 import logging
 from typing import cast
 
-from services.platform.consumer import Delivery, DropEvent, RetryEvent
-from services.platform.dapr_gateway import DaprCallError, DaprGateway
+from services.platform.consumer import Delivery, DropEvent, RetryEvent, write_once
+from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TASK_COMPLETED, TaskEventData
 from services.worker.config import WorkerSettings
 from services.worker.planning import NextInstance, NotPlannable, plan_next
@@ -34,8 +34,6 @@ NEXT_OCCURRENCE_METHOD = "internal/recurrences/next"
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 STATE_PREFIX = "recur:"
 _PERMANENT = {400, 404, 422}
-# gRPC codes daprd answers when a first-write save finds the key already written.
-_ALREADY_WRITTEN = {"ABORTED", "FAILED_PRECONDITION", "ALREADY_EXISTS"}
 
 
 def state_key(plan: NextInstance) -> str:
@@ -75,11 +73,7 @@ async def create_next(gateway: DaprGateway, settings: WorkerSettings, plan: Next
         raise RetryEvent(f"backend answered {result.status} for the next instance")
     task_id = (result.json() or {}).get("id")
     record = json.dumps({"task_id": task_id, "due_at": plan.due_at.isoformat()})
-    try:
-        await gateway.save_state(key, record, first_write=True)
-    except DaprCallError as exc:
-        if str(exc.code) not in _ALREADY_WRITTEN:
-            raise
+    if not await write_once(gateway, key, record):
         log.info("another replica recorded this occurrence first", extra={"idempotency_key": plan.idempotency_key})
     log.info("next instance created" if result.status == 201 else "next instance existed",
              extra={"idempotency_key": plan.idempotency_key, "task_id": task_id,

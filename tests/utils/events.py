@@ -18,7 +18,7 @@ def snapshot(*, task_id: str | None = None, owner: str = "alice", due_at: dateti
     task_id = task_id or str(uuid.uuid4())
     recurrence = None
     if rule is not None:
-        recurrence = events.Recurrence(rule=rule, timezone=tz, series_id=f"series-{task_id}",
+        recurrence = events.Recurrence(rule=rule, timezone=tz, series_id=task_id,
                                        series_start=series_start or due_at or T0,
                                        occurrence_index=occurrence_index)
     return events.TaskSnapshot(
