@@ -1,16 +1,22 @@
-"""Suite-wide fixtures: a real PostgreSQL server the suite starts itself.
+"""Suite-wide fixtures: a real PostgreSQL server and a real Kafka-protocol broker the suite starts itself.
 
-In CI (CI=true) a missing PostgreSQL is a failure, not a skip: the PostgreSQL path is core.
+In CI (CI=true) a missing PostgreSQL or broker is a failure, not a skip: both paths are core.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from console.sandbox.broker import Broker, BrokerError, external_broker, start_tansu
+from console.sandbox.manifests import load_manifests, topics_to_create
+from console.sandbox.topics import ensure_topics
 from tests.utils.postgres import PostgresServer, PostgresUnavailable, running_postgres
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +28,20 @@ def postgres_server() -> Iterator[PostgresServer]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL must run in CI: {exc}")
         pytest.skip(f"PostgreSQL not available here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The real Kafka-protocol broker (tansu, or KAFKA_BOOTSTRAP), with the topics kustomize/base declares."""
+    if os.environ.get("KAFKA_BOOTSTRAP"):
+        broker = external_broker(os.environ["KAFKA_BOOTSTRAP"])
+    else:
+        try:
+            broker = start_tansu(tmp_path_factory.mktemp("broker"))
+        except BrokerError as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"the tansu broker must run in CI: {exc}")
+            pytest.skip(f"no Kafka-protocol broker here (install the 'sandbox' extra): {exc}")
+    ensure_topics(broker.bootstrap, topics_to_create(load_manifests(REPO / "kustomize" / "base")))
+    yield broker
+    broker.stop()

@@ -149,11 +149,12 @@ class DaprGateway:
                 )
                 return InvokeResult(resp.status_code or 200, bytes(resp.data))
             except DaprHttpError as exc:
-                status = exc.status_code or 500
-                raw = exc.as_dict() if hasattr(exc, "as_dict") else {}
-                if status >= 500 and raw.get("errorCode", "").startswith("ERR_DIRECT_INVOKE"):
-                    raise DaprUnavailable(f"invoke {app_id}/{method}: {exc}") from exc
-                return InvokeResult(status, json.dumps(raw).encode() if raw else b"")
+                # The SDK raises for any non-2xx; daprd's own failures carry an ERR_DIRECT_INVOKE code,
+                # anything else is the callee's answer and is passed back as it was sent.
+                error = exc.as_dict()
+                if str(error.get("errorCode", "")).startswith("ERR_DIRECT_INVOKE"):
+                    raise DaprUnavailable(f"invoke {app_id}/{method}: {error.get('message')}") from exc
+                return InvokeResult(exc.status_code or 500, error.get("raw_response_bytes") or b"")
 
         return await self._call("invoke", call)
 
@@ -250,9 +251,13 @@ class DaprGateway:
                 self._drop_client()
                 raise DaprUnavailable(f"{operation}: {exc.details()}") from exc
             raise DaprCallError(f"{operation}: {exc.details()}", exc.code().name) from exc
-        except grpc.RpcError as exc:
-            self._drop_client()
-            raise DaprUnavailable(f"{operation}: {exc}") from exc
+        except grpc.RpcError as exc:  # some SDK calls (get_secret) let the raw gRPC error through
+            code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNAVAILABLE
+            if code in _UNAVAILABLE_CODES:
+                self._drop_client()
+                raise DaprUnavailable(f"{operation}: {code.name}") from exc
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            raise DaprCallError(f"{operation}: {details}", code.name) from exc
         except DaprInternalError as exc:
             raise DaprCallError(f"{operation}: {exc}", "INTERNAL") from exc
         finally:
