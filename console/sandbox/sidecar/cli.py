@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     try:
         return run(options)
-    except Exception as exc:  # one line for the user; the log line keeps the type
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line for the user, never a traceback
         log.error("sidecar failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         print(f"error: {exc}", file=sys.stderr)
         return 2

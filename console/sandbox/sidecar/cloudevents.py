@@ -18,7 +18,7 @@ import json
 import os
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_TYPE = "com.dapr.event.sent"
@@ -32,7 +32,7 @@ _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
 
 def _now() -> str:
     """Go's time.RFC3339 in local time ("Z" for UTC), as daprd formats `time`."""
-    text = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    text = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -109,7 +109,7 @@ def from_app_cloudevent(
     """The app's own CloudEvent, completed as daprd's FromCloudEvent does; ValueError if not a JSON object."""
     event = json.loads(data)
     if not isinstance(event, dict):
-        raise ValueError("cloud event is not a JSON object")
+        raise TypeError("cloud event is not a JSON object")
     event.setdefault("time", _now())
     if "traceid" not in event:
         event["traceid"] = traceparent
@@ -132,8 +132,8 @@ def apply_ttl(event: dict[str, Any], metadata: dict[str, str]) -> None:
     if ttl is None:
         return
     seconds = int(ttl)
-    expiry = datetime.now(timezone.utc).timestamp() + seconds
-    event["expiration"] = datetime.fromtimestamp(expiry, timezone.utc).isoformat(timespec="seconds").replace(
+    expiry = datetime.now(UTC).timestamp() + seconds
+    event["expiration"] = datetime.fromtimestamp(expiry, UTC).isoformat(timespec="seconds").replace(
         "+00:00", "Z")
 
 
@@ -142,10 +142,10 @@ def has_expired(event: dict[str, Any]) -> bool:
     if not exp:
         return False
     try:
-        when = datetime.fromisoformat(str(exp).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(str(exp))
     except ValueError:
         return False
-    return when < datetime.now(timezone.utc)
+    return when < datetime.now(UTC)
 
 
 def from_raw_payload(data: bytes, topic: str, pubsub: str, metadata: dict[str, str]) -> dict[str, Any]:

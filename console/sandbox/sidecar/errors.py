@@ -112,11 +112,11 @@ def state_get(key: str, store: str, err: str) -> DaprError:
     return DaprError(C.INTERNAL, 500, f"fail to get {key} from state store {store}: {err}", "ERR_STATE_GET")
 
 
-def state_save(store: str, err: "StateStoreError") -> DaprError:
+def state_save(store: str, err: StateStoreError) -> DaprError:
     return DaprError(err.grpc_code, 500, f"failed saving state in state store {store}: {err}", "ERR_STATE_SAVE")
 
 
-def state_delete(key: str, err: "StateStoreError") -> DaprError:
+def state_delete(key: str, err: StateStoreError) -> DaprError:
     return DaprError(err.grpc_code, 500, f"failed deleting state with key {key}: {err}", "ERR_STATE_DELETE")
 
 

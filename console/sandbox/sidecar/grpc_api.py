@@ -25,7 +25,7 @@ from dapr.proto.runtime.v1 import (
 from google.protobuf import any_pb2, empty_pb2
 
 from console.sandbox.sidecar import errors
-from console.sandbox.sidecar.runtime import RUNTIME_VERSION, CAPABILITIES, Runtime
+from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 from console.sandbox.sidecar.statestore import SetOp
 
 log = logging.getLogger(__name__)
@@ -198,10 +198,10 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
         return jobs_pb2.DeleteJobsByPrefixResponseAlpha1()
 
     def ListJobs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return jobs_pb2.ListJobsResponse(jobs=self.rt.jobs.list())
+        return jobs_pb2.ListJobsResponse(jobs=self.rt.jobs.list_jobs())
 
     def ListJobsAlpha1(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return jobs_pb2.ListJobsResponseAlpha1(jobs=self.rt.jobs.list())
+        return jobs_pb2.ListJobsResponseAlpha1(jobs=self.rt.jobs.list_jobs())
 
     # ---- metadata -------------------------------------------------------------------------------
     def GetMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:

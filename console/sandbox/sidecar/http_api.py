@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "daprd-sandbox"
     rt: Runtime  # set on the subclass built by serve()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http " + format % args)
 
     def _send(self, status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None,

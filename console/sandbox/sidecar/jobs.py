@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -43,7 +43,7 @@ Trigger = Callable[[str, jobs_pb2.Job], bool]
 def _point_in_time(text: str, now: datetime, what: str) -> datetime:
     """go-etcd-cron parsePointInTime: RFC 3339, Go duration, or ISO 8601 duration (no repeats)."""
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text)
         if when.tzinfo is not None:
             return when
     except ValueError:
@@ -134,7 +134,7 @@ class JobStore:
             raise ValueError("job must have a schedule to have a ttl")
         if has_schedule:
             cron.parse(job.schedule)  # CronError is a ValueError with robfig's message
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         begin, kind = now, "start"
         if job.HasField("due_time"):
             begin, kind = _point_in_time(job.due_time, now, "due time"), "due"
@@ -174,7 +174,7 @@ class JobStore:
                     self._db.execute("DELETE FROM jobs WHERE app_id = ? AND name = ?", (self.app_id, name))
             self._cond.notify_all()
 
-    def list(self) -> list[jobs_pb2.Job]:
+    def list_jobs(self) -> list[jobs_pb2.Job]:
         with self._cond:
             rows = self._db.execute("SELECT job FROM jobs WHERE app_id = ? ORDER BY name", (self.app_id,)).fetchall()
         out = []
@@ -197,8 +197,8 @@ class JobStore:
         if last is None:
             if kind == "due":
                 return begin
-            return sched.next_after(datetime.fromtimestamp(begin, timezone.utc)).timestamp()
-        nxt = sched.next_after(datetime.fromtimestamp(last, timezone.utc)).timestamp()
+            return sched.next_after(datetime.fromtimestamp(begin, UTC)).timestamp()
+        nxt = sched.next_after(datetime.fromtimestamp(last, UTC)).timestamp()
         if expires is not None and nxt > expires:
             return None
         return nxt

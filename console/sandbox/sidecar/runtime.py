@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from dapr.proto.runtime.v1 import jobs_pb2
 
 from console.sandbox.sidecar import cloudevents, errors
@@ -155,7 +156,7 @@ class Runtime:
             resp = self.channel.client.get("/dapr/subscribe", timeout=5.0)
             if resp.status_code == 200 and resp.content.strip():
                 subs.extend(parse_programmatic(resp.json()))
-        except Exception as exc:  # an app without the endpoint, or an invalid answer
+        except (httpx.HTTPError, ValueError) as exc:  # an app without the endpoint, or an invalid answer
             log.info("no programmatic subscriptions", extra={"error": str(exc)})
         unique: dict[tuple[str, str], Subscription] = {}
         for sub in subs:
@@ -213,7 +214,7 @@ class Runtime:
                                                      topic=topic, pubsub=pubsub, traceparent=span,
                                                      tracestate=tracestate, metadata=md)
                 cloudevents.apply_ttl(event, md)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise errors.pubsub_cloudevent(pubsub, self.app_id, str(exc)) from None
             payload = json.dumps(event, separators=(",", ":")).encode()
         if correlation_id and "x-correlation-id" not in md:
@@ -251,7 +252,7 @@ class Runtime:
         full = self._state_key(store, key)
         try:
             value, etag = self.store.get(full)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any driver error (sqlite3/psycopg) is daprd's ERR_STATE_GET
             raise errors.state_get(key, store, str(exc)) from None
         return value or b"", etag or ""
 
@@ -328,7 +329,7 @@ class Runtime:
         try:
             resp = self.channel.client.post(f"/job/{name.lstrip('/')}", content=body,
                                             headers={"content-type": "application/json"})
-        except Exception as exc:
+        except httpx.HTTPError as exc:
             log.warning("job trigger failed", extra={"job": name, "error": str(exc)})
             return False
         ok = 200 <= resp.status_code <= 299

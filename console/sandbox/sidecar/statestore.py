@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from console.sandbox.sidecar.errors import ETagInvalid, ETagMismatch, StateStoreError
 
@@ -38,10 +38,6 @@ class SetOp:
 class DeleteOp:
     key: str
     etag: str | None = None
-
-
-class _Conn(Protocol):
-    def execute(self, sql: str, params: tuple[Any, ...] = ...) -> Any: ...
 
 
 def _parse_etag(etag: str) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from console.sandbox.sidecar import cloudevents
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 
 FETCH_MAX_WAIT_MS = 10  # tansu answers a fetch after about half of this: keeps delivery latency low
 POLL_TIMEOUT_MS = 100
-TOPIC_RECHECK_S = 1.0
+TOPIC_RECHECK_S = 1.0  # while a subscribed topic is missing
+PARTITION_RECHECK_S = 5.0  # afterwards, to pick up added partitions
 COMPONENT_RETRY_S = 0.1  # the Kafka component's consumeRetryInterval default
 DEFAULT_DELIVERY_TIMEOUT_S = 60.0
 
@@ -182,7 +184,7 @@ class Subscriber:
                     if self._consumer is None:
                         self._consumer = self._new_consumer()
                     self._loop(self._consumer)
-                except Exception as exc:  # broker unreachable at start, or a client failure: reconnect
+                except Exception as exc:  # noqa: BLE001 - broker unreachable or a client failure: reconnect
                     log.warning("kafka consumer failed; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"})
                     self._close_consumer()
                     self.stop.wait(0.5)
@@ -234,7 +236,8 @@ class Subscriber:
         first = False
         last_check = time.monotonic()
         while not self.stop.is_set():
-            if not self.assigned.is_set() and time.monotonic() - last_check > TOPIC_RECHECK_S:
+            recheck = TOPIC_RECHECK_S if not self.assigned.is_set() else PARTITION_RECHECK_S
+            if time.monotonic() - last_check > recheck:  # topics created or grown since
                 self._assign(consumer, first)
                 last_check = time.monotonic()
             self._flush_commits()
@@ -258,7 +261,7 @@ class Subscriber:
         try:
             self._consumer.commit(offsets)
             self._pending.clear()
-        except Exception as exc:
+        except KafkaError as exc:
             log.debug("offset commit failed; will retry", extra={"error": str(exc)})
 
     # ---- one message ----------------------------------------------------------------------------
@@ -277,8 +280,8 @@ class Subscriber:
             else:
                 event = json.loads(data)
                 if not isinstance(event, dict):
-                    raise ValueError("cloud event is not a JSON object")
-        except ValueError as exc:
+                    raise TypeError("cloud event is not a JSON object")
+        except (ValueError, TypeError) as exc:
             log.error("error deserializing cloud event", extra={"topic": record.topic, "error": str(exc)})
             return self._fail(record, sub, metadata,
                               Outcome("failed", 0, None, f"error deserializing cloud event: {exc}"))
@@ -316,7 +319,7 @@ class Subscriber:
             except Dropped as exc:
                 return self._dead_letter_if_any(record, sub, metadata,
                                                 Outcome("dropped", state.count, state.status, str(exc)))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failed attempt (status, transport, breaker) counts
                 if self.stop.is_set():
                     return False
                 outcome = Outcome("failed", state.count, state.status, state.error or str(exc))

@@ -29,7 +29,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
-from console.sandbox.broker import Broker, BrokerError, external_broker, start_tansu, tansu_binary
+from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.ports import free_port
 
 REPO = Path(__file__).resolve().parents[4]

@@ -82,18 +82,18 @@ def test_overwrite_semantics(backend_client) -> None:
 
 @pytest.mark.parametrize(("job", "code", "message"), [
     (Job(name="x", schedule="* * *"), grpc.StatusCode.INTERNAL,
-     "failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
-     "expected exactly 6 fields, found 3: [* * *]"),
+     ("failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
+     "expected exactly 6 fields, found 3: [* * *]")),
     (Job(name="x", due_time="1s", ttl="10s"), grpc.StatusCode.INTERNAL,
-     "failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
-     "job must have a schedule to have a ttl"),
+     ("failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
+     "job must have a schedule to have a ttl")),
     (Job(name="x", due_time="soon"), grpc.StatusCode.INTERNAL,
-     "failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
-     "due time format not recognized"),
+     ("failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
+     "due time format not recognized")),
     (Job(name="x", schedule="@every 1s", due_time="2030-01-02T00:00:00Z", ttl="2030-01-01T00:00:00Z"),
      grpc.StatusCode.INTERNAL,
-     "failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
-     "ttl must be greater than due time"),
+     ("failed to schedule job due to: rpc error: code = Unknown desc = job failed validation: "
+     "ttl must be greater than due time")),
 ])
 def test_invalid_jobs_are_refused(backend_client, job: Job, code: grpc.StatusCode, message: str) -> None:
     with pytest.raises(grpc.RpcError) as err:

@@ -118,7 +118,8 @@ def test_sigterm_shuts_down_cleanly(sandbox: Sandbox) -> None:
 
 def test_bad_input_gets_one_line(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "console.sandbox.sidecar"]
-    missing = subprocess.run([*run, "--app-id", "x"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    missing = subprocess.run([*run, "--app-id", "x"], cwd=REPO, capture_output=True, text=True, timeout=30,
+                             check=False)
     assert missing.returncode == 2 and "the following arguments are required" in missing.stderr
     assert "Traceback" not in missing.stderr
     with socket.socket() as taken:
@@ -127,6 +128,6 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
         busy = taken.getsockname()[1]
         result = subprocess.run([*run, "--app-id", "x", "--dapr-http-port", str(busy), "--dapr-grpc-port",
                                  str(free_port()), "--state-dir", str(tmp_path), "--resources-path", str(tmp_path)],
-                                cwd=REPO, capture_output=True, text=True, timeout=30)
+                                cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{busy} (HTTP): Address already in use"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
 import grpc
@@ -17,10 +16,10 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
 from .helpers import (
-    T,
     Sandbox,
     Sidecar,
     StubApp,
+    T,
     topic_reader,
     wait_until,
 )

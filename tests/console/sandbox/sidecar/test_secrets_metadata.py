@@ -11,7 +11,7 @@ import httpx
 import pytest
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 
-from .helpers import T, Sandbox, Sidecar, StubApp
+from .helpers import Sandbox, Sidecar, StubApp, T
 
 
 def test_get_secret_and_bulk(backend_client) -> None:

@@ -1,0 +1,46 @@
+"""The same state semantics on PostgreSQL (--database-url), the store backing `statestore` in the cluster."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+
+from .helpers import Sandbox, Sidecar
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture
+def pg_sidecar(sandbox: Sandbox, postgres_server) -> Iterator[Sidecar]:
+    import psycopg
+
+    name = f"sidecar_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server.url().replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    sidecar = sandbox.start("pg-app", None, extra=["--database-url", postgres_server.url(name)])
+    yield sidecar
+    sidecar.stop()
+
+
+def test_postgres_store_etags_and_transactions(pg_sidecar: Sidecar) -> None:
+    with pg_sidecar.client() as client:
+        client.save_state("statestore", "k", "v1")
+        etag = client.get_state("statestore", "k").etag
+        client.save_state("statestore", "k", "v2", etag=etag)
+        with pytest.raises(DaprGrpcError) as err:
+            client.save_state("statestore", "k", "v3", etag=etag)
+        assert err.value.code() == grpc.StatusCode.ABORTED
+        assert client.get_state("statestore", "k").data == b"v2"
+        with pytest.raises(DaprGrpcError):
+            client.execute_state_transaction("statestore", [
+                TransactionalStateOperation("new", "x"),
+                TransactionalStateOperation("k", "", etag=etag, operation_type=TransactionOperationType.delete),
+            ])
+        assert client.get_state("statestore", "new").data == b""
+        client.delete_state("statestore", "k")
+        assert client.get_state("statestore", "k").data == b""
