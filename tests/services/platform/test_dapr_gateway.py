@@ -21,6 +21,7 @@ from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, StubApp, mak
 
 REPO = Path(__file__).resolve().parents[3]
 SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}}
+BOOT_SECRET = "jwt-secret-from-the-store-0123456789abcdef"
 pytestmark = pytest.mark.broker
 
 
@@ -121,3 +122,32 @@ def test_an_unreachable_sidecar_is_unavailable_not_an_error() -> None:
     with pytest.raises(DaprUnavailable):
         asyncio.run(gateway.get_state("k"))
     assert asyncio.run(gateway.ready()) is False
+
+
+def test_backend_reads_its_secrets_through_the_sidecar(sandbox: Sandbox, tmp_path: Path) -> None:
+    """SECRET_SOURCE=dapr: DB URL, JWT secret and internal token come from the secret store."""
+    from fastapi.testclient import TestClient
+
+    from services.backend.config import BackendSettings
+    from services.backend.main import build_app
+    from services.platform.auth import mint_dev_token
+
+    db_file = tmp_path / "from-secret.db"
+    secrets = json.loads(sandbox.secrets.read_text())
+    secrets.update({"todo-db": {"url": f"sqlite:///{db_file}"}, "todo-auth": {"jwt-secret": BOOT_SECRET},
+                    "todo-internal": {"token": "internal-from-the-store"}})
+    sandbox.secrets.write_text(json.dumps(secrets))
+    callee = start_app({})
+    sidecar = sandbox.start("backend", callee.port)
+    settings = BackendSettings(app_env="development", secret_source="dapr", auth_dev_mode=True,
+                               relay_enabled=False, dapr_http_port=sidecar.http_port,
+                               dapr_grpc_port=sidecar.grpc_port)
+    assert settings.jwt_secret is None  # nothing from the environment
+    with TestClient(build_app(settings)) as client:
+        token = mint_dev_token(BOOT_SECRET, "alice")
+        created = client.post("/api/tasks", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201
+        assert client.app.state.settings.internal_api_token == "internal-from-the-store"
+    assert db_file.exists()
+    sidecar.stop()
+    callee.stop()
