@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.platform.recurrence import RecurrenceError, format_rrule, parse_rrule
+from services.platform.recurrence import RecurrenceError, format_rrule, parse_rrule, resolve_zone
 
 Priority = Literal["low", "medium", "high", "urgent"]
 MAX_REMINDER_OFFSET_MIN = 60 * 24 * 30
@@ -23,9 +22,9 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _zone(value: str) -> str:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        resolve_zone(value)
+    except RecurrenceError as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 

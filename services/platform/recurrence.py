@@ -479,7 +479,8 @@ def _known_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def _zone(tz: object) -> zoneinfo.ZoneInfo:
+def resolve_zone(tz: object) -> zoneinfo.ZoneInfo:
+    """The IANA zone named `tz`; the one check every service uses, so they agree on what is valid."""
     # "localtime" is the host's zone, not an IANA name: refuse it so results never depend on the host.
     if not isinstance(tz, str) or tz == "localtime" or tz not in _known_zone_names():
         raise RecurrenceError(f"time zone {_show(tz)} is not a known IANA time zone name", part="tz")
@@ -693,7 +694,7 @@ def next_occurrence(
     """
     if not isinstance(rule, RecurrenceRule):
         raise RecurrenceError("rule must be a RecurrenceRule (see parse_rrule)", part="rule")
-    zone = _zone(tz)
+    zone = resolve_zone(tz)
     _require_aware(series_start, "series_start")
     _require_aware(current, "current")
     if not _is_int(occurrences_so_far) or occurrences_so_far < 1:
@@ -720,7 +721,7 @@ def occurrences(rule: RecurrenceRule, series_start: datetime, tz: str, limit: in
     """
     if not isinstance(rule, RecurrenceRule):
         raise RecurrenceError("rule must be a RecurrenceRule (see parse_rrule)", part="rule")
-    zone = _zone(tz)
+    zone = resolve_zone(tz)
     _require_aware(series_start, "series_start")
     if not _is_int(limit) or limit < 0:
         raise RecurrenceError(f"limit must be an integer >= 0, got {_show(limit)}", part="limit")

@@ -30,6 +30,9 @@ def fields_in_error(response) -> set[str]:  # type: ignore[no-untyped-def]
     ({"title": "ok", "due_at": "2026-12-01T09:00:00"}, "due_at"),
     ({"title": "ok", "due_at": "next tuesday"}, "due_at"),
     ({"title": "ok", "timezone": "Mars/Olympus"}, "timezone"),
+    ({"title": "ok", "timezone": "America"}, "timezone"),  # a directory in the zone database
+    ({"title": "ok", "timezone": "localtime"}, "timezone"),  # the host's zone, not an IANA name
+    ({"title": "ok", "timezone": "A" * 300}, "timezone"),
     ({"title": "ok", "due_at": "2026-12-01T09:00:00Z", "recurrence_rule": "FREQ=HOURLY"}, "recurrence_rule"),
     ({"title": "ok", "due_at": "2026-12-01T09:00:00Z", "recurrence_rule": "FREQ=DAILY;COUNT=0"},
      "recurrence_rule"),
