@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,8 +36,11 @@ def job_name(task_id: str) -> str:
 
 
 def due_time(instant: datetime) -> str:
-    """RFC 3339 in UTC, as the Jobs API takes a one-shot due time."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC, whole seconds rounded up: a reminder may fire late by a fraction, never early."""
+    utc = instant.astimezone(UTC)
+    if utc.microsecond:
+        utc = utc.replace(microsecond=0) + timedelta(seconds=1)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _unwrap(value: Any) -> Any:

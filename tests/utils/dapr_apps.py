@@ -1,5 +1,5 @@
 """Run services for real behind the dev sidecar: uvicorn on a port, `python -m console.sandbox.sidecar`
-next to it, the tansu broker with the topics of kustomize/base, and the resources of kustomize/base.
+next to it reading the resources of kustomize/base (the broker is the suite's `kafka_broker`).
 
 Nothing of our own code is replaced: the service's DaprGateway talks gRPC to the sidecar, the
 sidecar invokes other apps over HTTP, fires jobs with POST /job/<name> and delivers Kafka
@@ -19,14 +19,10 @@ from typing import Any
 
 import pytest
 import uvicorn
-import yaml
 from fastapi import FastAPI
 
-from console.sandbox.broker import Broker, start_tansu
-from console.sandbox.manifests import load_manifests, topics_to_create
 from console.sandbox.ports import free_port
-from console.sandbox.topics import ensure_topics
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, require_tansu
+from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "kustomize" / "base"
@@ -74,18 +70,6 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[ServedApp]:
         thread.join(15)
 
 
-@contextmanager
-def broker(root: Path) -> Iterator[Broker]:
-    """A tansu broker with the topics (and dead-letter topics) kustomize/base declares."""
-    require_tansu()
-    started = start_tansu(root)
-    try:
-        ensure_topics(started.bootstrap, topics_to_create(load_manifests(BASE)))
-        yield started
-    finally:
-        started.stop()
-
-
 @dataclass
 class Mesh:
     """Sidecars sharing one state store, registry and secrets file, as the sandbox runs them."""
@@ -125,27 +109,3 @@ class Ports:
     def settings(self) -> dict[str, int]:
         return {"port": self.app, "dapr_http_port": self.dapr_http, "dapr_grpc_port": self.dapr_grpc}
 
-
-def backend_invoke_retries_client_errors() -> bool:
-    """True while kustomize/base's Resiliency retries every non-2xx answer of the backend.
-
-    Dapr retries "all HTTP errors" unless the retry policy has `matching.httpStatusCodes`; then a
-    404 (deleted task) or 403 is retried up to maxRetries and trips the circuit breaker, so
-    tests of those answers through the sidecar can only pass once the manifest matches 5xx only.
-    """
-    for path in BASE.rglob("*.yaml"):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Resiliency":
-                spec = doc.get("spec") or {}
-                policy = (((spec.get("targets") or {}).get("apps") or {}).get("backend") or {}).get("retry")
-                retry = ((spec.get("policies") or {}).get("retries") or {}).get(policy) or {}
-                if policy and not (retry.get("matching") or {}).get("httpStatusCodes"):
-                    return True
-    return False
-
-
-CLIENT_ERRORS_RETRIED = pytest.mark.skipif(
-    backend_invoke_retries_client_errors(),
-    reason="kustomize/base Resiliency retries every 4xx of the backend (invokeRetry has no "
-           "matching.httpStatusCodes), so a 403/404 answer is retried until the circuit breaker opens",
-)

@@ -37,7 +37,9 @@ def test_bad_job_data_is_a_readable_error(body: bytes) -> None:
 
 def test_names_and_due_times() -> None:
     assert job_name("t-1") == "reminder-t-1"
-    assert due_time(datetime.fromisoformat("2026-12-01T08:45:10.5+01:00")) == "2026-12-01T07:45:10Z"
+    assert due_time(datetime.fromisoformat("2026-12-01T08:45:10+01:00")) == "2026-12-01T07:45:10Z"
+    # Rounded up, never down: a reminder must not fire before its time.
+    assert due_time(datetime.fromisoformat("2026-12-31T23:59:59.000001+00:00")) == "2027-01-01T00:00:00Z"
 
 
 def test_the_reminder_time_a_task_has_now() -> None:

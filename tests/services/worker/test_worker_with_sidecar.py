@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from console.sandbox.broker import Broker
 from services.backend.main import build_app as build_backend
 from services.backend.models import Task
 from services.platform.dapr_gateway import DaprGateway
@@ -21,11 +22,9 @@ from services.worker.config import WorkerSettings
 from services.worker.main import build_app as build_worker
 from tests.services.backend.conftest import make_settings as backend_settings
 from tests.utils.dapr_apps import (
-    CLIENT_ERRORS_RETRIED,
     INTERNAL_TOKEN,
     Ports,
     ServedApp,
-    broker,
     mesh,
     serve,
     wait_for,
@@ -53,10 +52,10 @@ def worker_settings(ports: Ports, **overrides: object) -> WorkerSettings:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("worker-sidecar")
     backend_app = build_backend(backend_settings(f"sqlite:///{root / 'backend.db'}", internal_api_token=INTERNAL_TOKEN))
-    with broker(root / "broker") as kafka, mesh(root / "mesh", kafka.bootstrap) as dapr, \
+    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, \
             serve(backend_app) as backend:
         dapr.register("backend", backend.port)
         workers = []
@@ -114,7 +113,6 @@ def test_a_completion_published_through_kafka_reaches_the_worker(world: World) -
     assert nxt.due_at == datetime(2027, 3, 8, 9, tzinfo=UTC)
 
 
-@CLIENT_ERRORS_RETRIED
 def test_a_worker_with_the_wrong_internal_token_asks_for_redelivery(world: World) -> None:
     app, _ = world.workers[0]
     body, series = completed("FREQ=DAILY", due=datetime(2027, 6, 1, 8, tzinfo=UTC))

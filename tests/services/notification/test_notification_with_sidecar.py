@@ -1,0 +1,197 @@
+"""Reminders for real: Dapr Jobs scheduled through the dev sidecar fire POST /job/<name> on the
+notification app, which reads the task back from the real backend (service invocation) and sends
+a signed webhook to a local receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from dapr.clients.exceptions import DaprGrpcError
+
+from console.sandbox.broker import Broker
+from services.backend.main import build_app as build_backend
+from services.notification.config import NotificationSettings
+from services.notification.main import build_app as build_notification
+from services.notification.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from services.platform.auth import mint_dev_token
+from services.platform.events import TOPIC_REMINDERS
+from tests.services.backend.conftest import JWT_SECRET
+from tests.services.backend.conftest import make_settings as backend_settings
+from tests.utils.dapr_apps import (
+    INTERNAL_TOKEN,
+    Ports,
+    ServedApp,
+    mesh,
+    serve,
+    wait_for,
+)
+from tests.utils.events import delivered, reminder_cancelled, reminder_scheduled
+
+pytestmark = pytest.mark.broker
+WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"
+
+
+@dataclass
+class Hooks:
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Hooks]:
+    state = Hooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify_signature(WEBHOOK_SECRET, body, self.headers.get(TIMESTAMP_HEADER),
+                                  self.headers.get(SIGNATURE_HEADER))
+            if ok:
+                state.received.append(json.loads(body))
+            self.send_response(204 if ok else 401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class World:
+    backend: ServedApp
+    notification: ServedApp
+    sidecar: Any
+    hooks: Hooks
+
+    def create_task(self, *, remind_in_s: float, offset_min: int = 15, title: str = "Pay rent") -> dict:
+        due = datetime.now(UTC) + timedelta(minutes=offset_min, seconds=remind_in_s)
+        answer = httpx.post(f"{self.backend.url}/api/tasks", headers=self.user(), json={
+            "title": title, "due_at": due.isoformat(), "reminder_offset_minutes": offset_min})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    def user(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_dev_token(JWT_SECRET, 'alice')}"}
+
+    def reminder(self, task: dict) -> str:
+        """Deliver the reminder event the backend wrote for this task version."""
+        due = datetime.fromisoformat(task["due_at"])
+        event = reminder_scheduled(task_id=task["id"], due_at=due, offset_min=task["reminder_offset_minutes"],
+                                   version=task["version"], title=task["title"])
+        answer = httpx.post(f"{self.notification.url}/events/reminders", content=delivered(event, TOPIC_REMINDERS),
+                            timeout=30)
+        return answer.json()["status"]
+
+    def job(self, task_id: str) -> Any:
+        client = self.sidecar.client()
+        try:
+            return client.get_job(f"reminder-{task_id}")
+        except DaprGrpcError as exc:
+            # daprd wraps the Scheduler's NotFound: INTERNAL "failed to get job due to: ... NotFound ..."
+            if exc.code() == grpc.StatusCode.NOT_FOUND or "NotFound" in (exc.details() or ""):
+                return None
+            raise
+        finally:
+            client.close()
+
+    def deliveries(self, task_id: str) -> list[dict[str, Any]]:
+        return [d for d in self.hooks.received if d["task_id"] == task_id]
+
+
+@pytest.fixture(scope="module")
+def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("notification-sidecar")
+    backend_app = build_backend(backend_settings(f"sqlite:///{root / 'backend.db'}", internal_api_token=INTERNAL_TOKEN))
+    ports = Ports()
+    settings = NotificationSettings(app_env="development", internal_api_token=INTERNAL_TOKEN, notifier="webhook",
+                                    webhook_url=hooks.url, webhook_secret=WEBHOOK_SECRET, **ports.settings())
+    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, \
+            serve(backend_app) as backend, serve(build_notification(settings), ports.app) as notification:
+        dapr.register("backend", backend.port)
+        yield World(backend, notification, dapr.sidecar("notification", ports), hooks)
+
+
+def test_a_reminder_fires_at_its_time_and_is_delivered_once(world: World) -> None:
+    task = world.create_task(remind_in_s=1.5)
+    assert world.reminder(task) == "SUCCESS"
+    job = world.job(task["id"])
+    assert job is not None
+    [sent] = wait_for(lambda: world.deliveries(task["id"]), timeout=20, message="the webhook delivery")
+    assert sent["title"] == "Pay rent" and sent["task_version"] == task["version"] and sent["user_id"] == "alice"
+    fired_at = datetime.now(UTC)
+    assert fired_at >= datetime.fromisoformat(sent["remind_at"])
+    # The same trigger again (a retried trigger, another replica): deduplicated.
+    again = httpx.post(f"{world.notification.url}/job/reminder-{task['id']}", timeout=30, json={
+        "task_id": task["id"], "task_version": task["version"], "user_id": "alice", "title": "Pay rent",
+        "due_at": task["due_at"], "remind_at": sent["remind_at"]})
+    assert again.json() == {"status": "skipped", "reason": "already delivered"}
+    assert len(world.deliveries(task["id"])) == 1
+
+
+def test_a_moved_due_date_reschedules_and_the_old_time_sends_nothing(world: World) -> None:
+    task = world.create_task(remind_in_s=2)
+    assert world.reminder(task) == "SUCCESS"
+    moved = httpx.patch(f"{world.backend.url}/api/tasks/{task['id']}", headers={**world.user(), "If-Match": '"1"'},
+                        json={"due_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    assert world.reminder(moved.json()) == "SUCCESS"
+    job = world.job(task["id"])
+    assert job is not None and job.due_time.startswith((datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d"))
+    # An old event replayed after the newer one leaves the newer job alone.
+    assert world.reminder(task) == "SUCCESS"
+    assert world.job(task["id"]).due_time == job.due_time
+
+
+def test_a_cancelled_reminder_deletes_the_job(world: World) -> None:
+    task = world.create_task(remind_in_s=3600)
+    assert world.reminder(task) == "SUCCESS" and world.job(task["id"]) is not None
+    cancel = reminder_cancelled(task_id=task["id"], version=2, reason="completed")
+    answer = httpx.post(f"{world.notification.url}/events/reminders", content=delivered(cancel, TOPIC_REMINDERS))
+    assert answer.json() == {"status": "SUCCESS"}
+    assert world.job(task["id"]) is None
+    # Cancelling again (redelivery) is still a success: the job is already gone.
+    answer = httpx.post(f"{world.notification.url}/events/reminders", content=delivered(cancel, TOPIC_REMINDERS))
+    assert answer.json() == {"status": "SUCCESS"}
+
+
+def test_a_completed_task_gets_no_notification(world: World) -> None:
+    task = world.create_task(remind_in_s=1)
+    done = httpx.post(f"{world.backend.url}/api/tasks/{task['id']}/complete", headers=world.user())
+    assert done.status_code == 200, done.text
+    trigger = httpx.post(f"{world.notification.url}/job/reminder-{task['id']}", timeout=30, json={
+        "task_id": task["id"], "task_version": 1, "user_id": "alice", "title": "Pay rent", "due_at": task["due_at"],
+        "remind_at": (datetime.fromisoformat(task["due_at"]) - timedelta(minutes=15)).isoformat()})
+    assert trigger.json() == {"status": "skipped", "reason": "task completed"}
+    assert world.deliveries(task["id"]) == []
+
+
+def test_a_deleted_task_gets_no_notification(world: World) -> None:
+    task = world.create_task(remind_in_s=1)
+    assert httpx.delete(f"{world.backend.url}/api/tasks/{task['id']}", headers=world.user()).status_code == 204
+    trigger = httpx.post(f"{world.notification.url}/job/reminder-{task['id']}", timeout=30, json={
+        "task_id": task["id"], "task_version": 1, "user_id": "alice", "title": "x", "due_at": task["due_at"],
+        "remind_at": task["due_at"]})
+    assert trigger.json() == {"status": "skipped", "reason": "task deleted"}
+
+
+def test_state_is_kept_in_the_shared_state_store(world: World) -> None:
+    task = world.create_task(remind_in_s=3600)
+    world.reminder(task)
+    entry = asyncio.run(world.notification.app.state.gateway.get_state(f"reminder-version:{task['id']}"))
+    assert entry is not None and json.loads(entry.value)["version"] == 1
