@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         pubsub, _, topic = rest.partition("/")
         metadata = {k[len("metadata."):]: v for k, v in parse_qsl(query) if k.startswith("metadata.")}
         self.rt.publish(unquote(pubsub), unquote(topic), body,
-                        self.headers.get("content-type") or "application/json", metadata,
+                        self.headers.get("content-type") or "", metadata,
                         traceparent=self.headers.get("traceparent"), tracestate=self.headers.get("tracestate", ""),
                         correlation_id=self.headers.get("x-correlation-id"))
         self._send(204)
