@@ -39,6 +39,9 @@ class BackendSettings(ServiceSettings):
     def _dev_tokens_only_in_development(self) -> "BackendSettings":
         if self.auth_dev_mode and not self.is_development:
             raise SettingsError("AUTH_DEV_MODE=true is only allowed with APP_ENV=development")
+        if self.relay_lease_ttl_s < 3 * self.dapr_timeout_s:
+            raise SettingsError("RELAY_LEASE_TTL_S must be at least 3 x DAPR_TIMEOUT_S, or a slow publish "
+                                "could outlive the relay lease and two replicas would publish at once")
         return self
 
     @property

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -126,6 +127,7 @@ class OutboxRelay:
         self.holder = f"{socket.gethostname()}-{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False
+        self._renewed_at = 0.0
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
@@ -168,6 +170,10 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self._load_batch)
         sent = 0
         for row_id, topic, payload in rows:
+            if time.monotonic() - self._renewed_at > self.lease_ttl.total_seconds() / 3:
+                # A slow batch must not outlive the lease, or a second replica would publish too.
+                if not await asyncio.to_thread(self._hold_lease):
+                    break
             event = CloudEvent.model_validate_json(payload)
             try:
                 await self.gateway.publish(topic, event)
@@ -214,12 +220,14 @@ class OutboxRelay:
                 .values(holder=self.holder, expires_at=expires)
             )
             if result.rowcount == 1:
+                self._renewed_at = time.monotonic()
                 return True
             if session.get(RelayLease, LEASE_NAME) is not None:
                 return False
         try:
             with self.sessions.begin() as session:
                 session.add(RelayLease(name=LEASE_NAME, holder=self.holder, expires_at=expires))
-            return True
         except IntegrityError:
             return False  # another replica created it first
+        self._renewed_at = time.monotonic()
+        return True

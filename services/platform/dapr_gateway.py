@@ -104,6 +104,9 @@ class DaprGateway:
         dapr_settings.DAPR_HTTP_PORT = settings.dapr_http_port
         dapr_settings.DAPR_GRPC_PORT = settings.dapr_grpc_port
         dapr_settings.DAPR_HEALTH_TIMEOUT = settings.dapr_timeout_s
+        # A deadline on every gRPC call: with Kafka down, daprd's outbound resiliency can hold a
+        # publish for minutes; callers (the outbox relay) must get control back and retry themselves.
+        dapr_settings.DAPR_API_TIMEOUT_SECONDS = settings.dapr_timeout_s
 
     # -- health -----------------------------------------------------------------------
     async def ready(self, outbound: bool = False) -> bool:

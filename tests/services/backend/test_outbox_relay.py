@@ -15,8 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
-from console.sandbox.broker import Broker
+from console.sandbox.broker import Broker, start_tansu
+from console.sandbox.manifests import load_manifests, topics_to_create
 from console.sandbox.ports import free_port
+from console.sandbox.topics import ensure_topics
 from services.backend.main import build_app
 from services.backend.models import OutboxEvent
 from services.platform.auth import mint_dev_token
@@ -58,14 +60,23 @@ class Backend:
 
 
 def published(broker: Broker, event_ids: set[str]) -> list[dict]:
-    """Every copy of these events found on the three topics (the broker is shared by other tests)."""
-    events: list[dict] = []
-    for topic in TOPICS:
-        with topic_reader(broker.bootstrap, topic) as reader:
-            time.sleep(0.3)  # let the reader catch up with what is already there
-            reader.wait(lambda rs: True, 2)
-            events += [e for r in reader.records if (e := json.loads(r.value))["id"] in event_ids]
-    return events
+    """Every copy of these events on the three topics (the broker is shared by other tests).
+
+    Waits until each id has been seen, then keeps reading briefly so duplicates would show too.
+    """
+    readers = [topic_reader(broker.bootstrap, topic) for topic in TOPICS]
+    found: list[dict] = []
+    with readers[0] as r0, readers[1] as r1, readers[2] as r2:
+        def seen(extra: float = 0.0) -> bool:
+            for reader in (r0, r1, r2):
+                for batch in reader.consumer.poll(timeout_ms=50).values():
+                    found.extend(e for rec in batch if (e := json.loads(rec.value))["id"] in event_ids)
+            return event_ids <= {e["id"] for e in found}
+        wait_until(seen, 15, 0, message="all events on the topics")
+        settle = time.monotonic() + 0.5
+        while time.monotonic() < settle:
+            seen()
+    return found
 
 
 def change_tasks(backend: Backend) -> list[str]:
@@ -122,3 +133,55 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         event_ids = [r.event_id for r in backend.outbox()]
         assert sorted(e["id"] for e in published(broker, set(event_ids))) == sorted(event_ids)
     sandbox.stop_all()
+
+
+def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> None:
+    """The sidecar is up but the broker is gone: publishing fails within the client deadline (the
+    relay is not stuck in daprd's outbound retries), the API answers, and nothing is lost."""
+    broker = start_tansu(tmp_path / "broker")
+    declared = topics_to_create(load_manifests(REPO / "kustomize" / "base"))
+    ensure_topics(broker.bootstrap, declared)
+    port = int(broker.bootstrap.rsplit(":", 1)[1])
+    sandbox = make_sandbox(tmp_path / "sandbox", broker.bootstrap, {})
+    sandbox.resources = REPO / "kustomize" / "base"
+    http_port, grpc_port = free_port(), free_port()
+    try:
+        with Backend(tmp_path, http_port, grpc_port) as backend:
+            sandbox.start("backend", backend.port, http_port=http_port, grpc_port=grpc_port)
+            assert backend.http.post("/api/tasks", json={"title": "before"}).status_code == 201
+            wait_until(lambda: all(r.published_at for r in backend.outbox()), 20, message="first publish")
+
+            broker.stop()
+            started = time.monotonic()
+            for n in range(2):
+                answer = backend.http.post("/api/tasks", json={"title": f"during {n}"})
+                assert answer.status_code == 201 and time.monotonic() - started < 5
+            # The relay keeps getting control back and retrying: attempts grow while Kafka is down.
+            wait_until(lambda: max(r.attempts for r in backend.outbox()) >= 2, 30, message="repeated attempts")
+            assert sum(r.published_at is None for r in backend.outbox()) == 4
+
+            broker = start_tansu(tmp_path / "broker2", port=port)
+            ensure_topics(broker.bootstrap, declared)
+            wait_until(lambda: all(r.published_at for r in backend.outbox()), 60, message="drained after Kafka")
+            waited = [r.event_id for r in backend.outbox()[2:]]
+            assert sorted(e["id"] for e in published(broker, set(waited))) == sorted(waited)
+    finally:
+        sandbox.stop_all()
+        broker.stop()
+
+
+def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path: Path) -> None:
+    from services.backend import db
+    from services.backend.outbox import OutboxRelay
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
+    db.migrate(engine)
+    sessions = db.make_session_factory(engine)
+    first = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
+    second = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
+    first.holder, second.holder = "replica-a", "replica-b"
+    assert first._hold_lease() and first._hold_lease()  # taken, then renewed
+    assert not second._hold_lease()
+    time.sleep(0.6)  # replica-a stops renewing (it died)
+    assert second._hold_lease() and not first._hold_lease()
+    engine.dispose()
