@@ -83,14 +83,23 @@ async def deliver(service: str, topic: str, body: bytes, request: Request, handl
         log.warning("event dropped: off the contract", extra={"topic": topic, "error": str(exc)[:1000]})
         return Status.DROP
     token = correlation.bind(correlation.from_headers(event.correlationid, event.traceparent))
+    try:
+        return await _handle(service, Delivery(topic, event, data, request), handler)
+    finally:
+        correlation.reset(token)
+
+
+async def _handle(service: str, delivery: Delivery, handler: Handler) -> Status:
+    """Run the handler and map its outcome to Dapr's answer (inside the event's correlation)."""
+    topic, event = delivery.topic, delivery.event
     fields = {"topic": topic, "event_id": event.id, "event_type": event.type, "subject": event.subject}
     try:
-        await handler(Delivery(topic, event, data, request))
+        await handler(delivery)
     except DropEvent as exc:
         metrics.EVENTS_FAILED.labels(service, topic, "drop").inc()
         log.warning("event dropped", extra={**fields, "error": str(exc)})
         return Status.DROP
-    except (RetryEvent, DaprUnavailable, DaprCallError) as exc:
+    except (RetryEvent, DaprUnavailable, DaprCallError, TimeoutError) as exc:
         metrics.EVENTS_FAILED.labels(service, topic, "retry").inc()
         log.warning("event failed; asking for redelivery", extra={**fields, "error": str(exc)})
         return Status.RETRY
@@ -98,8 +107,6 @@ async def deliver(service: str, topic: str, body: bytes, request: Request, handl
         metrics.EVENTS_FAILED.labels(service, topic, "error").inc()
         log.exception("event handler error; asking for redelivery", extra=fields)
         return Status.RETRY
-    finally:
-        correlation.reset(token)
     metrics.EVENTS_CONSUMED.labels(service, topic).inc()
     log.info("event handled", extra=fields)
     return Status.SUCCESS

@@ -1,0 +1,89 @@
+"""The shared subscription plumbing: Dapr's answers, the event's correlation in every log line, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from services.platform import correlation
+from services.platform.consumer import Delivery, DropEvent, RetryEvent, subscription_router
+from services.platform.dapr_gateway import DaprUnavailable
+from services.platform.logs import JsonFormatter
+from tests.utils.events import delivered, snapshot, task_event
+
+SERVICE = "consumer-test"
+seen: list[tuple[str, str | None]] = []
+
+
+async def handler(delivery: Delivery) -> None:
+    title = delivery.data.task.title  # type: ignore[attr-defined]
+    seen.append((title, correlation.current().correlation_id))
+    logging.getLogger("consumer-test").info("handling")
+    failures: dict[str, Exception] = {"drop": DropEvent("never"), "retry": RetryEvent("later"),
+                                      "sidecar": DaprUnavailable("down"), "bug": KeyError("oops")}
+    if title in failures:
+        raise failures[title]
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(subscription_router(SERVICE, {"task-events": handler}))
+    seen.clear()
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler_ = logging.StreamHandler(stream)
+    handler_.setFormatter(JsonFormatter(SERVICE))
+    root = logging.getLogger()
+    root.addHandler(handler_)
+    previous = root.level
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler_)
+    root.setLevel(previous)
+
+
+def send(client: TestClient, title: str) -> tuple[str, str]:
+    event = task_event("updated", snapshot(title=title))
+    answer = client.post("/events/task-events", content=delivered(event, "task-events"),
+                         headers={"x-correlation-id": "the-http-request"})
+    assert answer.status_code == 200
+    return answer.json()["status"], str(event.correlationid)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"service": SERVICE, "topic": "task-events", **labels}) or 0.0
+
+
+def test_success_runs_the_handler_in_the_events_correlation(client: TestClient, lines: io.StringIO) -> None:
+    before = metric("events_consumed_total")
+    status, event_correlation = send(client, "fine")
+    assert status == "SUCCESS" and seen == [("fine", event_correlation)]
+    assert metric("events_consumed_total") == before + 1
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    ours = [entry for entry in logged if entry["msg"] in ("handling", "event handled")]
+    assert [e["msg"] for e in ours] == ["handling", "event handled"]
+    assert {e["correlation_id"] for e in ours} == {event_correlation} != {"the-http-request"}
+    assert ours[1]["event_type"] == "todo.task.updated.v1" and ours[1]["topic"] == "task-events"
+
+
+@pytest.mark.parametrize("title,status,stage", [
+    ("drop", "DROP", "drop"), ("retry", "RETRY", "retry"), ("sidecar", "RETRY", "retry"), ("bug", "RETRY", "error"),
+])
+def test_failures_map_to_dapr_answers(client: TestClient, title: str, status: str, stage: str) -> None:
+    before = metric("events_failed_total", stage=stage)
+    assert send(client, title)[0] == status
+    assert metric("events_failed_total", stage=stage) == before + 1
+
