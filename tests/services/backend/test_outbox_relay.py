@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -79,6 +81,15 @@ def published(broker: Broker, event_ids: set[str]) -> list[dict]:
     return found
 
 
+@contextmanager
+def stopping(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """Sidecars are subprocesses: stop them whatever the test's outcome."""
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop_all()
+
+
 def change_tasks(backend: Backend) -> list[str]:
     ids = []
     for n in range(3):
@@ -97,7 +108,7 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
     sandbox: Sandbox = make_sandbox(tmp_path / "sandbox", broker.bootstrap, {})
     sandbox.resources = REPO / "kustomize" / "base"
     http_port, grpc_port = free_port(), free_port()
-    with Backend(tmp_path, http_port, grpc_port) as backend:
+    with Backend(tmp_path, http_port, grpc_port) as backend, stopping(sandbox):
         change_tasks(backend)  # the sidecar is not running: the API answers all the same
         rows = backend.outbox()
         assert len(rows) == 18 and all(r.published_at is None for r in rows)
@@ -132,7 +143,6 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         wait_until(lambda: all(r.published_at for r in backend.outbox()), 30, message="outbox drained again")
         event_ids = [r.event_id for r in backend.outbox()]
         assert sorted(e["id"] for e in published(broker, set(event_ids))) == sorted(event_ids)
-    sandbox.stop_all()
 
 
 def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> None:
@@ -146,7 +156,7 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
     sandbox.resources = REPO / "kustomize" / "base"
     http_port, grpc_port = free_port(), free_port()
     try:
-        with Backend(tmp_path, http_port, grpc_port) as backend:
+        with Backend(tmp_path, http_port, grpc_port) as backend, stopping(sandbox):
             sandbox.start("backend", backend.port, http_port=http_port, grpc_port=grpc_port)
             assert backend.http.post("/api/tasks", json={"title": "before"}).status_code == 201
             wait_until(lambda: all(r.published_at for r in backend.outbox()), 20, message="first publish")
@@ -166,7 +176,6 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
             waited = [r.event_id for r in backend.outbox()[2:]]
             assert sorted(e["id"] for e in published(broker, set(waited))) == sorted(waited)
     finally:
-        sandbox.stop_all()
         broker.stop()
 
 
