@@ -141,7 +141,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"sandbox {layout.root}: {state['phase']}" + (f" - {state['error']}" if state.get("error") else ""))
     broker = state.get("broker") or {}
     print(f"broker  {broker.get('bootstrap')}  mode={broker.get('mode')}  pid={broker.get('pid') or '-'}  "
-          f"alive={'yes' if broker.get('alive') and state['up'] else 'no'}  restarts={broker.get('restarts', 0)}")
+          f"alive={'yes' if broker.get('alive') and state['up'] else 'no'}  restarts={broker.get('restarts', 0)}  "
+          f"uptime={_duration(broker.get('uptime_s'))}  storage={broker.get('storage') or '-'}")
     rows = [("NAME", "PID", "PORT", "READY", "RESTARTS", "UPTIME")]
     for name, proc in sorted((state.get("processes") or {}).items()):
         rows.append((

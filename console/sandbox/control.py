@@ -158,7 +158,8 @@ def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, **plan_args: A
     if supervisor_pid(layout):
         raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
     plan = plan_sandbox(layout, **plan_args)
-    state = start_supervisor(layout, plan, timeout_s)
+    plan.ready_timeout_s = timeout_s
+    state = start_supervisor(layout, plan, timeout_s + 5)  # the supervisor reports the timeout itself
     secret = read_secrets(layout.secrets)[JWT_SECRET[0]][JWT_SECRET[1]]
     return UpResult(state, dev_token(secret), plan.absent)
 
@@ -209,6 +210,8 @@ def status(layout: SandboxLayout) -> dict[str, Any]:
     if pid is None and state.get("phase") not in (None, "stopped", "failed"):
         state["phase"] = "supervisor-gone"
     now = time.time()
+    broker = state.get("broker") or {}
+    broker["uptime_s"] = round(now - broker["started_at"], 1) if pid and broker.get("started_at") else None
     for proc in (state.get("processes") or {}).values():
         alive = bool(proc.get("pid")) and pid_alive(proc["pid"]) and pid is not None
         proc["running"] = alive
@@ -256,12 +259,19 @@ def tail_lines(path: Path, lines: int) -> list[str]:
 
 
 def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Iterator[tuple[str, str]]:
-    """Yield (name, line) as lines are appended to any of the files (like `tail -f`)."""
+    """Yield (name, line) for each line appended to any of the files from now on (like `tail -f`).
+
+    The files are opened here, not on the first `next()`, so nothing written in between is lost.
+    """
     handles = {}
     for name, path in paths:
-        handle = open(path, "rb")  # noqa: SIM115 - lives as long as the process
+        handle = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
         handle.seek(0, os.SEEK_END)
         handles[name] = handle
+    return _follow(handles, poll_s)
+
+
+def _follow(handles: dict[str, Any], poll_s: float) -> Iterator[tuple[str, str]]:
     try:
         while True:
             idle = True

@@ -175,3 +175,18 @@ def test_status_logs_and_down_on_a_running_sandbox(
     assert code == 0 and "sandbox stopped" in out
     code, out, _ = run(capsys, "--dir", d, "status")
     assert code == 1 and out.startswith(f"sandbox {layout.root}: stopped")
+
+
+@pytest.mark.timeout(20)
+def test_follow_yields_appended_lines(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("old\n")
+    b.write_text("")
+    lines = control.follow([("a", a), ("b", b)], poll_s=0.01)
+    with b.open("a") as handle:
+        handle.write("new in b\n")
+    assert next(lines) == ("b", "new in b")  # what was there before is not repeated
+    with a.open("a") as handle:
+        handle.write("new in a\n")
+    assert next(lines) == ("a", "new in a")
+    lines.close()
