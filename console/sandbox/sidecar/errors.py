@@ -87,6 +87,11 @@ def pubsub_cloudevent(name: str, app_id: str, err: str) -> DaprError:
                      "DAPR_PUBSUB_CLOUD_EVENT_CREATION", {"appID": app_id, "error": err}, ("pubsub", name))
 
 
+def pubsub_forbidden(name: str, topic: str, app_id: str) -> DaprError:
+    return DaprError(C.PERMISSION_DENIED, 403, f"topic {topic} is not allowed for app id {app_id}",
+                     "ERR_PUBSUB_FORBIDDEN", "DAPR_PUBSUB_FORBIDDEN", {"topic": topic}, ("pubsub", name))
+
+
 def pubsub_publish(name: str, topic: str, err: str) -> DaprError:
     return DaprError(C.INTERNAL, 500, f"error when publishing to topic {topic} in pubsub {name}: {err}",
                      "ERR_PUBSUB_PUBLISH_MESSAGE", "DAPR_PUBSUB_PUBLISH_MESSAGE",

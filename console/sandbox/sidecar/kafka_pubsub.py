@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+
+from console.sandbox.sidecar.topicscopes import TopicScopes
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class KafkaSettings:
     consumer_group: str
     client_id: str
     initial_offset: str = "newest"  # newest | oldest
+    consume_retry_s: float = 0.1  # consumeRetryInterval: pause before the component redelivers
+    scopes: TopicScopes = field(default_factory=TopicScopes)
 
 
 def message_key_and_partition(metadata: dict[str, str]) -> tuple[bytes | None, int | None]:

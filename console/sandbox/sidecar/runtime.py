@@ -20,11 +20,12 @@ from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.invoke import Invoker, Registry
 from console.sandbox.sidecar.jobs import JobStore
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
-from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency
+from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, parse_duration
 from console.sandbox.sidecar.resources import Component, Resources, Subscription
 from console.sandbox.sidecar.secrets import FileSecretStore, SecretLookupError
 from console.sandbox.sidecar.statestore import DeleteOp, SetOp, SqlStateStore, open_store
 from console.sandbox.sidecar.subscriber import Subscriber, parse_programmatic
+from console.sandbox.sidecar.topicscopes import TopicScopes
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,11 @@ class Runtime:
             if comp.type == "pubsub.kafka":
                 settings = KafkaSettings(
                     bootstrap=o.kafka_bootstrap,
-                    consumer_group=self._consumer_group(comp),
-                    client_id=comp.metadata.get("clientID", self.app_id),
+                    consumer_group=self._expand(comp.metadata.get("consumerGroup", "{appID}")),
+                    client_id=self._expand(comp.metadata.get("clientID", "{appID}")),
                     initial_offset=comp.metadata.get("initialOffset", "newest").lower(),
+                    consume_retry_s=parse_duration(comp.metadata.get("consumeRetryInterval", "100ms")),
+                    scopes=TopicScopes.from_metadata(comp.metadata, self.app_id),
                 )
                 self.kafka_settings[comp.name] = settings
                 self.producers[comp.name] = Producer(settings)
@@ -109,9 +112,9 @@ class Runtime:
                 found.append(default)
         return found
 
-    def _consumer_group(self, comp: Component) -> str:
-        group = comp.metadata.get("consumerGroup", "{appID}")
-        return group.replace("{appID}", self.app_id).replace("{podName}", self.app_id).replace(
+    def _expand(self, value: str) -> str:
+        """daprd's metadata templates: {appID}, {podName} (one pod per app here), {namespace}."""
+        return value.replace("{appID}", self.app_id).replace("{podName}", self.app_id).replace(
             "{namespace}", NAMESPACE) or self.app_id
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -132,6 +135,10 @@ class Runtime:
             if sub.pubsubname not in self.producers:
                 log.warning("subscription names an unknown pubsub; skipped",
                             extra={"subscription": sub.name, "pubsub": sub.pubsubname})
+                continue
+            if not self.kafka_settings[sub.pubsubname].scopes.may_subscribe(sub.topic):
+                log.warning("subscription not allowed by the component's topic scopes; skipped",
+                            extra={"subscription": sub.name, "pubsub": sub.pubsubname, "topic": sub.topic})
                 continue
             by_pubsub.setdefault(sub.pubsubname, []).append(sub)
         for name, subs_for in by_pubsub.items():
@@ -196,6 +203,8 @@ class Runtime:
         if not topic:
             raise errors.pubsub_topic_empty(pubsub)
         md = dict(metadata)
+        if not self.kafka_settings[pubsub].scopes.may_publish(topic):
+            raise errors.pubsub_forbidden(pubsub, topic, self.app_id)
         try:
             raw = _parse_bool(md["rawPayload"]) if md.get("rawPayload") else False
         except ValueError as exc:

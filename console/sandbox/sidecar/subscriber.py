@@ -46,7 +46,6 @@ FETCH_MAX_WAIT_MS = 10  # tansu answers a fetch after about half of this: keeps 
 POLL_TIMEOUT_MS = 100
 TOPIC_RECHECK_S = 1.0  # while a subscribed topic is missing
 PARTITION_RECHECK_S = 5.0  # afterwards, to pick up added partitions
-COMPONENT_RETRY_S = 0.1  # the Kafka component's consumeRetryInterval default
 DEFAULT_DELIVERY_TIMEOUT_S = 60.0
 
 
@@ -329,7 +328,7 @@ class Subscriber:
                 log.warning("delivery failed; the component retries", extra={
                     "id": event.get("id"), "topic": record.topic, "attempts": state.count, "error": outcome.error})
                 state = _Attempts()
-                self.stop.wait(COMPONENT_RETRY_S)
+                self.stop.wait(self.settings.consume_retry_s)
         return False
 
     def _post(self, path: str, data: bytes, headers: dict[str, str], timeout: float | None,
@@ -373,7 +372,7 @@ class Subscriber:
         """A message that can never be delivered: dead-letter it, or retry forever without a DLQ."""
         if sub.dead_letter_topic:
             return self._dead_letter(record, sub, metadata, outcome)
-        while not self.stop.wait(COMPONENT_RETRY_S):
+        while not self.stop.wait(self.settings.consume_retry_s):
             pass  # daprd keeps returning the error; the partition is stuck until restart, as there
         return False
 
@@ -403,6 +402,14 @@ class Subscriber:
             md["x-dlq-status"] = str(outcome.status)
         delay = 0.1
         while not self.stop.is_set():
+            if not self.settings.scopes.may_publish(sub.dead_letter_topic):
+                # daprd publishes dead letters as the app, so publishingScopes apply; it then keeps
+                # failing and the component keeps redelivering, as here
+                log.error("error sending message to dead letter: topic not allowed for this app", extra={
+                    "topic": record.topic, "dead_letter_topic": sub.dead_letter_topic})
+                self.stop.wait(max(delay, self.settings.consume_retry_s))
+                delay = min(delay * 2, 2.0)
+                continue
             try:
                 self.producer.send(sub.dead_letter_topic, record.value or b"", md, None)
                 log.warning("message sent to dead letter topic", extra={
