@@ -1,0 +1,148 @@
+"""The task API under 100 concurrent users on the sandbox (SC-006): throughput, latency, errors.
+
+Run by hand: ``python tests/bench/bench_api_load.py [--users 100] [--seconds 30]``.
+Starts the real sandbox in a fresh directory (the same code as `todo-console sandbox up`),
+gives each simulated user a dev token of their own, and has every user loop over a realistic
+mix (25 % create, 45 % list, 15 % get, 10 % update with If-Match, 5 % complete) with no think
+time, so the figures are the service's capacity on this machine, load generator included.
+Target on the sandbox: no errors, p99 <= 200 ms for reads and for writes.
+Prints the figures and writes tests/bench/results/api_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from console.sandbox import control  # noqa: E402
+from console.sandbox.layout import SandboxLayout  # noqa: E402
+
+RESULTS = REPO / "tests" / "bench" / "results" / "api_load.json"
+READS = {"list", "get"}
+MIX = [("create", 25), ("list", 45), ("get", 15), ("update", 10), ("complete", 5)]
+EXPECTED = {"create": {201}, "list": {200}, "get": {200}, "update": {200, 412}, "complete": {200, 409}}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def user(client: httpx.AsyncClient, token: str, until: float, samples: dict[str, list[float]],
+               errors: dict[str, int], rng: random.Random) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    mine: dict[str, int] = {}  # task id -> version last seen
+    ops = [op for op, weight in MIX for _ in range(weight)]
+    while time.monotonic() < until:
+        op = rng.choice(ops) if mine else "create"
+        started = time.perf_counter()
+        if op == "create":
+            due = f"2026-12-{rng.randint(1, 28):02d}T09:00:00+00:00"
+            response = await client.post("/api/tasks", headers=headers,
+                                         json={"title": "load", "due_at": due, "tags": ["load"]})
+        elif op == "list":
+            response = await client.get("/api/tasks", headers=headers, params={"status": "pending", "limit": 20})
+        else:
+            task_id = rng.choice(list(mine))
+            if op == "get":
+                response = await client.get(f"/api/tasks/{task_id}", headers=headers)
+            elif op == "update":
+                response = await client.patch(f"/api/tasks/{task_id}", json={"priority": "high"},
+                                              headers={**headers, "If-Match": f'"{mine[task_id]}"'})
+            else:
+                response = await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
+        samples[op].append((time.perf_counter() - started) * 1000)
+        if response.status_code not in EXPECTED[op]:
+            errors[f"{op} {response.status_code}"] += 1
+        elif response.status_code in (200, 201) and "version" in response.text:
+            body = response.json()
+            if "id" in body:
+                mine[body["id"]] = body["version"]
+
+
+async def run_load(api: str, users: int, seconds: float) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(base_url=api, timeout=30, limits=limits) as client:
+        tokens = []
+        for n in range(users):
+            minted = await client.post("/api/dev/token", params={"user": f"load-user-{n}"})
+            tokens.append(minted.json()["access_token"])
+        samples: dict[str, list[float]] = defaultdict(list)
+        errors: dict[str, int] = defaultdict(int)
+        started = time.monotonic()
+        await asyncio.gather(*(user(client, tokens[n], started + seconds, samples, errors, random.Random(n))
+                               for n in range(users)))
+        elapsed = time.monotonic() - started
+    reads = [v for op, vs in samples.items() if op in READS for v in vs]
+    writes = [v for op, vs in samples.items() if op not in READS for v in vs]
+    total = len(reads) + len(writes)
+    return {
+        "requests": total,
+        "throughput_rps": round(total / elapsed, 1),
+        "errors": dict(errors),
+        "error_rate": round(sum(errors.values()) / max(total, 1), 5),
+        "reads_ms": {"p50": round(percentile(reads, 50), 1), "p99": round(percentile(reads, 99), 1)},
+        "writes_ms": {"p50": round(percentile(writes, 50), 1), "p99": round(percentile(writes, 99), 1)},
+        "by_op": {op: {"n": len(vs), "p50": round(statistics.median(vs), 1), "p99": round(percentile(vs, 99), 1)}
+                  for op, vs in sorted(samples.items())},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--api", help="an already running API (e.g. http://127.0.0.1:18000); default: start a sandbox")
+    args = parser.parse_args()
+    if args.users < 1 or args.seconds <= 0:
+        print("bench_api_load: --users must be >= 1 and --seconds > 0", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
+        layout = SandboxLayout(Path(tmp))
+        if args.api:
+            api = args.api
+        else:
+            try:
+                result = control.up(layout, port_base=0, timeout_s=120)
+            except control.SandboxError as exc:
+                print(f"bench_api_load: cannot start the sandbox: {exc}", file=sys.stderr)
+                return 2
+            api = f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
+        try:
+            figures = asyncio.run(run_load(api, args.users, args.seconds))
+        finally:
+            if not args.api:
+                control.down(layout)
+    summary = {"bench": "api_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "cpus": os.cpu_count(), "python": platform.python_version(), "users": args.users,
+               "seconds": args.seconds, "database": "sqlite (sandbox default)", **figures,
+               "target": {"errors": 0, "p99_ms": 200}}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+    print(f"{args.users} users for {args.seconds:.0f}s: {figures['requests']} requests, "
+          f"{figures['throughput_rps']} req/s, error rate {figures['error_rate']:.3%} {figures['errors'] or ''}")
+    print(f"reads  p50 {figures['reads_ms']['p50']} ms  p99 {figures['reads_ms']['p99']} ms")
+    print(f"writes p50 {figures['writes_ms']['p50']} ms  p99 {figures['writes_ms']['p99']} ms")
+    for op, figs in figures["by_op"].items():
+        print(f"  {op:<9} n={figs['n']:<6} p50 {figs['p50']} ms  p99 {figs['p99']} ms")
+    print(f"written to {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
