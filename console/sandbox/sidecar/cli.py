@@ -66,7 +66,10 @@ def run(options: Options) -> int:
         "dapr_grpc_port": options.dapr_grpc_port, "kafka": options.kafka_bootstrap,
         "components": [f"{c.name} ({c.type})" for c in runtime.components],
     })
-    stop.wait()
+    # Wake up regularly: the OS may deliver SIGTERM to a gRPC/Kafka thread, and Python runs signal
+    # handlers only when the main thread executes bytecode; an untimed wait could sleep through it.
+    while not stop.wait(0.2):
+        pass
     log.info("shutting down")
     runtime.ready.clear()
     grpc_server.stop(grace=3).wait(5)
