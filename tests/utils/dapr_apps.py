@@ -22,6 +22,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from console.sandbox.ports import free_port
+from services.platform.dapr_gateway import DaprGateway
+from services.platform.settings import ServiceSettings
 from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,6 +82,14 @@ class Mesh:
     def sidecar(self, app_id: str, ports: Ports) -> Sidecar:
         """A sidecar for app_id (reads kustomize/base: its components, Subscriptions, Resiliency)."""
         return self.sandbox.start(app_id, ports.app, http_port=ports.dapr_http, grpc_port=ports.dapr_grpc)
+
+    def publisher(self) -> DaprGateway:
+        """A gateway on a sidecar for app-id `backend` (no app): the only app allowed to publish
+        the main topics (publishingScopes of the kafka-pubsub component)."""
+        ports = Ports()
+        self.sandbox.start("backend", None, http_port=ports.dapr_http, grpc_port=ports.dapr_grpc)
+        return DaprGateway(ServiceSettings(app_env="development", service_name="test-publisher",
+                                           dapr_http_port=ports.dapr_http, dapr_grpc_port=ports.dapr_grpc))
 
     def register(self, app_id: str, app_port: int) -> None:
         """Make app_id resolvable for service invocation without running its sidecar."""

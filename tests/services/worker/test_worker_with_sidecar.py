@@ -38,6 +38,7 @@ pytestmark = pytest.mark.broker
 class World:
     backend: ServedApp
     workers: list[tuple[ServedApp, DaprGateway]]
+    publisher: DaprGateway
 
     def series(self, series_id: str) -> list[Task]:
         with self.backend.app.state.sessions() as session:
@@ -64,7 +65,7 @@ def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
             for app, ports in ((one, first), (two, second)):
                 dapr.sidecar("worker", ports)
                 workers.append((app, app.app.state.gateway))
-            yield World(backend, workers)
+            yield World(backend, workers, dapr.publisher())
 
 
 def post(app: ServedApp, body: bytes) -> str:
@@ -105,9 +106,8 @@ def test_two_replicas_receiving_the_same_completion_create_one_instance(world: W
 
 
 def test_a_completion_published_through_kafka_reaches_the_worker(world: World) -> None:
-    _, gateway = world.workers[1]
     task = snapshot(rule="FREQ=WEEKLY;COUNT=5", due_at=datetime(2027, 3, 1, 9, tzinfo=UTC), status="completed")
-    asyncio.run(gateway.publish(TOPIC_TASK_EVENTS, task_event("completed", task)))
+    asyncio.run(world.publisher.publish(TOPIC_TASK_EVENTS, task_event("completed", task)))
     series = task.recurrence.series_id  # type: ignore[union-attr]
     [nxt] = wait_for(lambda: world.series(series), timeout=30, message="the next instance via Kafka")
     assert nxt.due_at == datetime(2027, 3, 8, 9, tzinfo=UTC)
