@@ -93,14 +93,20 @@ def _up(args: argparse.Namespace) -> int:
     layout = _layout(args)
     print(f"starting the sandbox in {layout.root} ...", flush=True)
     started = time.monotonic()
-    result = control.up(
-        layout,
-        durable=args.durable,
-        port_base=_port_base(args),
-        bootstrap=os.environ.get("KAFKA_BOOTSTRAP") or None,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        timeout_s=args.timeout,
-    )
+    try:
+        result = control.up(
+            layout,
+            durable=args.durable,
+            port_base=_port_base(args),
+            bootstrap=os.environ.get("KAFKA_BOOTSTRAP") or None,
+            database_url=os.environ.get("DATABASE_URL") or None,
+            timeout_s=args.timeout,
+        )
+    except KeyboardInterrupt:
+        if control.supervisor_pid(layout):
+            raise CliError("interrupted; the sandbox goes on starting in the background: "
+                           "`todo-console sandbox status` to watch it, `todo-console sandbox down` to stop it")
+        raise
     state = result.state
     broker = state.get("broker") or {}
     print(f"ready in {time.monotonic() - started:.1f}s")

@@ -76,8 +76,13 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
 
     secrets["mine"] = {"k": "v"}  # added by hand: kept
     layout.secrets.write_text(json.dumps(secrets))
-    control.plan_sandbox(layout, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
-                         database_url="postgresql+psycopg://u:p@127.0.0.1/todo", repo=fake_repo(tmp_path / "repo2"))
+    pg = control.plan_sandbox(layout, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
+                              database_url="postgresql+psycopg://u:p@127.0.0.1/todo",
+                              repo=fake_repo(tmp_path / "repo2"))
+    pg_procs = {p.name: p for p in pg.processes}
+    assert pg_procs["backend"].env["DATABASE_URL"] == "postgresql+psycopg://u:p@127.0.0.1/todo"
+    assert pg_procs["worker-dapr"].argv[-2:] == ["--database-url", "postgresql+psycopg://u:p@127.0.0.1/todo"]
+    assert "--database-url" not in sidecar.argv  # SQLite: the sidecars keep state under --state-dir
     again = read_secrets(layout.secrets)
     assert again["todo-auth"]["jwt-secret"] == first_secret  # dev tokens stay valid across down/up
     assert again["mine"] == {"k": "v"}

@@ -15,7 +15,8 @@ import pytest
 from console.sandbox import control
 from console.sandbox.catalog import port_is_free
 from console.sandbox.layout import SandboxLayout
-from console.sandbox.plan import Plan
+from console.sandbox.broker import Broker
+from console.sandbox.plan import BrokerSpec, Plan
 from console.sandbox.ports import free_port
 from console.sandbox.procs import group_members, pid_alive
 from console.sandbox.topics import admin_client, partition_counts
@@ -172,3 +173,23 @@ def test_a_process_waits_for_its_dependency_then_starts_anyway(tiny_plan: Callab
         assert "starting without its dependency" in layout.log("supervisor").read_text()
     finally:
         control.down(layout)
+
+
+def test_an_external_broker_gets_the_topics_and_is_never_stopped(
+    tiny_plan: Callable[..., Plan], tansu: Broker
+) -> None:
+    """KAFKA_BOOTSTRAP mode: topics are created on the existing broker, which outlives `down`."""
+    plan = tiny_plan()
+    plan.broker = BrokerSpec("external", tansu.bootstrap)
+    layout = SandboxLayout(Path(plan.dir))
+    state = control.start_supervisor(layout, plan, timeout_s=30)
+    try:
+        assert state["broker"]["mode"] == "external" and state["broker"]["pid"] is None
+        admin = admin_client(tansu.bootstrap)
+        try:
+            assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
+        finally:
+            admin.close()
+    finally:
+        control.down(layout)
+    assert tansu.alive() and port_is_free(plan.processes[0].port)
