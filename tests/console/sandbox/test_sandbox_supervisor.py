@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from console.sandbox import control
+from console.sandbox.broker import Broker
 from console.sandbox.catalog import port_is_free
 from console.sandbox.layout import SandboxLayout
-from console.sandbox.broker import Broker
 from console.sandbox.plan import BrokerSpec, Plan
 from console.sandbox.ports import free_port
 from console.sandbox.procs import group_members, pid_alive
