@@ -32,6 +32,14 @@ def _value(obj: object) -> any_pb2.Any:
     return packed
 
 
+def _gone(client, name: str) -> bool:
+    try:
+        client.get_job(name)
+    except grpc.RpcError as err:
+        return "job not found" in (err.details() or "")
+    return False
+
+
 def test_one_shot_job_fires_with_its_data(backend: Sidecar, backend_app: StubApp, backend_client) -> None:
     backend_app.routes["/job/remind-1"] = (200, b"")
     started = time.monotonic()
@@ -63,7 +71,7 @@ def test_every_schedule_with_repeats(backend: Sidecar, backend_app: StubApp, bac
     assert (got.schedule, got.repeats) == ("@every 1s", 2)
     calls = backend_app.wait_calls("/job/tick", 2, timeout=5)
     assert 0.7 < calls[1].at - calls[0].at < 1.5
-    time.sleep(1.3)
+    wait_until(lambda: _gone(backend_client, "tick"), 3, 0.05, "job removed after its last repeat")
     assert len(backend_app.calls("/job/tick")) == 2  # repeats caps the count
 
 
@@ -124,7 +132,7 @@ def test_failed_trigger_follows_the_failure_policy(backend: Sidecar, backend_app
                                     failure_policy=ConstantFailurePolicy(max_retries=1, interval_seconds=1)))
     calls = backend_app.wait_calls("/job/grumpy", 2, timeout=5)
     assert 0.8 < calls[1].at - calls[0].at < 1.8
-    time.sleep(1.3)
+    wait_until(lambda: _gone(backend_client, "grumpy"), 3, 0.05, "job done after its retries")
     assert len(backend_app.calls("/job/grumpy")) == 2
 
 

@@ -25,7 +25,7 @@ from console.sandbox.ports import free_port
 from .helpers import BASE_DOCS, REPO, Sandbox, create_topics, make_sandbox, start_app, wait_until
 
 
-def test_health_waits_for_the_app_but_outbound_does_not(sandbox: Sandbox) -> None:
+def test_health_waits_for_the_app_and_sigterm_stops_cleanly(sandbox: Sandbox) -> None:
     app_port = free_port()
     sidecar = sandbox.start("latecomer", app_port, wait=False)
     sidecar.wait_ready(path="/v1.0/healthz/outbound")
@@ -34,9 +34,12 @@ def test_health_waits_for_the_app_but_outbound_does_not(sandbox: Sandbox) -> Non
     app = start_app({}, port=app_port)
     try:
         sidecar.wait_ready(timeout=10)
+        assert sidecar.stop() == 0  # SIGTERM: clean exit
+        messages = [line.get("msg") for line in sidecar.logs()]
+        assert messages[-2:] == ["shutting down", "dapr sidecar stopped"]
+        assert all("time" in line and "level" in line for line in sidecar.logs())  # JSON lines only
     finally:
         app.stop()
-        sidecar.stop()
 
 
 def test_publish_with_the_broker_down_fails_after_the_outbound_policy(tmp_path: Path) -> None:
@@ -102,18 +105,6 @@ def test_delivery_resumes_after_a_broker_restart(tmp_path: Path) -> None:
         app.stop()
         sb.stop_all()
         broker.stop()
-
-
-def test_sigterm_shuts_down_cleanly(sandbox: Sandbox) -> None:
-    app = start_app({})
-    sidecar = sandbox.start("short-lived", app.port)
-    try:
-        assert sidecar.stop() == 0
-        messages = [line.get("msg") for line in sidecar.logs()]
-        assert messages[-2:] == ["shutting down", "dapr sidecar stopped"] or "dapr sidecar stopped" in messages
-        assert all("time" in line and "level" in line for line in sidecar.logs())  # JSON lines only
-    finally:
-        app.stop()
 
 
 def test_bad_input_gets_one_line(tmp_path: Path) -> None:
