@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+# The C loader when PyYAML was built with libyaml (several times faster on ~100 files); same safety.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_PARTITIONS = 1  # Strimzi falls back to the broker's num.partitions, which is 1 by default.
 
 
@@ -217,7 +219,7 @@ def _is_yaml(path: Path) -> bool:
 
 def _documents(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
     for doc in docs:
