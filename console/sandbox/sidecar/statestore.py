@@ -70,6 +70,8 @@ class SqlStateStore:
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         with self._lock:
+            if getattr(self._conn, "broken", False) or getattr(self._conn, "closed", False):
+                self._conn = self._connect()  # the database restarted: reconnect, as a pool would
             cur = self._conn.cursor()
             try:
                 yield cur

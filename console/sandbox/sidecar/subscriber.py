@@ -13,8 +13,9 @@ Kafka component's consumer (components-contrib common/component/kafka/consumer.g
   headers and pubsubName; daprd sends those as HTTP headers to the app and as headers of the
   dead-letter message. We add x-dlq-* headers saying why (see README).
 Offsets are committed under the component's consumerGroup ("{appID}" -> the app-id) only after
-the app acknowledged, or the message was dead-lettered or dropped; each partition is consumed in
-order. Partitions are assigned directly (no group membership), see README for why.
+the app acknowledged, or the message was dead-lettered or dropped. Each partition is delivered in
+order by its own worker (partitions.py), so a message in retry holds back only its partition.
+Partitions are assigned directly (no group membership), see README for why.
 Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-deadletter/
 and https://docs.dapr.io/reference/api/pubsub_api/#expected-http-response
 """
@@ -37,13 +38,15 @@ from kafka.structs import OffsetAndMetadata
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.partitions import PartitionWorkers
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
 from console.sandbox.sidecar.resources import RouteRule, Subscription
 
 log = logging.getLogger(__name__)
 
 FETCH_MAX_WAIT_MS = 10  # tansu answers a fetch after about half of this: keeps delivery latency low
-POLL_TIMEOUT_MS = 100
+POLL_TIMEOUT_MS = 50  # also how soon finished offsets get committed
+PAUSE_AT, RESUME_BELOW = 500, 100  # records buffered per partition
 TOPIC_RECHECK_S = 1.0  # while a subscribed topic is missing
 PARTITION_RECHECK_S = 5.0  # afterwards, to pick up added partitions
 DEFAULT_DELIVERY_TIMEOUT_S = 60.0
@@ -144,12 +147,13 @@ class Subscriber:
     assigned: threading.Event = field(default_factory=threading.Event)
     _consumer: KafkaConsumer | None = None
     _pending: dict[TopicPartition, int] = field(default_factory=dict)
+    _fetched: dict[TopicPartition, int] = field(default_factory=dict)
+    _paused: set[TopicPartition] = field(default_factory=set)
     _thread: threading.Thread | None = None
-    _started_at: float = field(default_factory=time.time)
 
-    @property
-    def by_topic(self) -> dict[str, Subscription]:
-        return {s.topic: s for s in self.subscriptions}
+    def __post_init__(self) -> None:
+        self.by_topic = {s.topic: s for s in self.subscriptions}
+        self.workers = PartitionWorkers(self._handle, self.stop)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"subscriber-{self.pubsub}", daemon=True)
@@ -188,6 +192,8 @@ class Subscriber:
                     self._close_consumer()
                     self.stop.wait(0.5)
         finally:
+            self.workers.join(timeout=5)  # let deliveries in flight finish, then commit them
+            self._pending.update(self.workers.take_done())
             self._flush_commits()
             self._close_consumer()
 
@@ -215,7 +221,9 @@ class Subscriber:
             consumer.assign(sorted(tps))
             for tp in sorted(new):
                 committed = consumer.committed(tp)
-                if committed is not None:
+                if tp in self._fetched:  # a reconnect: continue after what the workers already hold
+                    consumer.seek(tp, self._fetched[tp])
+                elif committed is not None:
                     consumer.seek(tp, committed)
                 elif first and self.settings.initial_offset != "oldest":
                     consumer.seek_to_end(tp)
@@ -239,18 +247,18 @@ class Subscriber:
             if time.monotonic() - last_check > recheck:  # topics created or grown since
                 self._assign(consumer, first)
                 last_check = time.monotonic()
+            self._pending.update(self.workers.take_done())
             self._flush_commits()
+            for tp in [tp for tp in self._paused if self.workers.backlog(tp) <= RESUME_BELOW]:
+                consumer.resume(tp)
+                self._paused.discard(tp)
             batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
             for tp, records in batch.items():
-                for record in records:
-                    if self.stop.is_set():
-                        consumer.seek(tp, record.offset)  # not handled: leave it for the next run
-                        break
-                    if not self._handle(record):
-                        consumer.seek(tp, record.offset)  # interrupted by shutdown: redeliver next run
-                        break
-                    self._pending[tp] = record.offset + 1
-                    self._flush_commits()
+                self.workers.submit(tp, records)
+                self._fetched[tp] = records[-1].offset + 1
+                if self.workers.backlog(tp) >= PAUSE_AT:  # a slow partition: stop fetching it for now
+                    consumer.pause(tp)
+                    self._paused.add(tp)
 
     def _flush_commits(self) -> None:
         """Commit handled offsets; kept pending (and retried) while the broker is away."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import grpc
 import httpx
@@ -150,7 +151,7 @@ def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app:
     # message metadata (Kafka headers, __key/__topic/...) arrive as HTTP headers (postman/http)
     backend_client.publish_event("kafka-pubsub", T["ok"], json.dumps({"hello": "worker"}),
                                  data_content_type="application/json", publish_metadata={"partitionKey": "k1"},
-                                 metadata=(("traceparent", TRACEPARENT),))
+                                 metadata=(("traceparent", TRACEPARENT), ("x-correlation-id", "corr-9")))
     call = worker_app.wait_calls("/events/ok")[0]
     event = call.json()
     assert call.method == "POST"
@@ -159,6 +160,7 @@ def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app:
     assert call.headers["__key"] == "k1" and call.headers["__topic"] == T["ok"]
     assert call.headers["partitionkey"] == "k1" and call.headers["pubsubname"] == "kafka-pubsub"
     assert call.headers["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
+    assert call.headers["x-correlation-id"] == "corr-9"  # sandbox extension via the Kafka header (README)
 
 
 def _dlq_headers(record) -> dict[str, str]:
@@ -279,3 +281,20 @@ def test_offsets_are_committed_for_the_apps_consumer_group(sandbox: Sandbox, wor
         assert committed() == delivered  # the one partition's next offset = messages handled
     finally:
         admin.close()
+
+
+def test_a_message_in_retry_holds_back_only_its_partition(worker: Sidecar, worker_app: StubApp,
+                                                          backend_client) -> None:
+    # The Kafka component consumes each partition separately (sarama ConsumeClaim per partition):
+    # a message being retried does not delay other topics/partitions.
+    until = time.monotonic() + 2.0
+    worker_app.routes["/events/nodlq"] = lambda r: (503, b"busy") if time.monotonic() < until else (200, b"")
+    backend_client.publish_event("kafka-pubsub", T["nodlq"], b"{}", data_content_type="application/json",
+                                 publish_metadata={"partitionKey": "stuck"})
+    worker_app.wait_calls("/events/nodlq", len(worker_app.calls("/events/nodlq")) + 1)
+    backend_client.publish_event("kafka-pubsub", T["ok"], b"{}", data_content_type="application/json",
+                                 publish_metadata={"partitionKey": "free"})
+    delivered = wait_until(lambda: [c for c in worker_app.calls("/events/ok") if c.headers.get("__key") == "free"])
+    assert delivered[0].at < until  # arrived while the other message was still being retried
+    wait_until(lambda: any(c.headers.get("__key") == "stuck" and c.at >= until
+                           for c in worker_app.calls("/events/nodlq")), 5, message="stuck message delivered")
