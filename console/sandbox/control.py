@@ -124,6 +124,9 @@ def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TI
     """Write the plan, start the detached supervisor and wait until it reports ready (or fails)."""
     if supervisor_pid(layout):
         raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
+    if _live_groups(read_state(layout)):
+        raise SandboxError(f"processes of an earlier sandbox in {layout.root} are still running (its supervisor "
+                           "is gone); run `todo-console sandbox down` first")
     layout.ensure()
     plan.save(layout.plan)
     layout.state.unlink(missing_ok=True)

@@ -147,6 +147,8 @@ class Supervisor:
         self.layout.ensure()
         self.layout.pid.write_text(str(os.getpid()))
         code = 0
+        if self.plan.absent:
+            log.info("services not started: no services/<name>/main.py", extra={"absent": self.plan.absent})
         try:
             self.write_state()
             self.broker.start()

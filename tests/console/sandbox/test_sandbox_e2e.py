@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -112,6 +113,16 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         while committed(bootstrap, "worker", "task-events", 3) == 0 or committed(
                 bootstrap, "audit", "task-events", 3) == 0:
             assert time.monotonic() < deadline, "no committed offsets for worker/audit on task-events"
+            time.sleep(0.5)
+
+        # A sidecar killed -9 comes back (kubelet-style), counted, and its app stays served.
+        os.kill(state["processes"]["worker-dapr"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = json.loads(sandbox(env, "status", "--json").stdout)["processes"]["worker-dapr"]
+            if now["restarts"] == 1 and now["ready"]:
+                break
+            assert time.monotonic() < deadline, f"worker-dapr not restarted: {now}"
             time.sleep(0.5)
     finally:
         down = sandbox(env, "down", timeout=60)

@@ -126,6 +126,8 @@ def test_down_cleans_up_after_a_dead_supervisor(running: tuple[SandboxLayout, Pl
     os.kill(state["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: not pid_alive(state["supervisor_pid"]), 5, "supervisor gone")
     assert control.status(layout)["phase"] == "supervisor-gone"
+    with pytest.raises(control.SandboxError, match="earlier sandbox .* still running"):
+        control.start_supervisor(layout, Plan.load(layout.plan))
     leftovers = control.down(layout)
     assert set(leftovers) == {p["pgid"] for p in state["processes"].values()} | {state["broker"]["pid"]}
     for pid in all_pids(state):
