@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(options)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line for the user, never a traceback
-        log.error("sidecar failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-        print(f"error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split()) or type(exc).__name__  # drivers add hint lines: keep one
+        log.error("sidecar failed", extra={"error": f"{type(exc).__name__}: {message}"})
+        print(f"error: {message}", file=sys.stderr)
         return 2

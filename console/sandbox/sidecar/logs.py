@@ -46,7 +46,8 @@ def configure(app_id: str, level: str = "info") -> None:
     handler.setFormatter(JsonFormatter(app_id))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    name = level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO"
+    root.setLevel(name)
     # kafka-python logs every reconnect attempt and benign fetch races; the sidecar logs what matters
     logging.getLogger("kafka").setLevel(logging.ERROR if level.lower() != "debug" else logging.INFO)
     logging.getLogger("kafka.conn").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)

@@ -244,15 +244,27 @@ class Resiliency:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._lock = threading.Lock()
         for spec in specs:
-            policies = spec.get("policies") or {}
-            for name, value in (policies.get("timeouts") or {}).items():
-                self.timeouts[name] = parse_duration(value)
-            for name, value in (policies.get("retries") or {}).items():
-                self.retries[name] = self._retry(name, value or {})
-            self.breaker_specs.update(policies.get("circuitBreakers") or {})
-            targets = spec.get("targets") or {}
-            self.apps.update(targets.get("apps") or {})
-            self.components.update(targets.get("components") or {})
+            try:
+                self._add(spec)
+            except (ValueError, TypeError, AttributeError) as exc:  # daprd logs and skips a bad Resiliency
+                log.error("invalid Resiliency ignored", extra={"error": str(exc)})
+
+    def _add(self, spec: dict[str, Any]) -> None:
+        """Merge one Resiliency spec; raises on malformed values before changing anything."""
+        policies = spec.get("policies") or {}
+        timeouts = {name: parse_duration(value) for name, value in (policies.get("timeouts") or {}).items()}
+        retries = {name: self._retry(name, value or {}) for name, value in (policies.get("retries") or {}).items()}
+        breakers = dict(policies.get("circuitBreakers") or {})
+        for value in breakers.values():
+            for key in ("interval", "timeout"):
+                parse_duration((value or {}).get(key, "0s"))
+            int((value or {}).get("maxRequests", 1))
+        targets = spec.get("targets") or {}
+        self.timeouts.update(timeouts)
+        self.retries.update(retries)
+        self.breaker_specs.update(breakers)
+        self.apps.update(targets.get("apps") or {})
+        self.components.update(targets.get("components") or {})
 
     @staticmethod
     def _retry(name: str, spec: dict[str, Any]) -> RetryPolicy:

@@ -122,3 +122,9 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
                                 cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{busy} (HTTP): Address already in use"]
+    no_db = subprocess.run([*run, "--app-id", "x", "--dapr-http-port", str(free_port()), "--dapr-grpc-port",
+                            str(free_port()), "--state-dir", str(tmp_path), "--resources-path", str(tmp_path),
+                            "--database-url", f"postgresql://nobody@127.0.0.1:{free_port()}/none"],
+                           cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
+    assert no_db.returncode == 2 and len(no_db.stderr.strip().splitlines()) == 1
+    assert no_db.stderr.startswith("error: ") and "Traceback" not in no_db.stderr

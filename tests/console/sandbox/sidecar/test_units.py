@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from console.sandbox.sidecar import cron
-from console.sandbox.sidecar.resiliency import CircuitBreaker, parse_duration
+from console.sandbox.sidecar.resiliency import CircuitBreaker, Resiliency, parse_duration
 from console.sandbox.sidecar.routing import matches
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=UTC)  # a Thursday
@@ -61,6 +61,15 @@ def test_route_rule_subset() -> None:
     assert matches("event.data.priority == 'high' && event.data.n == 2", event)
     assert not matches("event.data.priority != 'high' || event.type == 'x'", event)
     assert not matches("event.type.startsWith('todo')", event)  # unsupported: never matches
+
+
+def test_a_malformed_resiliency_is_skipped_not_fatal() -> None:
+    good = {"policies": {"retries": {"r": {"policy": "constant", "duration": "1s", "maxRetries": 2}}},
+            "targets": {"apps": {"backend": {"retry": "r"}}}}
+    bad = {"policies": {"timeouts": {"t": "5 seconds"}}, "targets": {"apps": {"worker": {"timeout": "t"}}}}
+    res = Resiliency([bad, good])
+    assert res.app_policy("backend").retry is not None and res.app_policy("backend").retry.max_retries == 2
+    assert res.app_policy("worker").timeout is None  # the bad CR contributed nothing
 
 
 def test_circuit_breaker_trips_and_recovers() -> None:
