@@ -82,6 +82,10 @@ def _guard(func: Any) -> Any:
             return int(func(args) or 0)
         except SandboxError as exc:
             raise CliError(str(exc)) from exc
+        except BrokenPipeError:  # e.g. `status | head`: the reader left, which is not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
 
     return wrapper
 
