@@ -200,8 +200,9 @@ def test_retry_status_is_retried_until_success(worker: Sidecar, worker_app: Stub
 
 def test_drop_and_404_are_not_retried_and_go_to_the_dead_letter_topic(
         sandbox: Sandbox, worker: Sidecar, worker_app: StubApp, backend_client) -> None:
-    # DROP: warning logged, not retried; 404: error logged, not retried (pubsub_api expected responses);
-    # daprd (pkg/runtime/subscription/subscription.go) forwards dropped messages to deadLetterTopic
+    # DROP: warning logged, not retried; 404: error logged, not retried
+    # (https://docs.dapr.io/reference/api/pubsub_api/#expected-http-response); since dapr/dapr#7097
+    # daprd forwards dropped messages to the deadLetterTopic (pkg/runtime/subscription/subscription.go)
     with topic_reader(sandbox.bootstrap, T["drop-dlq"]) as drops, topic_reader(sandbox.bootstrap, T["nf-dlq"]) as nfs:
         backend_client.publish_event("kafka-pubsub", T["drop"], b"{}", data_content_type="application/json",
                                      publish_metadata={"partitionKey": "d"})
