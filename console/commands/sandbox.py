@@ -132,6 +132,8 @@ def _down(args: argparse.Namespace) -> int:
     leftovers = control.down(layout)
     if leftovers:
         print(f"the supervisor was gone; stopped {len(leftovers)} leftover process group(s)")
+    for name, port in control.held_ports(control.read_state(layout)):
+        print(f"warning: port {port} ({name}) is still in use by a process outside the sandbox's groups")
     print(f"sandbox stopped ({layout.root})")
     return 0
 

@@ -192,6 +192,19 @@ def down(layout: SandboxLayout, timeout_s: float = DOWN_TIMEOUT_S) -> list[int]:
     return leftovers
 
 
+def held_ports(state: dict[str, Any] | None) -> list[tuple[str, int]]:
+    """(owner, port) for each port of the sandbox that something still listens on."""
+    if not state:
+        return []
+    ports = [(name, port) for name, p in (state.get("processes") or {}).items() for port in p.get("ports") or ()]
+    broker = state.get("broker") or {}
+    if broker.get("mode") != "external" and broker.get("bootstrap"):
+        ports.append(("broker", int(broker["bootstrap"].rpartition(":")[2])))
+    if broker.get("s3"):
+        ports.append(("s3", int(broker["s3"]["endpoint"].rpartition(":")[2])))
+    return [(name, port) for name, port in ports if not catalog.port_is_free(port)]
+
+
 def _live_groups(state: dict[str, Any] | None) -> list[int]:
     if not state:
         return []

@@ -107,6 +107,7 @@ def test_a_crashed_broker_is_restarted_with_its_topics(running: tuple[SandboxLay
 
 def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, plan, state = running
+    assert {name for name, _ in control.held_ports(state)} == {"shop", "shop-dapr", "broker"}
     grandchildren = [p for p in group_members(state["processes"]["shop"]["pgid"])]
     assert len(grandchildren) == 2  # the stand-in and its `sleep`
     assert control.down(layout) == []
@@ -115,6 +116,7 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     for spec in plan.processes:
         assert port_is_free(spec.port)
     assert port_is_free(plan.broker.port)
+    assert control.held_ports(control.read_state(layout)) == []
     assert not layout.pid.exists()
     assert control.read_state(layout)["phase"] == "stopped"
     with pytest.raises(control.SandboxError, match="not up"):
