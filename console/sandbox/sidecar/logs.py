@@ -51,4 +51,10 @@ def configure(app_id: str, level: str = "info") -> None:
     # kafka-python logs every reconnect attempt and benign fetch races; the sidecar logs what matters
     logging.getLogger("kafka").setLevel(logging.ERROR if level.lower() != "debug" else logging.INFO)
     logging.getLogger("kafka.conn").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)
+    logging.getLogger("kafka.consumer.fetcher").addFilter(_drop_cancelled_fetch)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _drop_cancelled_fetch(record: logging.LogRecord) -> bool:
+    """Closing the consumer cancels its in-flight fetch, which kafka-python logs as an error."""
+    return "failed: Cancelled" not in record.getMessage()
