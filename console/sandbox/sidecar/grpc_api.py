@@ -25,6 +25,7 @@ from dapr.proto.runtime.v1 import (
 from google.protobuf import any_pb2, empty_pb2
 
 from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.invoke import HOP_BY_HOP
 from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 from console.sandbox.sidecar.statestore import SetOp
 
@@ -110,7 +111,11 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
             headers.append(("content-type", msg.content_type))
         result = self._call(context, lambda: self.rt.invoker.invoke(
             request.id, msg.method, verb, msg.http_extension.querystring, headers, msg.data.value, success_max=299))
-        context.set_trailing_metadata((("dapr-http-status", str(result.status)),))
+        # daprd returns the callee's headers as gRPC response headers, plus dapr-http-status
+        headers = [(k.lower(), v) for k, v in result.headers
+                   if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-type", "date", "server")
+                   and k.isascii() and v.isascii() and v.isprintable() and not k.lower().startswith("grpc-")]
+        context.send_initial_metadata((*headers, ("dapr-http-status", str(result.status))))
         if not 200 <= result.status <= 299:
             context.abort_with_status(http_error_status(result.status, result.body))
         return common_pb2.InvokeResponse(data=any_pb2.Any(value=result.body), content_type=result.content_type)

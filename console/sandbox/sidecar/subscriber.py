@@ -184,16 +184,20 @@ class Subscriber:
         )
 
     def _run(self) -> None:
+        backoff = 0.5
         try:
             while not self.stop.is_set():
                 try:
                     if self._consumer is None:
                         self._consumer = self._new_consumer()
+                        backoff = 0.5
                     self._loop(self._consumer)
                 except Exception as exc:  # noqa: BLE001 - broker unreachable or a client failure: reconnect
-                    log.warning("kafka consumer failed; reconnecting", extra={"error": f"{type(exc).__name__}: {exc}"})
+                    log.warning("kafka consumer failed; reconnecting", extra={
+                        "error": f"{type(exc).__name__}: {exc}", "retry_in_s": backoff})
                     self._close_consumer()
-                    self.stop.wait(0.5)
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
         finally:
             self.workers.join(timeout=5)  # let deliveries in flight finish, then commit them
             self._pending.update(self.workers.take_done())

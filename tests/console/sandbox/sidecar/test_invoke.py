@@ -116,6 +116,7 @@ def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
         with backend.client() as client:
             resp = client.invoke_method("worker", "echo", data=b"over grpc", http_verb="POST")
             assert resp.json()["body"] == "over grpc" and resp.json()["method"] == "POST"
+            assert resp.headers["x-callee"] == ["worker"] and resp.headers["dapr-http-status"] == ["200"]
             with pytest.raises(grpc.RpcError) as err:
                 client.invoke_method("worker", "missing-route", data=b"", http_verb="GET")
             assert err.value.code() == grpc.StatusCode.NOT_FOUND and err.value.details() == "Not Found"
