@@ -117,6 +117,13 @@ def _up(args: argparse.Namespace) -> int:
     if result.absent:
         print(f"not started (no services/<name>/main.py yet): {', '.join(result.absent)}")
     print(f"{'broker':<13} {broker.get('bootstrap')}  ({broker.get('mode')})")
+    topics = state.get("topics") or []
+    counts = {status: sum(1 for t in topics if t["status"] == status) for status in ("created", "exists")}
+    print(f"{'topics':<13} {counts['created']} created, {counts['exists']} already there (kustomize/base)")
+    for topic in topics:
+        if topic["status"] == "mismatch":
+            print(f"warning: topic {topic['name']} has {topic['actual_partitions']} partitions, the manifests "
+                  f"declare {topic['declared_partitions']} (the broker kept an older topic)")
     for name, url in (state.get("urls") or {}).items():
         print(f"{name:<13} {url}")
     print(f"{'logs':<13} {layout.logs}")

@@ -9,6 +9,7 @@ groups recorded in the state file itself, so no process survives and every port 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,11 +162,24 @@ def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TI
 def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, **plan_args: Any) -> UpResult:
     if supervisor_pid(layout):
         raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
-    plan = plan_sandbox(layout, **plan_args)
-    plan.ready_timeout_s = timeout_s
-    state = start_supervisor(layout, plan, timeout_s + 5)  # the supervisor reports the timeout itself
+    with _exclusive(layout):
+        plan = plan_sandbox(layout, **plan_args)
+        plan.ready_timeout_s = timeout_s
+        state = start_supervisor(layout, plan, timeout_s + 5)  # the supervisor reports the timeout itself
     secret = read_secrets(layout.secrets)[JWT_SECRET[0]][JWT_SECRET[1]]
     return UpResult(state, dev_token(secret), plan.absent)
+
+
+@contextmanager
+def _exclusive(layout: SandboxLayout) -> Iterator[None]:
+    """One `up` at a time per directory: two racing ones would both see no supervisor and start one."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with open(layout.root / ".up.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SandboxError(f"another `todo-console sandbox up` is starting the sandbox in {layout.root}") from None
+        yield
 
 
 # --- down --------------------------------------------------------------------------------------------

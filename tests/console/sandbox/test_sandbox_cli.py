@@ -195,3 +195,15 @@ def test_follow_yields_appended_lines(tmp_path: Path) -> None:
         handle.write("new in a\n")
     assert next(lines) == ("a", "new in a")
     lines.close()
+
+
+def test_a_second_concurrent_up_is_refused(tmp_path: Path, fixture_manifests: Path) -> None:
+    import fcntl
+
+    layout = SandboxLayout(tmp_path / "sb")
+    layout.root.mkdir()
+    with open(layout.root / ".up.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a first `up` still starting holds it
+        with pytest.raises(control.SandboxError, match="another `todo-console sandbox up` is starting"):
+            control.up(layout, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
+                       repo=fake_repo(tmp_path / "repo"))

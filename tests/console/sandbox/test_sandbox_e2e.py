@@ -89,6 +89,7 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         api = re.search(r"^api\s+(\S+)$", up.stdout, re.MULTILINE)
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api and token, up.stdout
+        assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
 
         status = sandbox(env, "status", "--json")
         assert status.returncode == 0, status.stderr
