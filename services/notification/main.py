@@ -1,19 +1,15 @@
-"""The notification app: settings, the Dapr gateway, the notifier, the reminders and job routes."""
+"""The notification app: the reminders subscription and the job trigger route, with a notifier."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
 from services.notification.api.routes import events, jobs
 from services.notification.config import NotificationSettings
 from services.notification.notifiers import LogNotifier, Notifier, WebhookNotifier
-from services.platform.app import create_app
-from services.platform.consumer import sidecar_readiness
-from services.platform.dapr_gateway import DaprGateway
-from services.platform.logs import configure_logging
+from services.platform.consumer import build_consumer_app, lazy_app
 
 
 def make_notifier(settings: NotificationSettings) -> Notifier:
@@ -23,31 +19,15 @@ def make_notifier(settings: NotificationSettings) -> Notifier:
     return LogNotifier()
 
 
+async def _setup(app: FastAPI, settings: NotificationSettings) -> Callable[[], None] | None:
+    app.state.notifier = make_notifier(settings)
+    return None
+
+
 def build_app(settings: NotificationSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
-    settings = settings or NotificationSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    gateway = DaprGateway(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resolved = settings.with_secrets(gateway.get_secret_blocking)
-        app.state.settings = resolved
-        app.state.notifier = make_notifier(resolved)
-        try:
-            yield
-        finally:
-            gateway.close()
-
-    app = create_app(settings, title="Todo notification", routers=[events.router, jobs.router],
-                     lifespan=lifespan, readiness={"dapr": sidecar_readiness(gateway)})
-    app.state.gateway = gateway
-    return app
+    return build_consumer_app(settings or NotificationSettings(), title="Todo notification",
+                              routers=[events.router, jobs.router], setup=_setup)
 
 
-def __getattr__(name: str) -> FastAPI:
-    # `uvicorn services.notification.main:app` builds the app from the environment on first access.
-    if name == "app":
-        globals()["app"] = built = build_app()
-        return built
-    raise AttributeError(name)
+__getattr__ = lazy_app(globals(), build_app)

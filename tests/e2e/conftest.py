@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,17 +53,6 @@ class Sandbox:
             if isinstance(entry, dict) and predicate(entry):
                 found.append(entry)
         return found
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.2)
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 200) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.e2e.conftest import Sandbox, eventually
+from tests.console.sandbox.sidecar.helpers import wait_until
+from tests.e2e.conftest import Sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -29,14 +30,14 @@ def test_completing_a_recurring_task_creates_the_next_one(sandbox: Sandbox) -> N
             return sorted((t for t in items if t["series_id"] == first.json()["series_id"]),
                           key=lambda t: t["occurrence_index"])
 
-        tasks = eventually(lambda: len(series()) == 2 and series(), message="the next instance")
+        tasks = wait_until(lambda: len(series()) == 2 and series(), 30, 0.2, "the next instance")
         # 09:00 Berlin on the day clocks spring forward is 07:00 UTC.
         assert tasks[1]["due_at"] == "2027-03-28T07:00:00Z" and tasks[1]["status"] == "pending"
         # COUNT=2 ends the series: completing the second instance creates nothing more.
         assert api.post(f"/tasks/{tasks[1]['id']}/complete").status_code == 200
-        eventually(lambda: sandbox.log_lines("worker", lambda e: e.get("msg") == "series ended"
+        wait_until(lambda: sandbox.log_lines("worker", lambda e: e.get("msg") == "series ended"
                                              and e.get("series_id") == first.json()["series_id"]),
-                   message="the worker's series-ended line")
+                   timeout=30, interval=0.2, message="the worker's series-ended line")
         assert len(series()) == 2
 
 
@@ -48,9 +49,9 @@ def test_a_reminder_fires_with_the_correlation_of_the_request_that_set_it(sandbo
             "title": "Take the bins out", "due_at": due.isoformat(), "reminder_offset_minutes": 10})
         assert created.status_code == 201, created.text
     task_id = created.json()["id"]
-    [line] = eventually(lambda: sandbox.log_lines("notification", lambda e: e.get("msg") == "reminder due"
+    [line] = wait_until(lambda: sandbox.log_lines("notification", lambda e: e.get("msg") == "reminder due"
                                                   and e.get("notification", {}).get("task_id") == task_id),
-                        timeout=40, message="the reminder log line")
+                        timeout=40, interval=0.2, message="the reminder log line")
     assert line["correlation_id"] == correlation_id
     assert line["notification"]["title"] == "Take the bins out" and line["notification"]["user_id"] == "e2e-remind"
 
@@ -92,7 +93,7 @@ def test_every_change_is_audited_once_per_topic(sandbox: Sandbox) -> None:
         return answer.json()["items"]
 
     # created: task-events + task-updates + reminders; updated (title is a reminder field): the same three.
-    found = eventually(lambda: len(entries()) >= 6 and entries(), message="six audit entries")
+    found = wait_until(lambda: len(entries()) >= 6 and entries(), 30, 0.2, "six audit entries")
     assert sorted((e["topic"], e["action"]) for e in found) == sorted([
         ("task-events", "created"), ("task-updates", "created"), ("reminders", "reminder_scheduled"),
         ("task-events", "updated"), ("task-updates", "updated"), ("reminders", "reminder_scheduled"),

@@ -10,36 +10,25 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from console.sandbox.ports import free_port
+from services.backend.main import build_app as build_backend
 from services.platform.dapr_gateway import DaprGateway
 from services.platform.settings import ServiceSettings
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar
+from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, wait_until
+from tests.services.backend.conftest import make_settings as backend_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "kustomize" / "base"
 INTERNAL_TOKEN = "internal-token-for-consumer-tests-0123456789"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -62,7 +51,7 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[ServedApp]:
                                            ws_ping_interval=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), message=f"app on port {port}")
+    wait_until(lambda: server.started or not thread.is_alive(), 15, 0.05, f"app on port {port}")
     if not server.started:
         pytest.fail(f"app on port {port} did not start")
     try:
@@ -94,6 +83,14 @@ class Mesh:
     def register(self, app_id: str, app_port: int) -> None:
         """Make app_id resolvable for service invocation without running its sidecar."""
         self.sandbox.register(app_id, app_port)
+
+    @contextmanager
+    def backend(self, database: Path) -> Iterator[ServedApp]:
+        """The real backend app (SQLite, the internal token), reachable by invocation as `backend`."""
+        app = build_backend(backend_settings(f"sqlite:///{database}", internal_api_token=INTERNAL_TOKEN))
+        with serve(app) as served:
+            self.register("backend", served.port)
+            yield served
 
 
 @contextmanager

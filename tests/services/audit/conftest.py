@@ -1,10 +1,9 @@
-"""Audit fixtures: the real app on SQLite and on a real PostgreSQL server, and token helpers."""
+"""Audit fixtures: the real app on SQLite and on a real PostgreSQL server (the backend's `database_url`
+fixture: a fresh database per test), and token helpers."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,17 +11,11 @@ from fastapi.testclient import TestClient
 from services.audit.config import AuditSettings
 from services.audit.main import build_app
 from services.platform.auth import mint_dev_token
-from tests.utils.postgres import PostgresServer, create_database
+from tests.services.backend.conftest import database_url
+
+__all__ = ["database_url", "make_settings"]  # database_url: the SQLite/PostgreSQL fixture, shared
 
 JWT_SECRET = "audit-test-secret-0123456789-abcdefghij"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return create_database(server, f"audit_{uuid.uuid4().hex[:12]}")
 
 
 def make_settings(database_url: str, **overrides: object) -> AuditSettings:

@@ -17,9 +17,9 @@ from console.sandbox.broker import Broker
 from services.audit.main import build_app
 from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, TOPIC_TASK_UPDATES
-from tests.console.sandbox.sidecar.helpers import topic_reader
+from tests.console.sandbox.sidecar.helpers import topic_reader, wait_until
 from tests.services.audit.conftest import make_settings
-from tests.utils.dapr_apps import Ports, ServedApp, mesh, serve, wait_for
+from tests.utils.dapr_apps import Ports, ServedApp, mesh, serve
 from tests.utils.events import reminder_scheduled, snapshot, task_event
 
 pytestmark = pytest.mark.broker
@@ -59,7 +59,7 @@ def test_events_published_on_every_topic_are_recorded(audit: Audit) -> None:
 
     asyncio.run(publish())
     for topic, event in sent.items():
-        rows = wait_for(lambda e=event: audited(audit.app, e.id), timeout=30, message=f"the {topic} event in the log")
+        rows = wait_until(lambda e=event: audited(audit.app, e.id), 30, message=f"the {topic} event in the log")
         assert rows == [(topic, event.data["action"])]
 
 

@@ -19,21 +19,19 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
 from console.sandbox.broker import Broker
-from services.backend.main import build_app as build_backend
 from services.notification.config import NotificationSettings
 from services.notification.main import build_app as build_notification
 from services.notification.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from services.platform.auth import mint_dev_token
 from services.platform.events import TOPIC_REMINDERS
+from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.services.backend.conftest import JWT_SECRET
-from tests.services.backend.conftest import make_settings as backend_settings
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
     ServedApp,
     mesh,
     serve,
-    wait_for,
 )
 from tests.utils.events import delivered, reminder_cancelled, reminder_scheduled
 
@@ -117,13 +115,11 @@ class World:
 @pytest.fixture(scope="module")
 def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[World]:
     root = tmp_path_factory.mktemp("notification-sidecar")
-    backend_app = build_backend(backend_settings(f"sqlite:///{root / 'backend.db'}", internal_api_token=INTERNAL_TOKEN))
     ports = Ports()
     settings = NotificationSettings(app_env="development", internal_api_token=INTERNAL_TOKEN, notifier="webhook",
                                     webhook_url=hooks.url, webhook_secret=WEBHOOK_SECRET, **ports.settings())
-    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, \
-            serve(backend_app) as backend, serve(build_notification(settings), ports.app) as notification:
-        dapr.register("backend", backend.port)
+    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, dapr.backend(root / "backend.db") as backend, \
+            serve(build_notification(settings), ports.app) as notification:
         yield World(backend, notification, dapr.sidecar("notification", ports), hooks)
 
 
@@ -132,7 +128,7 @@ def test_a_reminder_fires_at_its_time_and_is_delivered_once(world: World) -> Non
     assert world.reminder(task) == "SUCCESS"
     job = world.job(task["id"])
     assert job is not None
-    [sent] = wait_for(lambda: world.deliveries(task["id"]), timeout=20, message="the webhook delivery")
+    [sent] = wait_until(lambda: world.deliveries(task["id"]), 20, message="the webhook delivery")
     assert sent["title"] == "Pay rent" and sent["task_version"] == task["version"] and sent["user_id"] == "alice"
     fired_at = datetime.now(UTC)
     assert fired_at >= datetime.fromisoformat(sent["remind_at"])

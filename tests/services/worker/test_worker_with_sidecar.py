@@ -14,20 +14,18 @@ import pytest
 from sqlalchemy import select
 
 from console.sandbox.broker import Broker
-from services.backend.main import build_app as build_backend
 from services.backend.models import Task
 from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_TASK_EVENTS
 from services.worker.config import WorkerSettings
 from services.worker.main import build_app as build_worker
-from tests.services.backend.conftest import make_settings as backend_settings
+from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
     ServedApp,
     mesh,
     serve,
-    wait_for,
 )
 from tests.utils.events import delivered, snapshot, task_event
 
@@ -55,10 +53,7 @@ def worker_settings(ports: Ports, **overrides: object) -> WorkerSettings:
 @pytest.fixture(scope="module")
 def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("worker-sidecar")
-    backend_app = build_backend(backend_settings(f"sqlite:///{root / 'backend.db'}", internal_api_token=INTERNAL_TOKEN))
-    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, \
-            serve(backend_app) as backend:
-        dapr.register("backend", backend.port)
+    with mesh(root / "mesh", kafka_broker.bootstrap) as dapr, dapr.backend(root / "backend.db") as backend:
         workers = []
         with serve(build_worker(worker_settings(first := Ports())), first.app) as one, \
                 serve(build_worker(worker_settings(second := Ports())), second.app) as two:
@@ -109,7 +104,7 @@ def test_a_completion_published_through_kafka_reaches_the_worker(world: World) -
     task = snapshot(rule="FREQ=WEEKLY;COUNT=5", due_at=datetime(2027, 3, 1, 9, tzinfo=UTC), status="completed")
     asyncio.run(world.publisher.publish(TOPIC_TASK_EVENTS, task_event("completed", task)))
     series = task.recurrence.series_id  # type: ignore[union-attr]
-    [nxt] = wait_for(lambda: world.series(series), timeout=30, message="the next instance via Kafka")
+    [nxt] = wait_until(lambda: world.series(series), 30, message="the next instance via Kafka")
     assert nxt.due_at == datetime(2027, 3, 8, 9, tzinfo=UTC)
 
 
