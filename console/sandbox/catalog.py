@@ -128,6 +128,7 @@ def service_process(
         app_id=name,
         # The services read their secrets through the sidecar while starting: start them once it serves.
         start_after_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz/outbound",
+        liveness_url=f"http://127.0.0.1:{ports.app}/healthz",
     )
 
 
@@ -161,6 +162,7 @@ def sidecar_process(
         ready_status=204,
         kind="sidecar",
         app_id=name,
+        liveness_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz/outbound",  # not tied to the app
     )
 
 

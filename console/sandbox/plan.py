@@ -33,6 +33,10 @@ class ProcessSpec:
     # its sidecar, as Kubernetes native sidecars start before the app containers.
     start_after_url: str | None = None
     start_after_timeout_s: float = 30.0
+    # Liveness, as kubelet's: once the process has been ready, this many failed probes in a row
+    # (one per probe interval, 2 s timeout each) mean it hangs: it is stopped and restarted.
+    liveness_url: str | None = None
+    liveness_failures: int = 10
 
     @property
     def ports(self) -> list[int]:

@@ -29,7 +29,7 @@ from console.sandbox.broker import Broker, BrokerError, external_broker, start_t
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.manifests import ManifestError, load_manifests, topics_to_create
 from console.sandbox.plan import Plan, write_json_atomic
-from console.sandbox.procs import GRACE_S, ManagedProcess, group_alive, signal_group
+from console.sandbox.procs import GRACE_S, ManagedProcess, group_alive, signal_group, stop_group
 from console.sandbox.s3 import LocalS3, S3Error, start_local_s3
 from console.sandbox.topics import TopicError, TopicResult, ensure_topics
 
@@ -56,6 +56,8 @@ class Child:
         self.last_exit: int | None = None
         self.restart_at: float | None = None  # monotonic time of the pending restart
         self.start_after: float | None = None  # first start pending on `start_after_url`, until then
+        self.seen_ready = False  # this incarnation was ready once: liveness applies from then on
+        self.live_failures = 0
 
     @property
     def name(self) -> str:
@@ -248,6 +250,7 @@ class Supervisor:
         if code is None:
             return
         proc.reap_group()
+        child.seen_ready, child.live_failures = False, 0
         ran = now - (proc.started_mono or now)
         child.failures = 1 if ran >= self.plan.restart.reset_after_s else child.failures + 1
         child.ready, child.last_exit = False, code
@@ -280,14 +283,32 @@ class Supervisor:
         self.write_state()
 
     def probe(self) -> None:
-        futures = {c.name: self._pool.submit(probe_url, c.proc.spec.ready_url, c.proc.spec.ready_status)
-                   for c in self.children if c.proc.running()}
+        running = [c for c in self.children if c.proc.running()]
+        ready = {c.name: self._pool.submit(probe_url, c.proc.spec.ready_url, c.proc.spec.ready_status)
+                 for c in running}
+        live = {c.name: self._pool.submit(probe_url, c.proc.spec.liveness_url, None, 2.0)
+                for c in running if c.seen_ready and c.proc.spec.liveness_url}
         for child in self.children:
-            fut = futures.get(child.name)
-            ready = bool(fut and fut.result())
-            if ready and not child.ready:
+            fut = ready.get(child.name)
+            is_ready = bool(fut and fut.result())
+            if is_ready and not child.ready:
                 child.ready_at = time.time()
-            child.ready = ready
+            child.ready = is_ready
+            child.seen_ready = child.seen_ready or is_ready
+        for child in self.children:
+            if child.name in live:
+                self.check_liveness(child, live[child.name].result())
+
+    def check_liveness(self, child: Child, alive: bool) -> None:
+        """Kubelet's liveness: a process that stopped answering is stopped, then restarted as a crash."""
+        child.live_failures = 0 if alive else child.live_failures + 1
+        if child.live_failures < child.proc.spec.liveness_failures:
+            return
+        log.warning("liveness probe failed; stopping the process to restart it",
+                    extra={"proc": child.name, "failures": child.live_failures})
+        child.live_failures = 0
+        if child.proc.process is not None:
+            stop_group(child.proc.process.pid, GRACE_S, child.proc.process)  # then check_child restarts it
 
     # --- state -------------------------------------------------------------------------------------
 

@@ -197,3 +197,26 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
     finally:
         control.down(layout)
     assert tansu.alive() and port_is_free(plan.processes[0].port)
+
+
+def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
+    hang = tmp_path / "hang"
+    plan = tiny_plan()
+    shop = plan.processes[1]
+    shop.argv += ["--hang-file", str(hang)]
+    shop.liveness_url, shop.liveness_failures = f"http://127.0.0.1:{shop.port}/healthz", 3
+    layout = SandboxLayout(Path(plan.dir))
+    state = control.start_supervisor(layout, plan, timeout_s=30)
+    old_pid = state["processes"]["shop"]["pid"]
+    try:
+        hang.touch()  # alive as a process, but it answers nothing any more
+        proc = wait_for(lambda: (control.read_state(layout) or {})["processes"]["shop"]["restarts"] == 1
+                        and control.read_state(layout)["processes"]["shop"], what="liveness restart")
+        assert proc["last_exit"] == -signal.SIGTERM and not pid_alive(old_pid)
+        assert "liveness probe failed" in layout.log("supervisor").read_text()
+        hang.unlink()
+        wait_for(lambda: control.read_state(layout)["processes"]["shop"]["ready"], what="ready again")
+        assert control.read_state(layout)["processes"]["shop-dapr"]["restarts"] == 0
+    finally:
+        hang.unlink(missing_ok=True)
+        control.down(layout)
