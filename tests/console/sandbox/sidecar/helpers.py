@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -202,8 +203,12 @@ class Sidecar:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def client(self) -> Any:
-        """An official SDK client bound to this sidecar (the SDK reads its ports from settings)."""
+    def client(self, headers: dict[str, str] | None = None) -> Any:
+        """An official SDK client bound to this sidecar (the SDK reads its ports from settings).
+
+        `headers` go out on every call, as the services send traceparent and x-correlation-id:
+        as gRPC metadata (a client interceptor) and as HTTP headers (the SDK's headers_callback).
+        """
         from dapr.clients import DaprClient
         from dapr.conf import settings
 
@@ -212,7 +217,10 @@ class Sidecar:
         settings.DAPR_RUNTIME_HOST = "127.0.0.1"
         settings.DAPR_HTTP_ENDPOINT = None
         settings.DAPR_GRPC_ENDPOINT = None
-        return DaprClient(address=f"127.0.0.1:{self.grpc_port}")
+        if not headers:
+            return DaprClient(address=f"127.0.0.1:{self.grpc_port}")
+        return DaprClient(address=f"127.0.0.1:{self.grpc_port}", headers_callback=lambda: dict(headers),
+                          interceptors=[_Metadata(headers)])
 
     def logs(self) -> list[dict[str, Any]]:
         out = []
@@ -242,6 +250,16 @@ class Sidecar:
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
+
+
+class _Metadata(grpc.UnaryUnaryClientInterceptor):
+    """Adds fixed metadata to every unary gRPC call (what the services' trace interceptor does)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = list(headers.items())
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(details._replace(metadata=[*(details.metadata or []), *self.headers]), request)
 
 
 @dataclass

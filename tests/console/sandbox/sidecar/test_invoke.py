@@ -37,12 +37,13 @@ def flaky_app(sandbox: Sandbox) -> Iterator[StubApp]:
     app.stop()
 
 
-def test_sdk_invoke_method_goes_over_http_and_reaches_the_app(backend: Sidecar, worker: Sidecar, worker_app: StubApp,
-                                                              backend_client) -> None:
-    # dapr SDK 1.19 invoke_method: HTTP /v1.0/invoke/<app-id>/method/<path> by default
-    resp = backend_client.invoke_method("worker", "echo", data=b'{"q": 1}', http_verb="PUT",
-                                        content_type="application/json",
-                                        http_querystring=(("x", "1"),), metadata=(("x-correlation-id", "c-7"),))
+def test_sdk_invoke_method_goes_over_http_and_reaches_the_app(backend: Sidecar, worker: Sidecar,
+                                                              worker_app: StubApp) -> None:
+    # dapr SDK 1.19 invoke_method: HTTP /v1.0/invoke/<app-id>/method/<path> by default;
+    # headers_callback headers become HTTP headers, forwarded to the callee
+    with backend.client({"x-correlation-id": "c-7"}) as client:
+        resp = client.invoke_method("worker", "echo", data=b'{"q": 1}', http_verb="PUT",
+                                    content_type="application/json", http_querystring=(("x", "1"),))
     body = resp.json()
     assert resp.status_code == 200
     assert body["method"] == "PUT" and body["path"] == "/echo?x=1" and body["body"] == '{"q": 1}'

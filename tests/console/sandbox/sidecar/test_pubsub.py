@@ -67,16 +67,16 @@ def test_publish_text_and_binary_payloads(sandbox: Sandbox, backend_client) -> N
     assert binary["data_base64"] == "AAE=" and "data" not in binary
 
 
-def test_app_cloudevent_keeps_its_fields_and_gets_the_missing_ones(sandbox: Sandbox, backend_client) -> None:
+def test_app_cloudevent_keeps_its_fields_and_gets_the_missing_ones(sandbox: Sandbox, backend: Sidecar) -> None:
     # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-cloudevents/#publish-your-own-cloudevent
     # components-contrib FromCloudEvent: keeps id/type/source/time, sets topic+pubsubname, adds trace fields
     own = {"specversion": "1.0", "id": "evt-1", "type": "todo.task.created.v1", "source": "backend/tasks",
            "datacontenttype": "application/json", "data": {"task_id": "t1"}, "time": "2026-01-01T00:00:00Z"}
-    with topic_reader(sandbox.bootstrap, T["pub"]) as reader:
-        backend_client.publish_event(
-            "kafka-pubsub", T["pub"], json.dumps(own), data_content_type="application/cloudevents+json",
-            publish_metadata={"partitionKey": "t1"},
-            metadata=(("traceparent", TRACEPARENT), ("x-correlation-id", "corr-123")))
+    # the backend's way: its own CloudEvent, partitionKey, traceparent + x-correlation-id as gRPC metadata
+    headers = {"traceparent": TRACEPARENT, "x-correlation-id": "corr-123"}
+    with topic_reader(sandbox.bootstrap, T["pub"]) as reader, backend.client(headers) as client:
+        client.publish_event("kafka-pubsub", T["pub"], json.dumps(own),
+                             data_content_type="application/cloudevents+json", publish_metadata={"partitionKey": "t1"})
         record = reader.by_key(b"t1")[b"t1"]
     event = json.loads(record.value)
     assert {k: event[k] for k in own} == own
@@ -145,13 +145,13 @@ def test_http_publish_endpoint(sandbox: Sandbox, backend: Sidecar) -> None:
 
 
 # ---- delivery -------------------------------------------------------------------------------------
-def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
+def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app: StubApp, backend: Sidecar) -> None:
     # https://docs.dapr.io/developing-applications/building-blocks/pubsub/subscription-methods/
     # body = the CloudEvent as published, content-type application/cloudevents+json;
     # message metadata (Kafka headers, __key/__topic/...) arrive as HTTP headers (postman/http)
-    backend_client.publish_event("kafka-pubsub", T["ok"], json.dumps({"hello": "worker"}),
-                                 data_content_type="application/json", publish_metadata={"partitionKey": "k1"},
-                                 metadata=(("traceparent", TRACEPARENT), ("x-correlation-id", "corr-9")))
+    with backend.client({"traceparent": TRACEPARENT, "x-correlation-id": "corr-9"}) as client:
+        client.publish_event("kafka-pubsub", T["ok"], json.dumps({"hello": "worker"}),
+                             data_content_type="application/json", publish_metadata={"partitionKey": "k1"})
     call = worker_app.wait_calls("/events/ok")[0]
     event = call.json()
     assert call.method == "POST"
