@@ -1,7 +1,7 @@
 """`up`, `down`, `status` and `logs` as functions: the CLI prints, these do the work.
 
 `up` plans in the foreground (so a port in use or a missing part fails before anything starts),
-writes the secrets, registry inputs and plan, starts the supervisor detached (new session, pid
+writes the secrets file and the plan, starts the supervisor detached (new session, pid
 file under the sandbox dir) and returns once the supervisor reports every process ready.
 `down` asks the supervisor to stop (SIGTERM) and, should it be gone or stuck, kills the process
 groups recorded in the state file itself, so no process survives and every port is freed.
