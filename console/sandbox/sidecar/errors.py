@@ -144,8 +144,9 @@ class ETagMismatch(StateStoreError):
 
     grpc_code = C.ABORTED
 
-    def __init__(self) -> None:
-        super().__init__("possible etag mismatch. error from state store")
+    def __init__(self, cause: str = "") -> None:
+        text = "possible etag mismatch. error from state store"
+        super().__init__(f"{text}: {cause}" if cause else text)
 
 
 class ETagInvalid(StateStoreError):

@@ -35,7 +35,7 @@ SEPARATOR = "||"
 ASSIGN_WAIT_S = 10.0
 DEFAULT_COMPONENTS = (
     Component("kafka-pubsub", "pubsub.kafka", metadata={"consumerGroup": "{appID}"}),
-    Component("statestore", "state.postgresql"),
+    Component("statestore", "state.postgresql", version="v2"),
     Component("secretstore", "secretstores.kubernetes"),
 )
 CAPABILITIES = {"state": ["ETAG", "TRANSACTIONAL", "TTL"], "pubsub": [], "secretstores": []}
@@ -253,6 +253,10 @@ class Runtime:
             return f"{NAMESPACE}.{self.app_id}{SEPARATOR}{key}"
         return f"{strategy}{SEPARATOR}{key}"
 
+    def _uuid_etags(self, store: str) -> bool:
+        """state.postgresql v2 (and anything but v1) uses UUID ETags."""
+        return self.state_stores[store].version != "v1"
+
     def check_store(self, store: str) -> None:
         if store not in self.state_stores:
             raise errors.state_store_not_found(store, self.app_id)
@@ -270,8 +274,8 @@ class Runtime:
         for op in ops:
             if not op.key:
                 raise errors.state_key_empty()
-        prefixed = [SetOp(self._state_key(store, op.key), op.value, op.etag, op.first_write, op.ttl_seconds)
-                    for op in ops]
+        prefixed = [SetOp(self._state_key(store, op.key), op.value, op.etag, op.first_write, op.ttl_seconds,
+                          self._uuid_etags(store)) for op in ops]
         for op in prefixed:
             try:
                 self.store.set(op)
@@ -281,7 +285,7 @@ class Runtime:
     def delete_state(self, store: str, key: str, etag: str | None) -> None:
         full = self._state_key(store, key)
         try:
-            self.store.delete(DeleteOp(full, etag))
+            self.store.delete(DeleteOp(full, etag, self._uuid_etags(store)))
         except errors.StateStoreError as exc:
             raise errors.state_delete(key, exc) from None
 
@@ -292,9 +296,10 @@ class Runtime:
         for kind, op in ops:
             full = self._state_key(store, op.key)
             if kind == "upsert":
-                converted.append(SetOp(full, op.value, op.etag, op.first_write, op.ttl_seconds))
+                converted.append(SetOp(full, op.value, op.etag, op.first_write, op.ttl_seconds,
+                                       self._uuid_etags(store)))
             elif kind == "delete":
-                converted.append(DeleteOp(full, op.etag))
+                converted.append(DeleteOp(full, op.etag, self._uuid_etags(store)))
             else:
                 raise errors.state_operation_unsupported(kind)
         try:

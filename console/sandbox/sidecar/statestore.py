@@ -1,9 +1,10 @@
 """The `statestore` component: SQLite (default) or PostgreSQL, with Dapr's ETag semantics.
 
-Semantics follow components-contrib's state.postgresql v1, which backs `statestore` in the
-cluster: ETags are numeric (there: the row's xmin; here: a global counter, so every write gets a
-new one); an ETag that is not a uint32 is invalid; a write or delete whose ETag does not match
-the stored row is an ETag mismatch; first-write without an ETag only inserts ("no item was
+Semantics follow components-contrib's state.postgresql, which backs `statestore` in the cluster,
+in the Component's version: v2 (kustomize/base) uses a random UUID ETag per write and treats an
+ETag that is not a UUID as a mismatch; v1 uses numeric ETags (there the row's xmin, here a global
+counter) and rejects a non-uint32 ETag as invalid. Both: a write or delete whose ETag does not
+match the stored row is an ETag mismatch; first-write without an ETag only inserts ("no item was
 updated" when the key exists); last-write without an ETag upserts; `ttlInSeconds` expires rows.
 All sidecars share one database, so keys carry daprd's prefix ("<app-id>||<key>" by default).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,22 +34,28 @@ class SetOp:
     etag: str | None = None
     first_write: bool = False
     ttl_seconds: int | None = None
+    uuid_etags: bool = True  # state.postgresql v2; False: v1's numeric ETags
 
 
 @dataclass(frozen=True)
 class DeleteOp:
     key: str
     etag: str | None = None
+    uuid_etags: bool = True
 
 
-def _parse_etag(etag: str) -> int:
-    try:
-        value = int(etag, 10)
-    except ValueError:
-        raise ETagInvalid(etag) from None
-    if not 0 <= value < 2**32 or not etag.isdigit():
+def _parse_etag(etag: str, uuid_etags: bool) -> str:
+    """The stored form of a caller's ETag; v1: ETagInvalid unless a uint32, v2: mismatch unless a UUID."""
+    if uuid_etags:
+        try:
+            return str(uuid.UUID(etag))
+        except ValueError:
+            valid_length = len(etag) in (32, 36, 38, 41, 45)
+            reason = "invalid UUID format" if valid_length else f"invalid UUID length: {len(etag)}"
+            raise ETagMismatch(reason) from None  # Go's uuid.Parse wording
+    if not etag.isdigit() or not 0 <= int(etag) < 2**32:
         raise ETagInvalid(etag)
-    return value
+    return str(int(etag))
 
 
 class SqlStateStore:
@@ -60,7 +68,7 @@ class SqlStateStore:
         self._conn = connect()
         with self._tx() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, "
-                        "etag BIGINT NOT NULL, expires DOUBLE PRECISION)")
+                        "etag TEXT NOT NULL, expires DOUBLE PRECISION)")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {SEQ_TABLE} (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)")
             cur.execute(self._q(f"INSERT INTO {SEQ_TABLE} (id, v) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"))
 
@@ -82,10 +90,12 @@ class SqlStateStore:
             finally:
                 cur.close()
 
-    def _next_etag(self, cur: Any) -> int:
+    def _next_etag(self, cur: Any, uuid_etags: bool) -> str:
+        if uuid_etags:
+            return str(uuid.uuid4())  # v2: gen_random_uuid()
         cur.execute(self._q(f"UPDATE {SEQ_TABLE} SET v = v + 1 WHERE id = 1 RETURNING v"))
         value = int(cur.fetchone()[0])
-        return value % (2**32) or 1  # stays a valid uint32, as postgres' xmin
+        return str(value % (2**32) or 1)  # stays a valid uint32, as postgres' xmin
 
     def get(self, key: str) -> tuple[bytes | None, str | None]:
         with self._tx() as cur:
@@ -102,9 +112,9 @@ class SqlStateStore:
     def _set(self, cur: Any, op: SetOp) -> None:
         now = time.time()
         expires = now + op.ttl_seconds if op.ttl_seconds and op.ttl_seconds > 0 else None
-        etag = self._next_etag(cur)
-        if op.etag:
-            expected = _parse_etag(op.etag)
+        expected = _parse_etag(op.etag, op.uuid_etags) if op.etag else None
+        etag = self._next_etag(cur, op.uuid_etags)
+        if expected is not None:
             cur.execute(self._q(f"UPDATE {TABLE} SET value = ?, etag = ?, expires = ? "
                                 "WHERE key = ? AND etag = ? AND (expires IS NULL OR expires > ?)"),
                         (op.value, etag, expires, op.key, expected, now))
@@ -127,7 +137,7 @@ class SqlStateStore:
 
     def _delete(self, cur: Any, op: DeleteOp) -> None:
         if op.etag:
-            expected = _parse_etag(op.etag)
+            expected = _parse_etag(op.etag, op.uuid_etags)
             cur.execute(self._q(f"DELETE FROM {TABLE} WHERE key = ? AND etag = ?"), (op.key, expected))
             if cur.rowcount != 1:
                 raise ETagMismatch()

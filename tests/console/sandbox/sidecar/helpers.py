@@ -370,7 +370,7 @@ BASE_DOCS = {
         metadata: {name: statestore}
         spec:
           type: state.postgresql
-          version: v1
+          version: v2
           metadata:
             - name: connectionString
               secretKeyRef: {name: postgres, key: url}

@@ -1,4 +1,4 @@
-"""State conformance (statestore = state.postgresql in the cluster): ETags, concurrency, transactions.
+"""State conformance (statestore = state.postgresql v2 in the cluster): ETags, concurrency, transactions.
 
 Behaviour: https://docs.dapr.io/developing-applications/building-blocks/state-management/state-management-overview/
 (ETags, first-write/last-write) and dapr/dapr pkg/api/grpc/grpc.go + components-contrib
@@ -8,6 +8,7 @@ state/postgresql (error codes and messages).
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import grpc
 import pytest
@@ -23,7 +24,7 @@ STORE = "statestore"
 def test_save_get_delete_roundtrip_with_etags(backend_client) -> None:
     backend_client.save_state(STORE, "task-1", "v1")
     first = backend_client.get_state(STORE, "task-1")
-    assert first.data == b"v1" and first.etag.isdigit()
+    assert first.data == b"v1" and uuid.UUID(first.etag)  # v2: a random UUID per write
     backend_client.save_state(STORE, "task-1", "v2")
     second = backend_client.get_state(STORE, "task-1")
     assert second.data == b"v2" and second.etag != first.etag  # every write gets a new ETag
@@ -64,13 +65,33 @@ def test_stale_etag_is_aborted(backend_client) -> None:
     assert err.value.details().startswith("failed deleting state with key etag-key: possible etag mismatch")
 
 
-def test_invalid_etag_is_invalid_argument(backend_client) -> None:
-    # state.postgresql parses the ETag as uint32; ETagInvalid -> codes.InvalidArgument
+def test_an_etag_that_is_not_a_uuid_is_a_mismatch(backend_client) -> None:
+    # state.postgresql v2 doSet/doDelete: uuid.Parse fails -> ETagMismatch (Aborted), with Go's reason
     backend_client.save_state(STORE, "bad-etag", "a")
     with pytest.raises(DaprGrpcError) as err:
         backend_client.save_state(STORE, "bad-etag", "b", etag="not-a-number")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "invalid etag value" in err.value.details()
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert err.value.details() == ("failed saving state in state store statestore: possible etag mismatch. "
+                                   "error from state store: invalid UUID length: 12")
+
+
+def test_v1_components_use_numeric_etags(tmp_path) -> None:
+    # state.postgresql v1: ETag = xmin (a uint32); anything else is ETagInvalid -> InvalidArgument
+    from console.sandbox.sidecar.errors import ETagInvalid, ETagMismatch
+    from console.sandbox.sidecar.statestore import SetOp, open_store
+
+    store = open_store(tmp_path, None)
+    store.set(SetOp("k", b"a", uuid_etags=False))
+    etag = store.get("k")[1]
+    assert etag is not None and etag.isdigit()
+    store.set(SetOp("k", b"b", etag=etag, uuid_etags=False))
+    with pytest.raises(ETagMismatch):
+        store.set(SetOp("k", b"c", etag=etag, uuid_etags=False))
+    with pytest.raises(ETagInvalid) as err:
+        store.set(SetOp("k", b"c", etag="x1", uuid_etags=False))
+    assert err.value.grpc_code == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(err.value) == 'invalid etag value: strconv.ParseUint: parsing "x1": invalid syntax'
+    store.close()
 
 
 def test_first_write_concurrency(backend_client) -> None:
@@ -107,7 +128,8 @@ def test_transaction_is_all_or_nothing(backend_client) -> None:
     with pytest.raises(DaprGrpcError) as err:
         backend_client.execute_state_transaction(STORE, [
             TransactionalStateOperation("tx-c", "should-not-exist"),
-            TransactionalStateOperation("tx-b", "", etag="12345", operation_type=TransactionOperationType.delete),
+            TransactionalStateOperation("tx-b", "", etag=str(uuid.uuid4()),
+                                        operation_type=TransactionOperationType.delete),
         ])
     assert err.value.code() == grpc.StatusCode.INTERNAL
     assert err.value.details().startswith("error while executing state transaction: possible etag mismatch")
