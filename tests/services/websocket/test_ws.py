@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from starlette.websockets import WebSocketDisconnect
 
 from services.platform.auth import mint_dev_token
@@ -36,10 +37,16 @@ def update(client: TestClient, user: str, task_id: str = "t-1", action: str = "u
     return event.id
 
 
+def connected() -> float:
+    return REGISTRY.get_sample_value("websocket_connections", {"service": "websocket"}) or 0.0
+
+
 def test_each_user_receives_only_their_own_updates(client: TestClient) -> None:
+    before = connected()
     with client.websocket_connect(f"/ws?token={token('alice')}") as alice, \
             client.websocket_connect(f"/ws?token={token('bob')}") as bob:
         assert alice.receive_json()["type"] == "ready" and bob.receive_json()["user_id"] == "bob"
+        assert connected() == before + 2
         update(client, "bob", "t-bob")
         first = update(client, "alice", "t-alice")
         got = alice.receive_json()

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from prometheus_client import Gauge
 
 from services.platform.auth import AuthError, Principal, TokenVerifier
 from services.websocket.config import WebsocketSettings
@@ -42,6 +43,8 @@ REQUIRED_SCOPE = "tasks:read"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
+
+CONNECTIONS = Gauge("websocket_connections", "Authenticated WebSocket clients connected", ["service"])
 
 
 class Refused(Exception):
@@ -102,6 +105,9 @@ async def updates(ws: WebSocket) -> None:
         return
     hub: Hub = ws.app.state.hub
     subscriber, backlog = hub.subscribe(principal.user_id, ws.query_params.get("last_event_id"))
+    CONNECTIONS.labels(settings.service_name).inc()
+    log.info("client connected", extra={"user_id": principal.user_id, "resync": backlog is None,
+                                        "replayed": len(backlog or [])})
     try:
         if backlog is None:
             await ws.send_json({"type": "resync", "reason": "last_event_id is no longer buffered"})
@@ -114,6 +120,8 @@ async def updates(ws: WebSocket) -> None:
         pass
     finally:
         hub.unsubscribe(subscriber)
+        CONNECTIONS.labels(settings.service_name).dec()
+        log.info("client disconnected", extra={"user_id": principal.user_id})
 
 
 async def _pump(ws: WebSocket, subscriber: Subscriber, settings: WebsocketSettings) -> None:
