@@ -169,9 +169,15 @@ def secret_get(key: str, store: str, err: str) -> DaprError:
                      "ERR_SECRET_GET")
 
 
+def secret_denied(key: str, store: str) -> DaprError:
+    return DaprError(C.PERMISSION_DENIED, 403, f'access denied by policy to get "{key}" from "{store}"',
+                     "ERR_PERMISSION_DENIED")
+
+
 # ---- service invocation ------------------------------------------------------------------------
-def direct_invoke(app_id: str, err: str) -> DaprError:
-    return DaprError(C.INTERNAL, 500, f"failed to invoke, id: {app_id}, err: {err}", "ERR_DIRECT_INVOKE")
+def direct_invoke(app_id: str, err: str, http_status: int = 500) -> DaprError:
+    """ERR_DIRECT_INVOKE; daprd answers HTTP 403 instead of 500 when the callee denied access."""
+    return DaprError(C.INTERNAL, http_status, f"failed to invoke, id: {app_id}, err: {err}", "ERR_DIRECT_INVOKE")
 
 
 # ---- jobs (pkg/api/errors/scheduler.go, api/universal/jobs.go) ---------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.policies import TRUST_DOMAIN, Policies
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, StatusError
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ class Registry:
             log.warning("cannot read registry", extra={"path": str(self.path), "error": str(exc)})
 
 
+class AccessDenied(Exception):
+    """The callee's access control policy refused this caller/operation/verb."""
+
+
 @dataclass
 class InvokeResult:
     status: int
@@ -85,9 +90,12 @@ class InvokeResult:
 class Invoker:
     """Calls another app's HTTP port under that app's resiliency policy."""
 
-    def __init__(self, registry: Registry, resiliency: Resiliency) -> None:
+    def __init__(self, registry: Registry, resiliency: Resiliency, caller: str = "", namespace: str = "",
+                 policies: Policies | None = None) -> None:
         self.registry = registry
         self.resiliency = resiliency
+        self.caller, self.namespace = caller, namespace
+        self.policies = policies or Policies()
         self._client = httpx.Client(timeout=DEFAULT_TIMEOUT_S)
 
     def invoke(self, app_id: str, method: str, verb: str, query: str, headers: list[tuple[str, str]],
@@ -100,10 +108,17 @@ class Invoker:
         policy = self.resiliency.app_policy(app_id)
         fwd = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
 
+        operation = method.split("?", 1)[0]
+
         def attempt(timeout: float | None) -> InvokeResult:
             endpoint = self.registry.resolve(app_id)
             if endpoint is None:
                 raise LookupError(f"couldn't find service: {app_id}")
+            if not self.policies.may_invoke(self.caller, self.namespace, operation, verb):
+                raise AccessDenied(
+                    "rpc error: code = PermissionDenied desc = access control policy has denied access to id: "
+                    f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/{self.caller} operation: {operation} "
+                    f"verb: {verb.upper()}")
             url = f"http://127.0.0.1:{endpoint.app_port}/{method.lstrip('/')}"
             if query:
                 url += f"?{query}"
@@ -121,6 +136,8 @@ class Invoker:
             return exc.result
         except httpx.TimeoutException:
             raise errors.direct_invoke(app_id, "context deadline exceeded") from None
+        except AccessDenied as exc:
+            raise errors.direct_invoke(app_id, str(exc), http_status=403) from None
         except (httpx.HTTPError, LookupError, BreakerOpenError) as exc:
             raise errors.direct_invoke(app_id, _describe(exc)) from None
 

@@ -69,6 +69,7 @@ class Resources:
     components: list[Component] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     resiliency_specs: list[dict[str, Any]] = field(default_factory=list)
+    configurations: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> spec
 
 
 def _in_scope(doc: dict[str, Any], app_id: str) -> bool:
@@ -139,8 +140,11 @@ def load(resources_path: Path, app_id: str) -> Resources:
                     res.subscriptions.append(sub)
             elif kind == "Resiliency":
                 res.resiliency_specs.append(spec)
+            elif kind == "Configuration":
+                res.configurations[name] = spec
     log.info("resources loaded", extra={
         "path": str(resources_path), "components": [c.name for c in res.components],
         "subscriptions": [s.name for s in res.subscriptions], "resiliencies": len(res.resiliency_specs),
+        "configurations": sorted(res.configurations),
     })
     return res

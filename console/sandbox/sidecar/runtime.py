@@ -11,6 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from dapr.proto.runtime.v1 import jobs_pb2
@@ -20,6 +21,7 @@ from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.invoke import Invoker, Registry
 from console.sandbox.sidecar.jobs import JobStore
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.policies import Policies
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, parse_duration
 from console.sandbox.sidecar.resources import Component, Resources, Subscription
 from console.sandbox.sidecar.secrets import FileSecretStore, SecretLookupError
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME_VERSION = "1.16.0-sandbox"
 NAMESPACE = "todo-app"
+DEFAULT_CONFIG = "todo-config"
 SEPARATOR = "||"
 ASSIGN_WAIT_S = 10.0
 DEFAULT_COMPONENTS = (
@@ -55,6 +58,7 @@ class Options:
     secrets_file: Path | None = None
     registry: Path | None = None
     database_url: str | None = None
+    config: str | None = None  # the Configuration CR to apply (daprd's --config / dapr.io/config)
 
 
 def _parse_bool(text: str) -> bool:
@@ -96,12 +100,26 @@ class Runtime:
         self.secret_stores = {c.name for c in self.components if c.kind == "secretstores"}
         self.store: SqlStateStore = open_store(o.state_dir, o.database_url)
         self.secrets = FileSecretStore(o.secrets_file)
-        self.invoker = Invoker(Registry(o.registry), self.resiliency)
+        self.policies = Policies.from_configuration(self._configuration())
+        self.invoker = Invoker(Registry(o.registry), self.resiliency, self.app_id, NAMESPACE, self.policies)
         self.jobs = JobStore(o.state_dir / "jobs.db", self.app_id, NAMESPACE, self._trigger_job)
         self.subscriptions: list[Subscription] = []
         self.subscribers: list[Subscriber] = []
         self.outbound_ready = threading.Event()
         self.ready = threading.Event()
+
+    def _configuration(self) -> dict[str, Any] | None:
+        """--config by name; else `todo-config`, else the only Configuration found; else none."""
+        found = self.resources.configurations
+        name = self.options.config or (DEFAULT_CONFIG if DEFAULT_CONFIG in found else
+                                       next(iter(found)) if len(found) == 1 else None)
+        if name is None:
+            return None
+        if name not in found:
+            log.warning("configuration not found; no access policies applied", extra={"config": name})
+            return None
+        log.info("configuration applied", extra={"config": name})
+        return found[name]
 
     def _components(self) -> list[Component]:
         """Loaded components of the kinds we implement; the contract's names when none are declared."""
@@ -311,6 +329,8 @@ class Runtime:
     def get_secret(self, store: str, key: str) -> dict[str, str]:
         if store not in self.secret_stores:
             raise errors.secret_store_not_found(store)
+        if not self.policies.may_read_secret(store, key):
+            raise errors.secret_denied(key, store)
         try:
             return self.secrets.get(key)
         except SecretLookupError as exc:
@@ -320,7 +340,7 @@ class Runtime:
         if store not in self.secret_stores:
             raise errors.secret_store_not_found(store)
         try:
-            return self.secrets.bulk()
+            return {k: v for k, v in self.secrets.bulk().items() if self.policies.may_read_secret(store, k)}
         except SecretLookupError as exc:
             raise errors.DaprError(errors.C.INTERNAL, 500,
                                    f"failed getting secrets from secret store {store}: {exc}", "ERR_SECRET_GET") from None
