@@ -137,6 +137,8 @@ class Invoker:
         except httpx.TimeoutException:
             raise errors.direct_invoke(app_id, "context deadline exceeded") from None
         except AccessDenied as exc:
+            log.warning("service invocation denied by the access control policy",
+                        extra={"target": app_id, "operation": operation, "verb": verb.upper()})
             raise errors.direct_invoke(app_id, str(exc), http_status=403) from None
         except (httpx.HTTPError, LookupError, BreakerOpenError) as exc:
             raise errors.direct_invoke(app_id, _describe(exc)) from None

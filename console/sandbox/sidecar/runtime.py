@@ -330,6 +330,7 @@ class Runtime:
         if store not in self.secret_stores:
             raise errors.secret_store_not_found(store)
         if not self.policies.may_read_secret(store, key):
+            log.warning("secret denied by the Configuration's secret scopes", extra={"store": store, "key": key})
             raise errors.secret_denied(key, store)
         try:
             return self.secrets.get(key)
