@@ -31,12 +31,11 @@ RANDOM_SECRETS: tuple[tuple[str, str], ...] = (
     ("todo-internal", "token"),
     ("todo-notification", "webhook-secret"),
 )
-# Database URLs, by the service whose database it is; `todo-database` is the cluster's name for
-# the backend's (and the state store's) database.
+# Database URLs, by the service whose database it is, under the names of the cluster's Secrets
+# (kustomize/secrets): `todo-db` holds the backend's (and the state store's) database.
 DATABASE_SECRETS: dict[tuple[str, str], str] = {
     ("todo-db", "url"): "backend",
-    ("todo-database", "url"): "backend",
-    ("todo-database", "connection-string"): "backend",
+    ("todo-db", "connection-string"): "backend",
     ("todo-audit-db", "url"): "audit",
 }
 

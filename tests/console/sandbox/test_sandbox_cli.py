@@ -68,7 +68,7 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
 
     secrets = read_secrets(layout.secrets)
     assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
-    assert secrets["todo-db"]["url"] == secrets["todo-database"]["url"] == f"sqlite:///{layout.root}/backend.db"
+    assert secrets["todo-db"]["url"] == secrets["todo-db"]["connection-string"] == f"sqlite:///{layout.root}/backend.db"
     assert secrets["todo-audit-db"]["url"] == f"sqlite:///{layout.root}/audit.db"
     first_secret = secrets["todo-auth"]["jwt-secret"]
     assert len(first_secret) >= 32 and len(secrets["todo-internal"]["token"]) >= 32
