@@ -11,7 +11,7 @@ from services.audit import db
 from services.audit.api.routes import audit, events
 from services.audit.config import AuditSettings
 from services.platform.auth import TokenVerifier
-from services.platform.consumer import build_consumer_app, lazy_app
+from services.platform.consumer_app import build_consumer_app, lazy_app
 
 
 async def _setup(app: FastAPI, settings: AuditSettings) -> Callable[[], None] | None:

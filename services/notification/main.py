@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.notification.api.routes import events, jobs
 from services.notification.config import NotificationSettings
 from services.notification.notifiers import LogNotifier, Notifier, WebhookNotifier
-from services.platform.consumer import build_consumer_app, lazy_app
+from services.platform.consumer_app import build_consumer_app, lazy_app
 
 
 def make_notifier(settings: NotificationSettings) -> Notifier:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from services.platform.auth import TokenVerifier
-from services.platform.consumer import build_consumer_app, lazy_app
+from services.platform.consumer_app import build_consumer_app, lazy_app
 from services.websocket.api.routes import events, ws
 from services.websocket.config import WebsocketSettings
 from services.websocket.hub import Hub

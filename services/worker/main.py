@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.platform.consumer import build_consumer_app, lazy_app
+from services.platform.consumer_app import build_consumer_app, lazy_app
 from services.worker.api.routes import events
 from services.worker.config import WorkerSettings
 

@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from console.sandbox.ports import free_port
 from services.backend.main import build_app as build_backend
-from services.platform.dapr_gateway import DaprGateway
-from services.platform.settings import ServiceSettings
+from services.platform.events import CloudEvent
 from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, wait_until
 from tests.services.backend.conftest import make_settings as backend_settings
 
@@ -61,6 +61,25 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[ServedApp]:
         thread.join(15)
 
 
+@dataclass(frozen=True)
+class Publisher:
+    """Publishes our CloudEvents through a sidecar's HTTP API, as the backend's relay would.
+
+    Test tooling, deliberately not a DaprGateway: the SDK keeps the sidecar's HTTP port in a
+    process-wide setting, so a second gateway in the test process would redirect the services'
+    own HTTP invocations to this sidecar.
+    """
+
+    sidecar_url: str
+
+    def publish(self, topic: str, event: CloudEvent) -> None:
+        answer = httpx.post(
+            f"{self.sidecar_url}/v1.0/publish/kafka-pubsub/{topic}", params={"metadata.partitionKey": event.subject},
+            content=event.model_dump_json(exclude_none=True), timeout=15,
+            headers={"content-type": "application/cloudevents+json"})
+        assert answer.status_code == 204, answer.text
+
+
 @dataclass
 class Mesh:
     """Sidecars sharing one state store, registry and secrets file, as the sandbox runs them."""
@@ -72,13 +91,12 @@ class Mesh:
         """A sidecar for app_id (reads kustomize/base: its components, Subscriptions, Resiliency)."""
         return self.sandbox.start(app_id, ports.app, http_port=ports.dapr_http, grpc_port=ports.dapr_grpc)
 
-    def publisher(self) -> DaprGateway:
-        """A gateway on a sidecar for app-id `backend` (no app): the only app allowed to publish
-        the main topics (publishingScopes of the kafka-pubsub component)."""
+    def publisher(self) -> Publisher:
+        """A sidecar for app-id `backend` (no app), the only app allowed to publish the main topics
+        (publishingScopes of the kafka-pubsub component)."""
         ports = Ports()
-        self.sandbox.start("backend", None, http_port=ports.dapr_http, grpc_port=ports.dapr_grpc)
-        return DaprGateway(ServiceSettings(app_env="development", service_name="test-publisher",
-                                           dapr_http_port=ports.dapr_http, dapr_grpc_port=ports.dapr_grpc))
+        started = self.sandbox.start("backend", None, http_port=ports.dapr_http, grpc_port=ports.dapr_grpc)
+        return Publisher(started.http)
 
     def register(self, app_id: str, app_port: int) -> None:
         """Make app_id resolvable for service invocation without running its sidecar."""

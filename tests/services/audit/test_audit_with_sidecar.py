@@ -3,7 +3,6 @@ poison message goes to the dead-letter topic, and readiness checks the sidecar a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,10 @@ from sqlalchemy import text
 
 from console.sandbox.broker import Broker
 from services.audit.main import build_app
-from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, TOPIC_TASK_UPDATES
 from tests.console.sandbox.sidecar.helpers import topic_reader, wait_until
 from tests.services.audit.conftest import make_settings
-from tests.utils.dapr_apps import Ports, ServedApp, mesh, serve
+from tests.utils.dapr_apps import Ports, Publisher, ServedApp, mesh, serve
 from tests.utils.events import reminder_scheduled, snapshot, task_event
 
 pytestmark = pytest.mark.broker
@@ -28,7 +26,7 @@ pytestmark = pytest.mark.broker
 @dataclass
 class Audit:
     app: ServedApp
-    publisher: DaprGateway
+    publisher: Publisher
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +46,11 @@ def audited(app: ServedApp, event_id: str) -> list[tuple[str, str]]:
 
 
 def test_events_published_on_every_topic_are_recorded(audit: Audit) -> None:
-    gateway = audit.publisher
     task = snapshot(owner="carol")
     sent = {TOPIC_TASK_EVENTS: task_event("created", task), TOPIC_TASK_UPDATES: task_event("updated", task),
             TOPIC_REMINDERS: reminder_scheduled(task_id=task.id, owner="carol")}
-
-    async def publish() -> None:
-        for topic, event in sent.items():
-            await gateway.publish(topic, event)
-
-    asyncio.run(publish())
+    for topic, event in sent.items():
+        audit.publisher.publish(topic, event)
     for topic, event in sent.items():
         rows = wait_until(lambda e=event: audited(audit.app, e.id), 30, message=f"the {topic} event in the log")
         assert rows == [(topic, event.data["action"])]

@@ -3,7 +3,6 @@ socket through Kafka, the dev sidecar and /ws, and nobody else's."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from websockets.sync.client import connect
 
 from console.sandbox.broker import Broker
 from services.platform.auth import mint_dev_token
-from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_TASK_UPDATES
 from services.websocket.config import WebsocketSettings
 from services.websocket.main import build_app
-from tests.utils.dapr_apps import Ports, ServedApp, mesh, serve
+from tests.utils.dapr_apps import Ports, Publisher, ServedApp, mesh, serve
 from tests.utils.events import snapshot, task_event
 
 pytestmark = pytest.mark.broker
@@ -28,7 +26,7 @@ SECRET = "ws-sidecar-secret-0123456789-abcdefghij"
 @dataclass
 class World:
     app: ServedApp
-    publisher: DaprGateway
+    publisher: Publisher
 
     def ws(self, user: str, *extra: str):  # type: ignore[no-untyped-def]
         query = "&".join((f"token={mint_dev_token(SECRET, user)}", *extra))
@@ -56,7 +54,7 @@ def test_a_published_update_reaches_only_its_owner(world: World) -> None:
     with world.ws("dave") as dave, world.ws("erin") as erin:
         assert receive(dave)["type"] == "ready" and receive(erin)["type"] == "ready"
         event = task_event("updated", snapshot(owner="dave", title="Call mum"))
-        asyncio.run(world.publisher.publish(TOPIC_TASK_UPDATES, event))
+        world.publisher.publish(TOPIC_TASK_UPDATES, event)
         got = receive(dave)
         assert got["id"] == event.id and got["data"]["task"]["title"] == "Call mum"
         with pytest.raises(TimeoutError):

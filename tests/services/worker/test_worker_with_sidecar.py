@@ -23,6 +23,7 @@ from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
+    Publisher,
     ServedApp,
     mesh,
     serve,
@@ -34,9 +35,16 @@ pytestmark = pytest.mark.broker
 
 @dataclass
 class World:
+    """The backend and two worker replicas, each with its own sidecar (one shared state store).
+
+    Caveat of running two apps in one process: the SDK keeps the sidecar's HTTP port in a
+    process-wide setting, so both workers' service invocations go through the second one's
+    sidecar; state-store calls (gRPC, per-client address) go through each worker's own.
+    """
+
     backend: ServedApp
     workers: list[tuple[ServedApp, DaprGateway]]
-    publisher: DaprGateway
+    publisher: Publisher
 
     def series(self, series_id: str) -> list[Task]:
         with self.backend.app.state.sessions() as session:
@@ -102,7 +110,7 @@ def test_two_replicas_receiving_the_same_completion_create_one_instance(world: W
 
 def test_a_completion_published_through_kafka_reaches_the_worker(world: World) -> None:
     task = snapshot(rule="FREQ=WEEKLY;COUNT=5", due_at=datetime(2027, 3, 1, 9, tzinfo=UTC), status="completed")
-    asyncio.run(world.publisher.publish(TOPIC_TASK_EVENTS, task_event("completed", task)))
+    world.publisher.publish(TOPIC_TASK_EVENTS, task_event("completed", task))
     series = task.recurrence.series_id  # type: ignore[union-attr]
     [nxt] = wait_until(lambda: world.series(series), 30, message="the next instance via Kafka")
     assert nxt.due_at == datetime(2027, 3, 8, 9, tzinfo=UTC)
