@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CursorResult, Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.audit.models import AuditEntry
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_INSERTS: dict[str, Callable[..., Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def append(session: Session, *, values: dict[str, Any]) -> bool:
@@ -20,7 +21,8 @@ def append(session: Session, *, values: dict[str, Any]) -> bool:
     insert = _INSERTS[session.get_bind().dialect.name]
     statement = insert(AuditEntry).values(**values).on_conflict_do_nothing(
         index_elements=[AuditEntry.topic, AuditEntry.event_id])
-    return session.execute(statement).rowcount == 1
+    result = cast(CursorResult[Any], session.execute(statement))  # an INSERT gives a cursor result
+    return result.rowcount == 1
 
 
 @dataclass(frozen=True)
