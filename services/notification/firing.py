@@ -9,10 +9,12 @@ backend (`GET /internal/tasks/{id}` through Dapr service invocation) and:
 - otherwise the reminder is sent with the task's current title. A newer version that did not
   touch the reminder (a tag or priority edit) still sends: no newer reminder exists for it.
 
-Deliveries are deduplicated per task and job version (`notified:<task id>:<version>`): the key
-is claimed with first-write concurrency before sending, so a re-fired trigger or a second
-replica sends nothing; if sending fails the claim is removed and the trigger fails, so
-the Jobs API's failure policy fires it again.
+Deliveries are deduplicated per task and reminder time (`notified:<task id>@<remind_at>`), not
+per task version: an edit that reschedules the job to the same, already passed, time (a title
+change after the reminder went out) must not notify twice. The key is claimed with first-write
+concurrency before sending, so a re-fired trigger or a second replica sends nothing; if sending
+fails the claim is removed and the trigger fails, so the Jobs API's failure policy (by default
+3 retries, 1 s apart) fires it again.
 """
 
 from __future__ import annotations
@@ -67,12 +69,12 @@ async def fire(job: ReminderJob, *, gateway: DaprGateway, notifier: Notifier, ba
         return Outcome("skipped", "reminder removed")
     if remind_at != job.remind_at:
         return Outcome("skipped", f"superseded by the reminder of version {task.get('version')}")
-    key = f"{NOTIFIED_PREFIX}{job.task_id}:{job.task_version}"
-    if not await write_once(gateway, key, "claimed"):
-        return Outcome("skipped", "already delivered")
     reminder = Reminder(task_id=job.task_id, task_version=job.task_version, user_id=job.user_id,
                         title=str(task.get("title") or job.title), due_at=str(task["due_at"]),
                         remind_at=remind_at.isoformat())
+    key = NOTIFIED_PREFIX + reminder.delivery_id
+    if not await write_once(gateway, key, "claimed"):
+        return Outcome("skipped", "already delivered")
     try:
         await notifier.notify(reminder)
     except NotifyError as exc:

@@ -5,7 +5,7 @@ Webhook deliveries are signed so the receiver can trust them and refuse replays:
 `sha256=<hex HMAC-SHA256 over "<timestamp>.<raw body>">` with the shared webhook secret.
 A receiver recomputes the HMAC over the exact bytes it got, compares in constant time
 (`verify_signature`), and refuses timestamps older than a few minutes, so a captured request
-cannot be replayed later. `X-Todo-Delivery` (task id and version) lets it dedupe retries.
+cannot be replayed later. `X-Todo-Delivery` (task id and reminder time) lets it dedupe retries.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class Reminder:
 
     @property
     def delivery_id(self) -> str:
-        return f"{self.task_id}:{self.task_version}"
+        """One id per task and reminder time: what deliveries are deduplicated by."""
+        return f"{self.task_id}@{self.remind_at}"
 
 
 class Notifier(Protocol):

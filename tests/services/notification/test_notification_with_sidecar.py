@@ -17,6 +17,7 @@ import grpc
 import httpx
 import pytest
 from dapr.clients.exceptions import DaprGrpcError
+from prometheus_client import REGISTRY
 
 from console.sandbox.broker import Broker
 from services.notification.config import NotificationSettings
@@ -137,6 +138,22 @@ def test_a_reminder_fires_at_its_time_and_is_delivered_once(world: World) -> Non
         "task_id": task["id"], "task_version": task["version"], "user_id": "alice", "title": "Pay rent",
         "due_at": task["due_at"], "remind_at": sent["remind_at"]})
     assert again.json() == {"status": "skipped", "reason": "already delivered"}
+    assert len(world.deliveries(task["id"])) == 1
+
+
+def test_an_edit_after_the_reminder_went_out_does_not_notify_again(world: World) -> None:
+    task = world.create_task(remind_in_s=0.5)
+    assert world.reminder(task) == "SUCCESS"
+    wait_until(lambda: world.deliveries(task["id"]), 20, message="the first delivery")
+    renamed = httpx.patch(f"{world.backend.url}/api/tasks/{task['id']}", headers={**world.user(), "If-Match": '"1"'},
+                          json={"title": "Pay the rent"})
+    assert renamed.status_code == 200, renamed.text
+    # The title is a reminder field: the backend emits a new reminder, same (passed) time, version 2.
+    assert world.reminder(renamed.json()) == "SUCCESS"
+    fired = REGISTRY.get_sample_value("events_consumed_total", {"service": "notification", "topic": "jobs"}) or 0
+    wait_until(lambda: world.job(task["id"]) is None, 20, message="the rescheduled job to fire")
+    assert (REGISTRY.get_sample_value("events_consumed_total", {"service": "notification", "topic": "jobs"})
+            or 0) > fired
     assert len(world.deliveries(task["id"])) == 1
 
 
