@@ -261,6 +261,8 @@ class JobStore:
             else:
                 return
             with self._cond:
+                if self._stop.is_set():
+                    return  # shutting down: the tick is not recorded and fires again on the next start
                 self._db.execute("UPDATE jobs SET count = count + 1, last = ? WHERE app_id = ? AND name = ? "
                                  "AND job = ?", (tick, self.app_id, name, job.SerializeToString()))
         finally:
@@ -276,4 +278,5 @@ class JobStore:
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout=5)
-        self._db.close()
+        with self._cond:  # a trigger finishing now sees _stop under this lock and leaves the db alone
+            self._db.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 
 # LogRecord attributes that are not user-supplied `extra=` fields.
@@ -52,7 +53,14 @@ def configure(app_id: str, level: str = "info") -> None:
     logging.getLogger("kafka").setLevel(logging.ERROR if level.lower() != "debug" else logging.INFO)
     logging.getLogger("kafka.conn").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)
     logging.getLogger("kafka.consumer.fetcher").addFilter(_drop_cancelled_fetch)
+    threading.excepthook = _log_thread_crash  # a traceback on stderr would break the JSON lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    thread = args.thread.name if args.thread else "?"
+    logging.getLogger("console.sandbox.sidecar").error(
+        "background thread failed", extra={"thread_name": thread, "error": f"{args.exc_type.__name__}: {args.exc_value}"})
 
 
 def _drop_cancelled_fetch(record: logging.LogRecord) -> bool:
