@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -104,6 +105,11 @@ class _Handler(BaseHTTPRequestHandler):
                            content_type="application/json")
         except errors.DaprError as exc:
             self._error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the caller went away
+        except Exception as exc:  # noqa: BLE001 - a bug must answer 500 and log, not kill the connection
+            log.error("http api failure", extra={"path": path, "error": f"{type(exc).__name__}: {exc}"})
+            self._error(errors.DaprError(errors.C.INTERNAL, 500, f"internal error: {exc}", "ERR_INTERNAL"))
 
     def _invoke(self, app_id: str, method: str, query: str, body: bytes) -> None:
         headers = [(k, v) for k, v in self.headers.items()]
@@ -125,11 +131,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """socketserver prints tracebacks to stderr; keep the log JSON."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            log.error("http connection failed", extra={"client": str(client_address), "error": repr(exc)})
+
+
 def serve(runtime: Runtime, port: int) -> ThreadingHTTPServer:
     """Start the HTTP API on loopback in a background thread."""
     handler = type("DaprHttpHandler", (_Handler,), {"rt": runtime})
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = _Server(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, name="http-api", daemon=True).start()
     return server
