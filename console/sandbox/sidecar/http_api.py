@@ -1,4 +1,4 @@
-"""Dapr's HTTP API, the parts used here: health, metadata, service invocation, publish.
+"""Dapr's HTTP API, the parts used here: health, metadata, service invocation, publish, state, secrets.
 
 The Python SDK's `invoke_method` goes over HTTP (/v1.0/invoke/<app-id>/method/<path>) by
 default (DAPR_API_METHOD_INVOCATION_PROTOCOL=http), and `DaprClient()` waits on
@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from console.sandbox.sidecar import errors
+from console.sandbox.sidecar import errors, http_blocks
 from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps(_metadata_json(self.rt)).encode(), content_type="application/json")
             elif path.startswith("/v1.0/publish/") and self.command == "POST":
                 self._publish(path[len("/v1.0/publish/"):], url.query, body)
+            elif path.startswith("/v1.0/state/"):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, payload, extra = http_blocks.state(self.rt, self.command, path[len("/v1.0/state/"):],
+                                                           headers, body)
+                self._send(status, payload, extra)
+            elif path.startswith("/v1.0/secrets/") and self.command == "GET":
+                status, payload, extra = http_blocks.secrets(self.rt, path[len("/v1.0/secrets/"):])
+                self._send(status, payload, extra)
             else:
                 self._send(404, json.dumps({"errorCode": "ERR_NOT_FOUND",
                                             "message": f"method {path!r} is not found"}).encode(),

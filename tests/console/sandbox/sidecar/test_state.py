@@ -162,3 +162,28 @@ def test_ttl_expires_the_value(backend_client) -> None:
     while backend_client.get_state(STORE, "short-lived").data and time.monotonic() < deadline:
         time.sleep(0.1)
     assert backend_client.get_state(STORE, "short-lived").data == b""
+
+
+def test_http_state_and_secrets_api(backend: Sidecar, backend_client) -> None:
+    # https://docs.dapr.io/reference/api/state_api/ and https://docs.dapr.io/reference/api/secrets_api/
+    import httpx
+
+    base = f"{backend.http}/v1.0/state/{STORE}"
+    assert httpx.post(base, json=[{"key": "h1", "value": {"a": 1}}]).status_code == 204
+    got = httpx.get(f"{base}/h1")
+    assert got.status_code == 200 and got.json() == {"a": 1} and uuid.UUID(got.headers["etag"])
+    assert backend_client.get_state(STORE, "h1").data == b'{"a":1}'  # the same row over gRPC
+    stale = got.headers["etag"]
+    assert httpx.post(base, json=[{"key": "h1", "value": 2, "etag": stale}]).status_code == 204
+    conflict = httpx.post(base, json=[{"key": "h1", "value": 3, "etag": stale}])
+    assert conflict.status_code == 409 and conflict.json()["errorCode"] == "ERR_STATE_SAVE"
+    assert httpx.delete(f"{base}/h1", headers={"If-Match": stale}).status_code == 409
+    bulk = httpx.post(f"{base}/bulk", json={"keys": ["h1", "nope"]}).json()
+    assert bulk[0]["key"] == "h1" and bulk[0]["data"] == 2 and bulk[1] == {"key": "nope"}
+    assert httpx.delete(f"{base}/h1").status_code == 204
+    assert httpx.get(f"{base}/h1").status_code == 204  # missing key: 204, no body
+    missing_store = httpx.get(f"{backend.http}/v1.0/state/nope/k")
+    assert missing_store.status_code == 400 and missing_store.json()["errorCode"] == "ERR_STATE_STORE_NOT_FOUND"
+    assert httpx.get(f"{backend.http}/v1.0/secrets/secretstore/jwt").json() == {"key": "k"}
+    missing = httpx.get(f"{backend.http}/v1.0/secrets/secretstore/nope")
+    assert missing.status_code == 500 and missing.json()["errorCode"] == "ERR_SECRET_GET"

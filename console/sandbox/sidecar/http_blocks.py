@@ -1,0 +1,100 @@
+"""HTTP forms of the state and secrets APIs (handy for curl and runbooks), over the same Runtime.
+
+Shapes from https://docs.dapr.io/reference/api/state_api/ and .../secrets_api/: save is a JSON
+array of {key, value, etag, options, metadata} (204); get answers the stored bytes with an ETag
+header (204 when missing); delete takes the ETag in If-Match; bulk and transaction as documented.
+An ETag mismatch is 409, an invalid ETag 400 (daprd's stateErrorResponse).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+import grpc
+
+from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.runtime import Runtime
+from console.sandbox.sidecar.statestore import SetOp
+
+Answer = tuple[int, bytes, list[tuple[str, str]]]
+_JSON = [("content-type", "application/json")]
+_STATE_HTTP = {grpc.StatusCode.ABORTED: 409, grpc.StatusCode.INVALID_ARGUMENT: 400}
+
+
+def _malformed(exc: Exception) -> errors.DaprError:
+    return errors.DaprError(grpc.StatusCode.INVALID_ARGUMENT, 400, f"failed deserializing HTTP body: {exc}",
+                            "ERR_MALFORMED_REQUEST")
+
+
+def _with_state_status(err: errors.DaprError) -> errors.DaprError:
+    err.http_status = _STATE_HTTP.get(err.grpc_code, err.http_status)
+    return err
+
+
+def _set_op(item: dict[str, Any]) -> SetOp:
+    options = item.get("options") or {}
+    ttl = (item.get("metadata") or {}).get("ttlInSeconds")
+    return SetOp(key=str(item.get("key", "")), value=json.dumps(item.get("value"), separators=(",", ":")).encode(),
+                 etag=str(item["etag"]) if item.get("etag") else None,
+                 first_write=options.get("concurrency") == "first-write",
+                 ttl_seconds=int(ttl) if ttl is not None else None)
+
+
+def _decoded(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")
+
+
+def state(rt: Runtime, method: str, rest: str, headers: dict[str, str], body: bytes) -> Answer:
+    """/v1.0/state/<store>[/<key> | /bulk | /transaction]."""
+    store, _, key = rest.partition("/")
+    store, key = unquote(store), unquote(key)
+    try:
+        if method == "POST" and key == "":
+            items = json.loads(body or b"[]")
+            if not isinstance(items, list):
+                raise TypeError("expected a JSON array of state items")
+            rt.save_state(store, [_set_op(i) for i in items])
+            return 204, b"", []
+        if method == "POST" and key == "bulk":
+            rt.check_store(store)
+            out = []
+            for k in json.loads(body or b"{}").get("keys", []):
+                data, etag = rt.get_state(store, str(k))
+                entry: dict[str, Any] = {"key": k}
+                if data:
+                    entry.update(data=_decoded(data), etag=etag)
+                out.append(entry)
+            return 200, json.dumps(out).encode(), _JSON
+        if method == "POST" and key == "transaction":
+            ops = [(str(op.get("operation")), _set_op(op.get("request") or {}))
+                   for op in json.loads(body or b"{}").get("operations", [])]
+            rt.transaction(store, ops)
+            return 204, b"", []
+        if method == "GET" and key:
+            data, etag = rt.get_state(store, key)
+            if not data:
+                return 204, b"", []
+            return 200, data, [("etag", etag), *_JSON]
+        if method == "DELETE" and key:
+            rt.delete_state(store, key, headers.get("if-match") or None)
+            return 204, b"", []
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _malformed(exc) from None
+    except errors.DaprError as exc:
+        raise _with_state_status(exc) from None
+    raise errors.DaprError(grpc.StatusCode.UNIMPLEMENTED, 404, f"method {method} /v1.0/state/{rest} is not found",
+                           "ERR_NOT_FOUND")
+
+
+def secrets(rt: Runtime, rest: str) -> Answer:
+    """GET /v1.0/secrets/<store>/<name> and /v1.0/secrets/<store>/bulk."""
+    store, _, name = rest.partition("/")
+    store, name = unquote(store), unquote(name)
+    if name == "bulk":
+        return 200, json.dumps(rt.bulk_secrets(store)).encode(), _JSON
+    return 200, json.dumps(rt.get_secret(store, name)).encode(), _JSON
