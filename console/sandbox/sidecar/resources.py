@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from console.sandbox.sidecar.routing import matches
+
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +56,6 @@ class Subscription:
 
     def route_for(self, event: dict[str, Any]) -> str | None:
         """The path for an event: first matching rule, else the default (None: no route, skip)."""
-        from console.sandbox.sidecar.routing import matches
-
         for rule in self.rules:
             if matches(rule.match, event):
                 return rule.path

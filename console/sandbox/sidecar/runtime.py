@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from dapr.proto.runtime.v1 import jobs_pb2
+from google.protobuf import json_format, struct_pb2
 
 from console.sandbox.sidecar import cloudevents, errors
 from console.sandbox.sidecar.appchannel import AppChannel
@@ -354,8 +355,6 @@ class Runtime:
         body = b""
         if job.HasField("data"):
             if job.data.type_url == "type.googleapis.com/google.protobuf.Value":
-                from google.protobuf import json_format, struct_pb2
-
                 value = struct_pb2.Value()
                 job.data.Unpack(value)
                 body = json_format.MessageToJson(value, indent=None).encode() if value.WhichOneof("kind") else b""
