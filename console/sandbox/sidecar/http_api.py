@@ -1,4 +1,4 @@
-"""Dapr's HTTP API, the parts used here: health, metadata, service invocation, publish, state, secrets.
+"""Dapr's HTTP API, the parts used here: health, metadata, invocation, publish, state, secrets, jobs.
 
 The Python SDK's `invoke_method` goes over HTTP (/v1.0/invoke/<app-id>/method/<path>) by
 default (DAPR_API_METHOD_INVOCATION_PROTOCOL=http), and `DaprClient()` waits on
@@ -103,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, payload, extra = http_blocks.state(self.rt, self.command, path[len("/v1.0/state/"):],
                                                            headers, body)
+                self._send(status, payload, extra)
+            elif path.startswith(("/v1.0-alpha1/jobs/", "/v1.0/jobs/")):
+                status, payload, extra = http_blocks.jobs(self.rt, self.command, path.split("/jobs/", 1)[1], body)
                 self._send(status, payload, extra)
             elif path.startswith("/v1.0/secrets/") and self.command == "GET":
                 status, payload, extra = http_blocks.secrets(self.rt, path[len("/v1.0/secrets/"):])

@@ -1,4 +1,4 @@
-"""HTTP forms of the state and secrets APIs (handy for curl and runbooks), over the same Runtime.
+"""HTTP forms of the state, secrets and jobs APIs (handy for curl and runbooks), over the same Runtime.
 
 Shapes from https://docs.dapr.io/reference/api/state_api/ and .../secrets_api/: save is a JSON
 array of {key, value, etag, options, metadata} (204); get answers the stored bytes with an ETag
@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import grpc
+from dapr.proto.runtime.v1 import jobs_pb2
+from google.protobuf import json_format, struct_pb2
 
 from console.sandbox.sidecar import errors
 from console.sandbox.sidecar.runtime import Runtime
@@ -98,3 +100,42 @@ def secrets(rt: Runtime, rest: str) -> Answer:
     if name == "bulk":
         return 200, json.dumps(rt.bulk_secrets(store)).encode(), _JSON
     return 200, json.dumps(rt.get_secret(store, name)).encode(), _JSON
+
+
+def jobs(rt: Runtime, method: str, name: str, body: bytes) -> Answer:
+    """/v1.0-alpha1/jobs/<name> and /v1.0/jobs/<name> (dapr/dapr pkg/api/http/jobs.go).
+
+    POST takes {schedule, dueTime, repeats, ttl, data, failurePolicy, overwrite}; `data` is any JSON
+    (stored as a google.protobuf.Value, so the trigger body is that JSON again); 204 on success.
+    GET answers the Job as protojson; DELETE answers 204.
+    """
+    name = unquote(name)
+    if method == "POST":
+        try:
+            spec = json.loads(body or b"{}")
+            if not isinstance(spec, dict):
+                raise TypeError("expected a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise _malformed(exc) from None
+        if spec.get("name"):
+            raise errors.DaprError(grpc.StatusCode.INVALID_ARGUMENT, 400, "Set the job name in the url only",
+                                   reason="DAPR_SCHEDULER_JOB_NAME")
+        job = jobs_pb2.Job(name=name)
+        for field, attr in (("schedule", "schedule"), ("dueTime", "due_time"), ("ttl", "ttl")):
+            if spec.get(field) is not None:
+                setattr(job, attr, str(spec[field]))
+        if spec.get("repeats") is not None:
+            job.repeats = int(spec["repeats"])
+        if "data" in spec:
+            job.data.Pack(json_format.ParseDict(spec["data"], struct_pb2.Value()))
+        if spec.get("failurePolicy"):
+            json_format.ParseDict(spec["failurePolicy"], job.failure_policy)
+        rt.jobs.schedule(job, bool(spec.get("overwrite", False)))
+        return 204, b"", []
+    if method == "GET":
+        return 200, json_format.MessageToJson(rt.jobs.get(name), indent=None).encode(), _JSON
+    if method == "DELETE":
+        rt.jobs.delete(name)
+        return 204, b"", []
+    raise errors.DaprError(grpc.StatusCode.UNIMPLEMENTED, 405, f"method {method} is not allowed for jobs",
+                           "ERR_NOT_FOUND")

@@ -153,3 +153,21 @@ def test_jobs_survive_a_sidecar_restart(sandbox: Sandbox, jobber_app: StubApp) -
     call = jobber_app.wait_calls("/job/survivor", timeout=6)[0]
     assert json.loads(call.body) == "still here"
     second.stop()
+
+
+def test_http_jobs_api(backend: Sidecar, backend_app: StubApp) -> None:
+    # https://docs.dapr.io/reference/api/jobs_api/ : POST/GET/DELETE /v1.0-alpha1/jobs/<name> (and /v1.0)
+    import httpx
+
+    backend_app.routes["/job/http-once"] = (200, b"")
+    base = f"{backend.http}/v1.0-alpha1/jobs"
+    assert httpx.post(f"{base}/http-once", json={"dueTime": "0s", "data": {"task": "t9"}}).status_code == 204
+    assert json.loads(backend_app.wait_calls("/job/http-once", timeout=3)[0].body) == {"task": "t9"}
+    assert httpx.post(f"{backend.http}/v1.0/jobs/hourly", json={"schedule": "@every 1h", "repeats": 3}).status_code == 204
+    got = httpx.get(f"{base}/hourly").json()
+    assert (got["name"], got["schedule"], got["repeats"]) == ("hourly", "@every 1h", 3)
+    assert httpx.delete(f"{base}/hourly").status_code == 204
+    gone = httpx.get(f"{base}/hourly")
+    assert gone.status_code == 500 and "job not found: hourly" in gone.json()["message"]
+    named = httpx.post(f"{base}/x", json={"name": "x", "dueTime": "1s"})
+    assert named.status_code == 400 and named.json()["message"] == "Set the job name in the url only"
