@@ -99,7 +99,7 @@ async def _handle(service: str, delivery: Delivery, handler: Handler) -> Status:
         metrics.EVENTS_FAILED.labels(service, topic, "drop").inc()
         log.warning("event dropped", extra={**fields, "error": str(exc)})
         return Status.DROP
-    except (RetryEvent, DaprUnavailable, DaprCallError, TimeoutError) as exc:
+    except (RetryEvent, DaprUnavailable, DaprCallError) as exc:
         metrics.EVENTS_FAILED.labels(service, topic, "retry").inc()
         log.warning("event failed; asking for redelivery", extra={**fields, "error": str(exc)})
         return Status.RETRY

@@ -263,6 +263,8 @@ class DaprGateway:
             raise DaprCallError(f"{operation}: {details}", code.name) from exc
         except DaprInternalError as exc:
             raise DaprCallError(f"{operation}: {exc}", "INTERNAL") from exc
+        except TimeoutError as exc:  # the SDK's HTTP invocation gives up after `timeout` with a bare TimeoutError
+            raise DaprUnavailable(f"{operation}: no answer within {self.settings.dapr_timeout_s}s") from exc
         finally:
             metrics.DAPR_CALLS.labels(self.settings.service_name, operation, outcome).observe(
                 time.perf_counter() - started

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,7 +27,7 @@ from services.notification.main import build_app as build_notification
 from services.notification.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from services.platform.auth import mint_dev_token
 from services.platform.events import TOPIC_REMINDERS
-from tests.console.sandbox.sidecar.helpers import wait_until
+from tests.console.sandbox.sidecar.helpers import start_app, wait_until
 from tests.services.backend.conftest import JWT_SECRET
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
@@ -208,3 +210,22 @@ def test_state_is_kept_in_the_shared_state_store(world: World) -> None:
     world.reminder(task)
     entry = asyncio.run(world.notification.app.state.gateway.get_state(f"reminder-version:{task['id']}"))
     assert entry is not None and json.loads(entry.value)["version"] == 1
+
+
+def test_a_backend_that_does_not_answer_in_time_fails_the_trigger_for_a_retry(
+        kafka_broker: Broker, tmp_path: Path) -> None:
+    slow = start_app({"/internal/tasks/t-slow": lambda _: (time.sleep(3), (200, {}))[1]})
+    ports = Ports()
+    settings = NotificationSettings(app_env="development", internal_api_token=INTERNAL_TOKEN, dapr_timeout_s=1,
+                                    **ports.settings())
+    try:
+        with mesh(tmp_path / "mesh", kafka_broker.bootstrap) as dapr, \
+                serve(build_notification(settings), ports.app) as notification:
+            dapr.register("backend", slow.port)
+            dapr.sidecar("notification", ports)
+            trigger = httpx.post(f"{notification.url}/job/reminder-t-slow", timeout=30, json={
+                "task_id": "t-slow", "task_version": 1, "user_id": "alice", "title": "x",
+                "due_at": "2027-01-01T09:00:00Z", "remind_at": "2027-01-01T08:45:00Z"})
+    finally:
+        slow.stop()
+    assert trigger.status_code == 503 and "retry" in trigger.json()["detail"]

@@ -42,7 +42,7 @@ async def trigger(name: str, request: Request) -> JobAnswer:
         outcome = await fire(job, gateway=state.gateway, notifier=state.notifier,
                              backend_app_id=state.settings.backend_app_id,
                              internal_token=state.settings.internal_api_token or "")
-    except (TryLater, DaprUnavailable, DaprCallError, TimeoutError) as exc:  # TimeoutError: SDK HTTP invoke
+    except (TryLater, DaprUnavailable, DaprCallError) as exc:
         metrics.EVENTS_FAILED.labels(service, "jobs", "deliver").inc()
         log.warning("reminder not delivered yet", extra={"job": name, "error": str(exc)})
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "reminder not delivered; retry") from exc
