@@ -6,14 +6,14 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from services.platform.auth import DEV_AUDIENCE, DEV_ISSUER, AuthConfig
-from services.platform.settings import ServiceSettings, SettingsError
+from services.platform.settings import SettingsError
+from services.platform.web_auth import UserAuthSettings
 
 
-class BackendSettings(ServiceSettings):
+class BackendSettings(UserAuthSettings):
     SECRET_FIELDS: ClassVar[dict[str, tuple[str, str]]] = {
+        **UserAuthSettings.SECRET_FIELDS,
         "database_url": ("todo-db", "url"),
-        "jwt_secret": ("todo-auth", "jwt-secret"),
         "internal_api_token": ("todo-internal", "token"),
     }
 
@@ -21,10 +21,6 @@ class BackendSettings(ServiceSettings):
     database_url: str = "sqlite:///./todo.db"
     db_migrate_on_start: bool = True
 
-    jwt_secret: str | None = None
-    jwks_url: str | None = None
-    jwt_issuer: str = DEV_ISSUER
-    jwt_audience: str = DEV_AUDIENCE
     auth_dev_mode: bool = False
     # Shared by the services that call internal routes through Dapr (the worker).
     internal_api_token: str | None = None
@@ -36,17 +32,10 @@ class BackendSettings(ServiceSettings):
     relay_lease_ttl_s: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
-    def _dev_tokens_only_in_development(self) -> "BackendSettings":
+    def _dev_tokens_only_in_development(self) -> BackendSettings:
         if self.auth_dev_mode and not self.is_development:
             raise SettingsError("AUTH_DEV_MODE=true is only allowed with APP_ENV=development")
         if self.relay_lease_ttl_s < 3 * self.dapr_timeout_s:
             raise SettingsError("RELAY_LEASE_TTL_S must be at least 3 x DAPR_TIMEOUT_S, or a slow publish "
                                 "could outlive the relay lease and two replicas would publish at once")
         return self
-
-    @property
-    def auth(self) -> AuthConfig:
-        # A JWKS URL wins: in production HS256 dev tokens must never be accepted.
-        secret = None if self.jwks_url else self.jwt_secret
-        return AuthConfig(jwt_secret=secret, jwks_url=self.jwks_url, issuer=self.jwt_issuer,
-                          audience=self.jwt_audience)

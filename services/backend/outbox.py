@@ -170,10 +170,10 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self._load_batch)
         sent = 0
         for row_id, topic, payload in rows:
-            if time.monotonic() - self._renewed_at > self.lease_ttl.total_seconds() / 3:
-                # A slow batch must not outlive the lease, or a second replica would publish too.
-                if not await asyncio.to_thread(self._hold_lease):
-                    break
+            # A slow batch must not outlive the lease, or a second replica would publish too.
+            renew_due = time.monotonic() - self._renewed_at > self.lease_ttl.total_seconds() / 3
+            if renew_due and not await asyncio.to_thread(self._hold_lease):
+                break
             event = CloudEvent.model_validate_json(payload)
             try:
                 await self.gateway.publish(topic, event)

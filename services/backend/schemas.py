@@ -66,7 +66,7 @@ class TaskCreate(_Input):
     _check_tags = field_validator("tags")(_tags)
 
     @model_validator(mode="after")
-    def _needs_due_date(self) -> "TaskCreate":
+    def _needs_due_date(self) -> TaskCreate:
         if self.due_at is None and self.recurrence_rule:
             raise ValueError("recurrence_rule needs due_at (the first occurrence)")
         if self.due_at is None and self.reminder_offset_minutes is not None:
@@ -101,7 +101,7 @@ class TaskUpdate(_Input):
         return value
 
     @model_validator(mode="after")
-    def _something_to_change(self) -> "TaskUpdate":
+    def _something_to_change(self) -> TaskUpdate:
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
         return self

@@ -50,7 +50,7 @@ class ServiceSettings(BaseSettings):
         return self.app_env == "development"
 
     @model_validator(mode="after")
-    def _secrets_from_the_store_in_production(self) -> "ServiceSettings":
+    def _secrets_from_the_store_in_production(self) -> ServiceSettings:
         if self.app_env == "production" and self.secret_source != "dapr":
             raise SettingsError(
                 "APP_ENV=production requires SECRET_SOURCE=dapr: secrets are read through the Dapr "
@@ -67,7 +67,7 @@ class ServiceSettings(BaseSettings):
                         raise SettingsError(f"{file_var}={path}: {exc.strerror}") from exc
         return self
 
-    def with_secrets(self, fetch: SecretFetcher) -> "ServiceSettings":
+    def with_secrets(self, fetch: SecretFetcher) -> ServiceSettings:
         """A copy with every secret field filled from the store (cluster mode only).
 
         Placeholder values are refused outside development, as the FastAPI template does:

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.platform.auth import AuthError, Principal, TokenVerifier
+from services.platform.auth import Principal
+from services.platform.web_auth import bearer_principal
 
-_bearer = HTTPBearer(auto_error=False)
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 
@@ -33,24 +32,10 @@ def get_session(request: Request) -> Iterator[Session]:
     request.app.state.relay_wakeup()
 
 
-def get_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    verifier: TokenVerifier = request.app.state.verifier
-    try:
-        return verifier.verify(credentials.credentials)
-    except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
-
-
 def require_scope(scope: str):  # type: ignore[no-untyped-def]
     """Tokens that carry scopes must carry this one (403); tokens without any scope claim pass."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
         if principal.scopes and scope not in principal.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {scope!r}")
         return principal

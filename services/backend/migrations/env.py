@@ -8,7 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from services.backend.db import normalise_url
+from services.backend.db import sqlalchemy_url
 from services.backend.models import Base
 
 target_metadata = Base.metadata
@@ -21,7 +21,7 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(normalise_url(os.environ.get("DATABASE_URL", "sqlite:///./todo.db")))
+    engine = create_engine(sqlalchemy_url(os.environ.get("DATABASE_URL", "sqlite:///./todo.db")))
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
