@@ -7,6 +7,7 @@ UNIMPLEMENTED, so a service using a building block the sandbox lacks fails loudl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from dapr.proto.runtime.v1 import (
 from google.protobuf import any_pb2, empty_pb2
 
 from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.callscope import CallScope
 from console.sandbox.sidecar.invoke import HOP_BY_HOP
 from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 from console.sandbox.sidecar.statestore import SetOp
@@ -92,12 +94,22 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
             raise  # unreachable: abort raises
 
     # ---- pub/sub -------------------------------------------------------------------------------
+    def _scope(self, context: grpc.ServicerContext) -> CallScope:
+        """The RPC's deadline and cancellation (daprd's request context)."""
+        remaining = context.time_remaining()
+        if remaining is not None and remaining > 86400:
+            remaining = None  # grpc reports "no deadline" as a practically infinite time
+        scope = CallScope(self.rt.stop, time.monotonic() + remaining if remaining is not None else None)
+        context.add_callback(scope.done.set)  # runs when the RPC ends: cancelled, expired or answered
+        return scope
+
     def PublishEvent(self, request: pubsub_pb2.PublishEventRequest, context: grpc.ServicerContext) -> Any:
         md = _md(context)
+        scope = self._scope(context)
         self._call(context, lambda: self.rt.publish(
             request.pubsub_name, request.topic, request.data, request.data_content_type, dict(request.metadata),
             traceparent=md.get("traceparent"), tracestate=md.get("tracestate", ""),
-            correlation_id=md.get("x-correlation-id")))
+            correlation_id=md.get("x-correlation-id"), call=scope))
         return empty_pb2.Empty()
 
     # ---- service invocation ---------------------------------------------------------------------
@@ -109,8 +121,10 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
                    if isinstance(v, str) and not k.startswith((":", "grpc-")) and k not in ("content-type", "user-agent")]
         if msg.content_type:
             headers.append(("content-type", msg.content_type))
+        scope = self._scope(context)
         result = self._call(context, lambda: self.rt.invoker.invoke(
-            request.id, msg.method, verb, msg.http_extension.querystring, headers, msg.data.value, success_max=299))
+            request.id, msg.method, verb, msg.http_extension.querystring, headers, msg.data.value, success_max=299,
+            call=scope))
         # daprd returns the callee's headers as gRPC response headers, plus dapr-http-status
         headers = [(k.lower(), v) for k, v in result.headers
                    if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-type", "date", "server")

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from console.sandbox.sidecar import errors
+from console.sandbox.sidecar.callscope import CallScope
 from console.sandbox.sidecar.policies import TRUST_DOMAIN, Policies
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, StatusError
 
@@ -99,10 +100,11 @@ class Invoker:
         self._client = httpx.Client(timeout=DEFAULT_TIMEOUT_S)
 
     def invoke(self, app_id: str, method: str, verb: str, query: str, headers: list[tuple[str, str]],
-               body: bytes, success_max: int = 399) -> InvokeResult:
+               body: bytes, success_max: int = 399, call: CallScope | None = None) -> InvokeResult:
         """Call `method` on `app_id`; a failing status after retries comes back as the result.
 
         `success_max` is 399 for the HTTP API and 299 for gRPC InvokeService (where 3xx is an error).
+        `call` (gRPC callers) ends the retries with the caller's deadline or cancellation, as daprd.
         Raises DaprError (ERR_DIRECT_INVOKE) when the app cannot be reached at all.
         """
         policy = self.resiliency.app_policy(app_id)
@@ -122,6 +124,8 @@ class Invoker:
             url = f"http://127.0.0.1:{endpoint.app_port}/{method.lstrip('/')}"
             if query:
                 url += f"?{query}"
+            if call is not None:
+                timeout = call.bound(timeout)
             resp = self._client.request(verb, url, headers=fwd, content=body,
                                         timeout=timeout or DEFAULT_TIMEOUT_S)
             result = InvokeResult(resp.status_code, list(resp.headers.multi_items()), resp.content,
@@ -131,7 +135,7 @@ class Invoker:
             return result
 
         try:
-            return policy.run(attempt)
+            return policy.run(attempt, stop=call.done if call is not None else None)
         except StatusError as exc:
             return exc.result
         except httpx.TimeoutException:

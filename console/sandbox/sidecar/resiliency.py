@@ -220,7 +220,7 @@ class Policy:
                 if isinstance(exc, StatusError) and self.retry and not self.retry.retries_status(exc.status):
                     raise
                 delay = next(delays, None)
-                if delay is None:
+                if delay is None or (stop is not None and stop.is_set()):
                     raise
                 log.warning("operation failed, retrying", extra={
                     "target": self.target, "attempt": attempt, "retry_in_s": round(delay, 3), "error": str(exc),

@@ -19,6 +19,7 @@ from google.protobuf import json_format, struct_pb2
 
 from console.sandbox.sidecar import cloudevents, errors
 from console.sandbox.sidecar.appchannel import AppChannel
+from console.sandbox.sidecar.callscope import CallScope
 from console.sandbox.sidecar.invoke import Invoker, Registry
 from console.sandbox.sidecar.jobs import JobStore
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
@@ -212,8 +213,13 @@ class Runtime:
 
     # ---- pub/sub -----------------------------------------------------------------------------
     def publish(self, pubsub: str, topic: str, data: bytes, content_type: str, metadata: dict[str, str],
-                traceparent: str | None = None, tracestate: str = "", correlation_id: str | None = None) -> None:
-        """daprd's PublishEvent: validate, envelope (unless rawPayload), publish under the outbound policy."""
+                traceparent: str | None = None, tracestate: str = "", correlation_id: str | None = None,
+                call: CallScope | None = None) -> None:
+        """daprd's PublishEvent: validate, envelope (unless rawPayload), publish under the outbound policy.
+
+        `call` is the caller's deadline/cancellation: as in daprd, the retries stop with the caller's
+        context, so a client that gave up does not get its message published later behind its back.
+        """
         if not pubsub:
             raise errors.pubsub_name_empty()
         producer = self.producers.get(pubsub)
@@ -249,7 +255,10 @@ class Runtime:
             md["x-correlation-id"] = correlation_id  # sandbox extension, see README
         policy = self.resiliency.component_policy(pubsub, "outbound")
         try:
-            policy.run(lambda timeout: producer.send(topic, payload, md, timeout), stop=self.stop)
+            if call is None:  # HTTP publish: bounded by the sidecar's lifetime only
+                policy.run(lambda timeout: producer.send(topic, payload, md, timeout), stop=self.stop)
+            else:
+                policy.run(lambda timeout: producer.send(topic, payload, md, call.bound(timeout)), stop=call.done)
         except (PublishError, BreakerOpenError) as exc:
             log.warning("publish failed", extra={"pubsub": pubsub, "topic": topic, "error": str(exc)})
             raise errors.pubsub_publish(pubsub, topic, str(exc)) from None

@@ -63,6 +63,32 @@ def test_publish_with_the_broker_down_fails_after_the_outbound_policy(tmp_path: 
         sidecar.stop()
 
 
+def test_a_caller_deadline_ends_the_publish_retries(tmp_path: Path) -> None:
+    # daprd runs the outbound policy inside the request context: when the caller's deadline passes,
+    # the retries stop, so a publish the caller gave up on is not sent later behind its back.
+    from dapr.conf import settings
+
+    silent = socket.socket()  # a "broker" that accepts connections and never answers: attempts time out
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    sb = make_sandbox(tmp_path, f"127.0.0.1:{silent.getsockname()[1]}", BASE_DOCS)
+    sidecar = sb.start("impatient", None)
+    settings.DAPR_API_TIMEOUT_SECONDS = 1.5  # the policy would take ~3.2 s: 1 s attempts, 2 retries
+    try:
+        with sidecar.client() as client, pytest.raises(DaprGrpcError) as err:
+            client.publish_event("kafka-pubsub", "task-events", b"{}", data_content_type="application/json")
+        # the sidecar's own answer may just beat the client's deadline: either way the call ended
+        assert err.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL)
+        wait_until(lambda: any(line.get("msg") == "publish failed" for line in sidecar.logs()), 5,
+                   message="the sidecar to give up")
+        retries = [line for line in sidecar.logs() if line.get("msg") == "operation failed, retrying"]
+        assert len(retries) <= 1  # the policy allows 2, but the caller was gone after the first
+    finally:
+        settings.DAPR_API_TIMEOUT_SECONDS = None
+        sidecar.stop()
+        silent.close()
+
+
 OUTAGE_SUB = """
     apiVersion: dapr.io/v2alpha1
     kind: Subscription
