@@ -30,6 +30,7 @@ class BackendSettings(UserAuthSettings):
     relay_batch_size: int = Field(100, ge=1, le=1000)
     relay_max_backoff_s: float = Field(10.0, gt=0)
     relay_lease_ttl_s: float = Field(15.0, gt=0)
+    relay_concurrency: int = Field(16, ge=1, le=256)
 
     @model_validator(mode="after")
     def _dev_tokens_only_in_development(self) -> BackendSettings:

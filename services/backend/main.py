@@ -40,14 +40,14 @@ def build_app(settings: BackendSettings | None = None) -> FastAPI:
         relay = OutboxRelay(
             sessions, gateway, service=resolved.service_name, poll_interval_s=resolved.relay_poll_interval_s,
             batch_size=resolved.relay_batch_size, max_backoff_s=resolved.relay_max_backoff_s,
-            lease_ttl_s=resolved.relay_lease_ttl_s,
+            lease_ttl_s=resolved.relay_lease_ttl_s, concurrency=resolved.relay_concurrency,
         )
         app.state.settings = resolved
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.verifier = TokenVerifier(resolved.auth)
         app.state.relay = relay
-        app.state.relay_wakeup = relay.notify
+        relay.watch(sessions)
         relay_task = asyncio.create_task(relay.run()) if resolved.relay_enabled else None
         try:
             yield

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from services.platform.auth import Principal
 from services.platform.web_auth import bearer_principal
@@ -18,18 +16,11 @@ _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back if it raises.
-
-    Function scope, so the commit happens before the response is sent: a client never sees a
-    201 for a write that then fails to commit.
-    """
-    sessions = request.app.state.sessions
-    try:
-        with sessions.begin() as session:
-            yield session
-    except (IntegrityError, StaleDataError) as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, "conflicting concurrent change; retry") from exc
-    request.app.state.relay_wakeup()
+    """A session per request. Routes that write open their own transaction (`with session.begin()`)
+    so the commit runs in the same worker thread as the work: FastAPI runs a dependency's exit in
+    another threadpool call, and a write lock held across that hop deadlocked the pool under load."""
+    with request.app.state.sessions() as session:
+        yield session
 
 
 def require_scope(scope: str):  # type: ignore[no-untyped-def]

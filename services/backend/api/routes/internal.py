@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.backend import crud
 from services.backend.api.deps import SessionDep
@@ -49,25 +50,29 @@ class NextOccurrence(TaskCreate):
 
 @router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
 def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
-    existing = session.scalar(select(Task).where(Task.series_id == body.series_id,
-                                                 Task.occurrence_index == body.occurrence_index))
-    if existing is None:
-        fields = body.model_dump(include=set(TaskCreate.model_fields))
-        link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
-        try:
-            with session.begin_nested():
-                existing = crud.create_task(session, owner_id=body.owner_id, data=TaskCreate(**fields),
-                                            series=link)
-        except IntegrityError:  # a concurrent request created this occurrence first
-            existing = session.scalar(select(Task).where(Task.series_id == body.series_id,
-                                                         Task.occurrence_index == body.occurrence_index))
-            if existing is None:
-                raise
+    with session.begin():
+        existing = _occurrence(session, body)
+        if existing is None:
+            fields = body.model_dump(include=set(TaskCreate.model_fields))
+            link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
+            try:
+                with session.begin_nested():
+                    existing = crud.create_task(session, owner_id=body.owner_id, data=TaskCreate(**fields),
+                                                series=link)
+            except IntegrityError:  # a concurrent request created this occurrence first
+                existing = _occurrence(session, body)
+                if existing is None:
+                    raise
+                response.status_code = status.HTTP_200_OK
+        else:
             response.status_code = status.HTTP_200_OK
-    else:
-        response.status_code = status.HTTP_200_OK
     response.headers["ETag"] = f'"{existing.version}"'
     return TaskPublic.model_validate(existing)
+
+
+def _occurrence(session: Session, body: NextOccurrence) -> Task | None:
+    return session.scalar(select(Task).where(Task.series_id == body.series_id,
+                                             Task.occurrence_index == body.occurrence_index))
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.backend import crud
@@ -32,23 +33,24 @@ def _not_found(task_id: object) -> HTTPException:
 def create_task(body: TaskCreate, principal: Writer, session: SessionDep, response: Response,
                 idempotency_key: IdempotencyKey = None) -> TaskPublic:
     """Create a task. With `Idempotency-Key`, a retried request returns the first one's task."""
-    if idempotency_key:
-        fingerprint = crud.request_fingerprint(body.model_dump(mode="json"))
-        previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
-        if previous is not None:
-            if previous.request_hash != fingerprint:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                    "Idempotency-Key was already used with a different request")
-            if previous.task_id is None:
-                raise HTTPException(status.HTTP_410_GONE, "the task created with this key was deleted")
-            response.headers["Idempotent-Replayed"] = "true"
-            task = crud.get_task(session, owner_id=principal.user_id, task_id=previous.task_id)
-            response.headers["Location"] = f"/api/tasks/{task.id}"
-            return _public(task, response)
-    task = crud.create_task(session, owner_id=principal.user_id, data=body)
-    if idempotency_key:
-        crud.remember_idempotent(session, owner_id=principal.user_id, key=idempotency_key,
-                                 fingerprint=fingerprint, task_id=task.id)
+    with _task_errors(None), session.begin():
+        if idempotency_key:
+            fingerprint = crud.request_fingerprint(body.model_dump(mode="json"))
+            previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
+            if previous is not None:
+                if previous.request_hash != fingerprint:
+                    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                        "Idempotency-Key was already used with a different request")
+                if previous.task_id is None:
+                    raise HTTPException(status.HTTP_410_GONE, "the task created with this key was deleted")
+                response.headers["Idempotent-Replayed"] = "true"
+                task = crud.get_task(session, owner_id=principal.user_id, task_id=previous.task_id)
+                response.headers["Location"] = f"/api/tasks/{task.id}"
+                return _public(task, response)
+        task = crud.create_task(session, owner_id=principal.user_id, data=body)
+        if idempotency_key:
+            crud.remember_idempotent(session, owner_id=principal.user_id, key=idempotency_key,
+                                     fingerprint=fingerprint, task_id=task.id)
     response.headers["Location"] = f"/api/tasks/{task.id}"
     return _public(task, response)
 
@@ -85,30 +87,33 @@ def get_task(task_id: uuid.UUID, principal: Reader, session: SessionDep, respons
 def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session: SessionDep,
                 response: Response, version: IfMatch) -> TaskPublic:
     """Partial update; send `If-Match` with the ETag you read to refuse lost updates (412)."""
-    with _task_errors(task_id):
+    with _task_errors(task_id), session.begin():
         task = crud.update_task(session, owner_id=principal.user_id, task_id=str(task_id), changes=body,
                                 expected_version=version)
-        return _public(task, response)
+    return _public(task, response)
 
 
 @router.post("/{task_id}/complete", response_model=TaskPublic)
 def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, response: Response,
                   version: IfMatch) -> TaskPublic:
-    with _task_errors(task_id):
+    with _task_errors(task_id), session.begin():
         task = crud.complete_task(session, owner_id=principal.user_id, task_id=str(task_id),
                                   expected_version=version)
-        return _public(task, response)
+    return _public(task, response)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, version: IfMatch) -> Response:
-    with _task_errors(task_id):
+    with _task_errors(task_id), session.begin():
         crud.delete_task(session, owner_id=principal.user_id, task_id=str(task_id), expected_version=version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class _task_errors:
-    """Maps domain errors to HTTP answers: 404, 412 (If-Match), 409 (state or a concurrent write)."""
+    """Maps domain errors to HTTP answers: 404, 412 (If-Match), 409 (state or a concurrent write).
+
+    Entered before the transaction, so errors raised at commit are mapped too.
+    """
 
     def __init__(self, task_id: object) -> None:
         self.task_id = task_id
@@ -128,3 +133,5 @@ class _task_errors:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         if isinstance(exc, StaleDataError):
             raise HTTPException(status.HTTP_409_CONFLICT, "task was changed concurrently; read it again") from None
+        if isinstance(exc, IntegrityError):
+            raise HTTPException(status.HTTP_409_CONFLICT, "conflicting concurrent request; retry") from None
