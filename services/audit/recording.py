@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.audit import store
 from services.platform.consumer import Delivery
+from services.platform.database import write_transaction
 from services.platform.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def entry_values(topic: str, event: CloudEvent, data: Any) -> dict[str, Any]:
 
 
 def _write(sessions: sessionmaker[Session], values: dict[str, Any]) -> bool:
-    with sessions.begin() as session:
+    with write_transaction(sessions) as session:
         return store.append(session, values=values)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.backend.models import OutboxEvent, RelayLease, Task
 from services.platform import events, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
+from services.platform.database import write_transaction
 from services.platform.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -231,12 +232,12 @@ class OutboxRelay:
             return [(r.id, r.aggregate_id, r.topic, r.payload) for r in result]
 
     def _mark_sent(self, row_id: int) -> None:
-        with self.sessions.begin() as session:
+        with write_transaction(self.sessions) as session:
             session.execute(update(OutboxEvent).where(OutboxEvent.id == row_id).values(
                 published_at=datetime.now(UTC), attempts=OutboxEvent.attempts + 1, last_error=None))
 
     def _record_failure(self, row_id: int, error: str) -> None:
-        with self.sessions.begin() as session:
+        with write_transaction(self.sessions) as session:
             session.execute(update(OutboxEvent).where(OutboxEvent.id == row_id).values(
                 attempts=OutboxEvent.attempts + 1, last_error=error[:2000]))
 
@@ -248,7 +249,7 @@ class OutboxRelay:
         """Take or renew the relay lease; False while another live replica holds it."""
         now = datetime.now(UTC)
         expires = now + self.lease_ttl
-        with self.sessions.begin() as session:
+        with write_transaction(self.sessions) as session:
             result = session.execute(
                 update(RelayLease)
                 .where(RelayLease.name == LEASE_NAME)
@@ -261,7 +262,7 @@ class OutboxRelay:
             if session.get(RelayLease, LEASE_NAME) is not None:
                 return False
         try:
-            with self.sessions.begin() as session:
+            with write_transaction(self.sessions) as session:
                 session.add(RelayLease(name=LEASE_NAME, holder=self.holder, expires_at=expires))
         except IntegrityError:
             return False  # another replica created it first

@@ -3,10 +3,13 @@
 Run by hand: ``python tests/bench/bench_api_load.py [--users 100] [--seconds 30]``.
 Starts the real sandbox in a fresh directory (the same code as `todo-console sandbox up`),
 gives each simulated user a dev token of their own, and has every user loop over a realistic
-mix (25 % create, 45 % list, 15 % get, 10 % update with If-Match, 5 % complete) with no think
-time, so the figures are the service's capacity on this machine, load generator included.
+mix (25 % create, 45 % list, 15 % get, 10 % update with If-Match, 5 % complete), pausing a
+random think time between actions (exponential, mean `--think-ms`, 1 s by default: 100 people
+using the app). `--think-ms 0` keeps 100 requests in flight at all times: that measures the
+capacity of the whole sandbox on this machine (every write fans out to three events, six
+sidecar deliveries and four consumers on the same two cores, load generator included).
 Target on the sandbox: no errors, p99 <= 200 ms for reads and for writes.
-Prints the figures and writes tests/bench/results/api_load.json.
+Prints the figures and writes tests/bench/results/api_load_think<ms>ms.json.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from console.sandbox import control  # noqa: E402
-from console.sandbox.layout import SandboxLayout  # noqa: E402
+from console.sandbox import control
+from console.sandbox.layout import SandboxLayout
 
-RESULTS = REPO / "tests" / "bench" / "results" / "api_load.json"
+RESULTS_DIR = REPO / "tests" / "bench" / "results"
 READS = {"list", "get"}
 MIX = [("create", 25), ("list", 45), ("get", 15), ("update", 10), ("complete", 5)]
 EXPECTED = {"create": {201}, "list": {200}, "get": {200}, "update": {200, 412}, "complete": {200, 409}}
@@ -40,32 +43,24 @@ EXPECTED = {"create": {201}, "list": {200}, "get": {200}, "update": {200, 412}, 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def user(client: httpx.AsyncClient, token: str, until: float, samples: dict[str, list[float]],
-               errors: dict[str, int], rng: random.Random) -> None:
+               errors: dict[str, int], rng: random.Random, think_s: float) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     mine: dict[str, int] = {}  # task id -> version last seen
     ops = [op for op, weight in MIX for _ in range(weight)]
     while time.monotonic() < until:
+        if think_s:
+            await asyncio.sleep(rng.expovariate(1 / think_s))
         op = rng.choice(ops) if mine else "create"
         started = time.perf_counter()
-        if op == "create":
-            due = f"2026-12-{rng.randint(1, 28):02d}T09:00:00+00:00"
-            response = await client.post("/api/tasks", headers=headers,
-                                         json={"title": "load", "due_at": due, "tags": ["load"]})
-        elif op == "list":
-            response = await client.get("/api/tasks", headers=headers, params={"status": "pending", "limit": 20})
-        else:
-            task_id = rng.choice(list(mine))
-            if op == "get":
-                response = await client.get(f"/api/tasks/{task_id}", headers=headers)
-            elif op == "update":
-                response = await client.patch(f"/api/tasks/{task_id}", json={"priority": "high"},
-                                              headers={**headers, "If-Match": f'"{mine[task_id]}"'})
-            else:
-                response = await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
+        try:
+            response = await one_request(client, op, headers, mine, rng)
+        except httpx.TransportError as exc:
+            errors[f"{op} {type(exc).__name__}"] += 1
+            continue
         samples[op].append((time.perf_counter() - started) * 1000)
         if response.status_code not in EXPECTED[op]:
             errors[f"{op} {response.status_code}"] += 1
@@ -75,8 +70,25 @@ async def user(client: httpx.AsyncClient, token: str, until: float, samples: dic
                 mine[body["id"]] = body["version"]
 
 
-async def run_load(api: str, users: int, seconds: float) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+async def one_request(client: httpx.AsyncClient, op: str, headers: dict[str, str], mine: dict[str, int],
+                      rng: random.Random) -> httpx.Response:
+    if op == "create":
+        due = f"2026-12-{rng.randint(1, 28):02d}T09:00:00+00:00"
+        return await client.post("/api/tasks", headers=headers, json={"title": "load", "due_at": due, "tags": ["load"]})
+    if op == "list":
+        return await client.get("/api/tasks", headers=headers, params={"status": "pending", "limit": 20})
+    task_id = rng.choice(list(mine))
+    if op == "get":
+        return await client.get(f"/api/tasks/{task_id}", headers=headers)
+    if op == "update":
+        return await client.patch(f"/api/tasks/{task_id}", json={"priority": "high"},
+                                  headers={**headers, "If-Match": f'"{mine[task_id]}"'})
+    return await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
+
+
+async def run_load(api: str, users: int, seconds: float, think_s: float) -> dict[str, Any]:
+    # Expire idle connections before uvicorn's 5 s keep-alive does, or a request can race the close.
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=api, timeout=30, limits=limits) as client:
         tokens = []
         for n in range(users):
@@ -85,8 +97,8 @@ async def run_load(api: str, users: int, seconds: float) -> dict[str, Any]:
         samples: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
         started = time.monotonic()
-        await asyncio.gather(*(user(client, tokens[n], started + seconds, samples, errors, random.Random(n))
-                               for n in range(users)))
+        await asyncio.gather(*(user(client, tokens[n], started + seconds, samples, errors, random.Random(n),
+                                    think_s) for n in range(users)))
         elapsed = time.monotonic() - started
     reads = [v for op, vs in samples.items() if op in READS for v in vs]
     writes = [v for op, vs in samples.items() if op not in READS for v in vs]
@@ -107,10 +119,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--think-ms", type=float, default=1000.0, help="mean pause between a user's actions")
     parser.add_argument("--api", help="an already running API (e.g. http://127.0.0.1:18000); default: start a sandbox")
     args = parser.parse_args()
-    if args.users < 1 or args.seconds <= 0:
-        print("bench_api_load: --users must be >= 1 and --seconds > 0", file=sys.stderr)
+    if args.users < 1 or args.seconds <= 0 or args.think_ms < 0:
+        print("bench_api_load: --users must be >= 1, --seconds > 0 and --think-ms >= 0", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
         layout = SandboxLayout(Path(tmp))
@@ -124,23 +137,25 @@ def main() -> int:
                 return 2
             api = f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
         try:
-            figures = asyncio.run(run_load(api, args.users, args.seconds))
+            figures = asyncio.run(run_load(api, args.users, args.seconds, args.think_ms / 1000))
         finally:
             if not args.api:
                 control.down(layout)
     summary = {"bench": "api_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), "users": args.users,
-               "seconds": args.seconds, "database": "sqlite (sandbox default)", **figures,
+               "seconds": args.seconds, "think_ms": args.think_ms, "database": "sqlite (sandbox default)",
+               **figures,
                "target": {"errors": 0, "p99_ms": 200}}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
-    print(f"{args.users} users for {args.seconds:.0f}s: {figures['requests']} requests, "
+    results = RESULTS_DIR / f"api_load_think{args.think_ms:g}ms.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(summary, indent=2))
+    print(f"{args.users} users, think {args.think_ms:g} ms, {args.seconds:.0f}s: {figures['requests']} requests, "
           f"{figures['throughput_rps']} req/s, error rate {figures['error_rate']:.3%} {figures['errors'] or ''}")
     print(f"reads  p50 {figures['reads_ms']['p50']} ms  p99 {figures['reads_ms']['p99']} ms")
     print(f"writes p50 {figures['writes_ms']['p50']} ms  p99 {figures['writes_ms']['p99']} ms")
     for op, figs in figures["by_op"].items():
         print(f"  {op:<9} n={figs['n']:<6} p50 {figs['p50']} ms  p99 {figs['p99']} ms")
-    print(f"written to {RESULTS.relative_to(REPO)}")
+    print(f"written to {results.relative_to(REPO)}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,10 +12,15 @@ from services.platform.auth import Principal
 from services.platform.web_auth import bearer_principal
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A read-only session per request (the API never writes the audit log)."""
-    with request.app.state.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A read-only session per request (the API never writes the audit log), closed on the event
+    loop: a sync dependency's exit needs a free worker thread to give the connection back, and
+    under load none was free (see services/backend/api/deps.py)."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

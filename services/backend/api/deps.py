@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -15,12 +15,19 @@ from services.platform.web_auth import bearer_principal
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request. Routes that write open their own transaction (`with session.begin()`)
-    so the commit runs in the same worker thread as the work: FastAPI runs a dependency's exit in
-    another threadpool call, and a write lock held across that hop deadlocked the pool under load."""
-    with request.app.state.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request, closed on the event loop.
+
+    FastAPI runs a sync dependency's exit in another worker-thread call. Under load every worker
+    thread was waiting for a pooled connection (or SQLite's write lock) that a finished request
+    would only give back in that exit: the pool deadlocked. Closing here needs no thread, and
+    write routes commit inside their own thread (`with write_transaction(session)`).
+    """
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def require_scope(scope: str):  # type: ignore[no-untyped-def]

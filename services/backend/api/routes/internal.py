@@ -23,6 +23,7 @@ from services.backend import crud
 from services.backend.api.deps import SessionDep
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskPublic
+from services.platform.database import write_transaction
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 
@@ -50,7 +51,7 @@ class NextOccurrence(TaskCreate):
 
 @router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
 def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
-    with session.begin():
+    with write_transaction(session):
         existing = _occurrence(session, body)
         if existing is None:
             fields = body.model_dump(include=set(TaskCreate.model_fields))

@@ -14,6 +14,7 @@ from services.backend import crud
 from services.backend.api.deps import IfMatch, Reader, SessionDep, Writer
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskList, TaskPublic, TaskUpdate
+from services.platform.database import write_transaction
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -33,7 +34,7 @@ def _not_found(task_id: object) -> HTTPException:
 def create_task(body: TaskCreate, principal: Writer, session: SessionDep, response: Response,
                 idempotency_key: IdempotencyKey = None) -> TaskPublic:
     """Create a task. With `Idempotency-Key`, a retried request returns the first one's task."""
-    with _task_errors(None), session.begin():
+    with _task_errors(None), write_transaction(session):
         if idempotency_key:
             fingerprint = crud.request_fingerprint(body.model_dump(mode="json"))
             previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
@@ -87,7 +88,7 @@ def get_task(task_id: uuid.UUID, principal: Reader, session: SessionDep, respons
 def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session: SessionDep,
                 response: Response, version: IfMatch) -> TaskPublic:
     """Partial update; send `If-Match` with the ETag you read to refuse lost updates (412)."""
-    with _task_errors(task_id), session.begin():
+    with _task_errors(task_id), write_transaction(session):
         task = crud.update_task(session, owner_id=principal.user_id, task_id=str(task_id), changes=body,
                                 expected_version=version)
     return _public(task, response)
@@ -96,7 +97,7 @@ def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session
 @router.post("/{task_id}/complete", response_model=TaskPublic)
 def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, response: Response,
                   version: IfMatch) -> TaskPublic:
-    with _task_errors(task_id), session.begin():
+    with _task_errors(task_id), write_transaction(session):
         task = crud.complete_task(session, owner_id=principal.user_id, task_id=str(task_id),
                                   expected_version=version)
     return _public(task, response)
@@ -104,7 +105,7 @@ def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, re
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, version: IfMatch) -> Response:
-    with _task_errors(task_id), session.begin():
+    with _task_errors(task_id), write_transaction(session):
         crud.delete_task(session, owner_id=principal.user_id, task_id=str(task_id), expected_version=version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
