@@ -9,7 +9,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -60,10 +62,11 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 200) -> subprocess.Co
                           timeout=timeout, check=False)
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+@contextmanager
+def running_sandbox(root: Path) -> Iterator[Sandbox]:
+    """`todo-console sandbox up` in `root` on free ports, and `down` whatever happens."""
     require_tansu()
-    layout = SandboxLayout(tmp_path_factory.mktemp("e2e") / "sandbox")
+    layout = SandboxLayout(root)
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "DATABASE_URL")}
     env.update({"TODO_SANDBOX_DIR": str(layout.root), "TODO_SANDBOX_PORT_BASE": "0"})
     up = _cli(env, "up", "--timeout", "150")
@@ -74,3 +77,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield Sandbox(layout, urls, env)
     finally:
         _cli(env, "down", timeout=60)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with running_sandbox(tmp_path_factory.mktemp("e2e") / "sandbox") as running:
+        yield running

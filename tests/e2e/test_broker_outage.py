@@ -18,9 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from console.sandbox.layout import SandboxLayout
-from tests.console.sandbox.sidecar.helpers import require_tansu, wait_until
-from tests.e2e.conftest import Sandbox, _cli
+from tests.console.sandbox.sidecar.helpers import wait_until
+from tests.e2e.conftest import Sandbox, _cli, running_sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 OUTAGE_S = 10
@@ -29,22 +28,8 @@ USER = "outage-user"
 
 @pytest.fixture
 def own_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    require_tansu()
-    layout = SandboxLayout(tmp_path_factory.mktemp("outage") / "sandbox")
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "DATABASE_URL")}
-    env.update({"TODO_SANDBOX_DIR": str(layout.root), "TODO_SANDBOX_PORT_BASE": "0"})
-    up = _cli(env, "up", "--timeout", "150")
-    try:
-        if up.returncode != 0:
-            pytest.fail(f"sandbox up failed:\n{up.stdout}\n{up.stderr}")
-        urls = {}
-        for line in up.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].startswith(("http://", "ws://")):
-                urls[parts[0]] = parts[1]
-        yield Sandbox(layout, urls, env)
-    finally:
-        _cli(env, "down", timeout=60)
+    with running_sandbox(tmp_path_factory.mktemp("outage") / "sandbox") as running:
+        yield running
 
 
 def status(sandbox: Sandbox) -> dict:
