@@ -45,3 +45,11 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     ensure_topics(broker.bootstrap, topics_to_create(load_manifests(REPO / "kustomize" / "base")))
     yield broker
     broker.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say in CI's output how many tests ran against the real PostgreSQL server and broker."""
+    passed = terminalreporter.stats.get("passed", [])
+    for label, marker in (("real PostgreSQL server", "postgres"), ("real Kafka-protocol broker", "broker")):
+        count = sum(1 for report in passed if marker in report.nodeid.lower() or marker in report.keywords)
+        terminalreporter.write_line(f"{count} tests passed against a {label}")
