@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.sandbox.ports import free_port, wait_for_port
+from console.sandbox.procs import terminate
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,7 @@ class Broker:
         """Stop a broker we started: SIGTERM, then SIGKILL if it does not exit in time."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
+        terminate(self.process, timeout)
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
         log.info("broker stopped", extra={"bootstrap": self.bootstrap})

@@ -143,3 +143,15 @@ class ManagedProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop one child we started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)

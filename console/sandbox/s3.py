@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from console.sandbox.ports import free_port, wait_for_port
+from console.sandbox.procs import terminate
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +122,8 @@ class LocalS3:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
+        if self.process is not None:
+            terminate(self.process, timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
