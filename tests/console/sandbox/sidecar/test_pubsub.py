@@ -299,3 +299,29 @@ def test_a_message_in_retry_holds_back_only_its_partition(worker: Sidecar, worke
     assert delivered[0].at < until  # arrived while the other message was still being retried
     wait_until(lambda: any(c.headers.get("__key") == "stuck" and c.at >= until
                            for c in worker_app.calls("/events/nodlq")), 5, message="stuck message delivered")
+
+
+def test_a_backlog_larger_than_the_fetch_buffer_is_delivered_whole(sandbox: Sandbox, worker: Sidecar,
+                                                                   worker_app: StubApp) -> None:
+    # More messages than the sidecar buffers per partition (it pauses the partition, then resumes):
+    # every one must reach the app exactly once before its offset is committed. Found by the audit
+    # completeness benchmark: 1,858 of 10,000 were committed without being delivered.
+    from kafka import KafkaProducer
+
+    count = 1500
+    marker = f"bulk-{time.monotonic_ns()}"
+    worker_app.routes["/events/ok"] = lambda r: (time.sleep(0.001), (200, b""))[1]
+    producer = KafkaProducer(bootstrap_servers=sandbox.bootstrap, linger_ms=5)
+    for i in range(count):
+        event = {"specversion": "1.0", "id": f"{marker}-{i}", "source": "test", "type": "bulk", "data": {}}
+        producer.send(T["ok"], json.dumps(event).encode(), key=marker.encode())
+    producer.flush()
+    producer.close()
+
+    def ids() -> list[str]:
+        return [c.json()["id"] for c in worker_app.calls("/events/ok") if c.headers.get("__key") == marker]
+
+    wait_until(lambda: len(ids()) >= count, 60, 0.1, f"{count} deliveries")
+    delivered = ids()
+    assert sorted(delivered) == sorted(f"{marker}-{i}" for i in range(count))  # none lost, none twice
+    assert delivered == [f"{marker}-{i}" for i in range(count)]  # and in order
