@@ -7,7 +7,6 @@ environment). It turns them into a `Plan` the supervisor executes; nothing here 
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
-from console.sandbox.ports import free_port
+from console.sandbox.ports import free_port, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +54,8 @@ def sidecar_present(repo: Path = REPO_ROOT) -> bool:
     return (pkg / "__main__.py").is_file()
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class PortAllocator:
-    """Fixed ports from a base (stable URLs), or OS-chosen free ports when the base is 0."""
+    """Fixed ports from a base (stable URLs), or random free ports when the base is 0."""
 
     def __init__(self, base: int = 0) -> None:
         self.base = base

@@ -38,6 +38,7 @@ log = logging.getLogger("console.sandbox.supervisor")  # not "__main__" when run
 SUPERVISOR_MODULE = "console.sandbox.supervisor"
 TICK_S = 0.1
 STARTUP_PROBE_S = 0.25
+READY_FAILURE_THRESHOLD = 3  # kubelet's default failureThreshold
 
 
 class StartupError(RuntimeError):
@@ -58,6 +59,7 @@ class Child:
         self.start_after: float | None = None  # first start pending on `start_after_url`, until then
         self.seen_ready = False  # this incarnation was ready once: liveness applies from then on
         self.live_failures = 0
+        self.ready_failures = 0  # failed readiness probes in a row since it was last ready
 
     @property
     def name(self) -> str:
@@ -250,7 +252,7 @@ class Supervisor:
         if code is None:
             return
         proc.reap_group()
-        child.seen_ready, child.live_failures = False, 0
+        child.seen_ready, child.live_failures, child.ready_failures = False, 0, 0
         ran = now - (proc.started_mono or now)
         child.failures = 1 if ran >= self.plan.restart.reset_after_s else child.failures + 1
         child.ready, child.last_exit = False, code
@@ -290,14 +292,23 @@ class Supervisor:
                 for c in running if c.seen_ready and c.proc.spec.liveness_url}
         for child in self.children:
             fut = ready.get(child.name)
-            is_ready = bool(fut and fut.result())
-            if is_ready and not child.ready:
-                child.ready_at = time.time()
-            child.ready = is_ready
-            child.seen_ready = child.seen_ready or is_ready
+            self.record_readiness(child, bool(fut and fut.result()), running=fut is not None)
         for child in self.children:
             if child.name in live:
                 self.check_liveness(child, live[child.name].result())
+
+    @staticmethod
+    def record_readiness(child: Child, answered: bool, *, running: bool) -> None:
+        """Kubelet's readiness: a ready process turns unready only after `READY_FAILURE_THRESHOLD` failed
+        probes in a row, so one slow answer on a loaded machine does not flap it (failureThreshold: 3)."""
+        if answered:
+            if not child.ready:
+                child.ready_at = time.time()
+            child.ready, child.seen_ready, child.ready_failures = True, True, 0
+            return
+        child.ready_failures += 1
+        if not running or child.ready_failures >= READY_FAILURE_THRESHOLD:
+            child.ready = False
 
     def check_liveness(self, child: Child, alive: bool) -> None:
         """Kubelet's liveness: a process that stopped answering is stopped, then restarted as a crash."""

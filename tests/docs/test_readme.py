@@ -19,7 +19,7 @@ def test_every_event_type_is_documented() -> None:
 
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:
     section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
     commands = [block.strip() for block in blocks[:2]]
     assert all("\n" not in command for command in commands)
     main_job, test_command = commands

@@ -64,7 +64,7 @@ def running_postgres() -> Iterator[PostgresServer]:
 
         user = getpass.getuser()
     port = free_port()
-    run = lambda *args: subprocess.run(  # noqa: E731
+    run = lambda *args: subprocess.run(
         [*prefix, *args], check=True, capture_output=True, text=True, cwd=workdir)
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8")

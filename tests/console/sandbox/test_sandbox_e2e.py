@@ -20,9 +20,10 @@ import httpx
 import pytest
 from kafka import TopicPartition
 
-from console.sandbox.catalog import MANIFESTS_DIR, port_is_free, present_services, sidecar_present
+from console.sandbox.catalog import MANIFESTS_DIR, present_services, sidecar_present
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.manifests import load_manifests
+from console.sandbox.ports import port_is_free
 from console.sandbox.procs import pid_alive
 from console.sandbox.topics import admin_client
 
@@ -69,6 +70,20 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     return sum(max(o.offset, 0) for o in offsets.values())
 
 
+def diagnose(layout: SandboxLayout, unwell: dict[str, dict[str, Any]]) -> str:
+    """Which processes were not ready or restarted, with the tail of their logs and the supervisor's."""
+    parts = []
+    for name, proc in unwell.items():
+        fields = {k: proc.get(k) for k in ("ready", "restarts", "last_exit")}
+        parts.append(f"--- {name} {fields}\n" + tail(layout.log(name)))
+    parts.append("--- supervisor\n" + tail(layout.log("supervisor")))
+    return "\n".join(parts)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else f"({path} missing)"
+
+
 def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
     missing = missing_parts()
     if missing:
@@ -92,8 +107,8 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         assert status.returncode == 0, status.stderr
         state = json.loads(status.stdout)
         assert state["phase"] == "ready" and state["broker"]["alive"]
-        summary = {n: (p["ready"], p["restarts"], p["last_exit"]) for n, p in state["processes"].items()}
-        assert all(ready and restarts == 0 for ready, restarts, _ in summary.values()), summary
+        unwell = {n: p for n, p in state["processes"].items() if not p["ready"] or p["restarts"]}
+        assert not unwell, diagnose(layout, unwell)
         for name in REQUIRED_SERVICES:
             assert state["processes"][name]["ready"] and state["processes"][f"{name}-dapr"]["ready"]
 

@@ -14,10 +14,9 @@ import pytest
 
 from console.sandbox import control
 from console.sandbox.broker import Broker
-from console.sandbox.catalog import port_is_free
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan
-from console.sandbox.ports import free_port
+from console.sandbox.ports import free_port, port_is_free
 from console.sandbox.procs import group_members, pid_alive
 from console.sandbox.topics import admin_client, partition_counts
 
