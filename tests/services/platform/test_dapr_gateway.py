@@ -151,3 +151,26 @@ def test_backend_reads_its_secrets_through_the_sidecar(sandbox: Sandbox, tmp_pat
     assert db_file.exists()
     sidecar.stop()
     callee.stop()
+
+
+def test_readiness_probes_do_not_rebuild_a_tls_context_each_time(
+        apps: tuple[StubApp, StubApp, Sidecar], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: each probe built httpx's default TLS context (~27 ms of CPU loading the CA bundle)
+    on the event loop, which under load stalled every request in flight behind `/readyz`."""
+    import ssl
+
+    built: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        built.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    gateway = gateway_for(apps[2])
+
+    async def probes() -> list[bool]:
+        return [await gateway.ready(outbound=n % 2 == 1) for n in range(10)]
+
+    assert asyncio.run(probes()) == [True] * 10
+    assert len(built) <= 1, f"{len(built)} TLS contexts built for 10 probes"
