@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +28,22 @@ def entry_values(topic: str, event: CloudEvent, data: Any) -> dict[str, Any]:
     }
 
 
-def _write(sessions: sessionmaker[Session], values: dict[str, Any]) -> bool:
+def _write(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> list[bool]:
+    """Append the rows in one transaction; for each, False if it was already there."""
     with write_transaction(sessions) as session:
-        return store.append(session, values=values)
+        return [store.append(session, values=values) for values in rows]
 
 
 async def on_any_event(delivery: Delivery) -> None:
     """Every topic's handler: append the row; a duplicate is a success (it is already recorded)."""
-    values = entry_values(delivery.topic, delivery.event, delivery.data)
-    if not await asyncio.to_thread(_write, delivery.state.sessions, values):
-        log.info("duplicate event already audited", extra={"event_id": delivery.event.id})
+    await on_event_batch([delivery])
+
+
+async def on_event_batch(deliveries: Sequence[Delivery]) -> None:
+    """A bulk delivery: every row in one transaction (one commit instead of one per event), all or
+    none, so a failure leaves the whole batch to be redelivered and nothing half-recorded."""
+    rows = [entry_values(d.topic, d.event, d.data) for d in deliveries]
+    appended = await asyncio.to_thread(_write, deliveries[0].state.sessions, rows)
+    for delivery, new in zip(deliveries, appended, strict=True):
+        if not new:
+            log.info("duplicate event already audited", extra={"event_id": delivery.event.id})

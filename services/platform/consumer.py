@@ -16,12 +16,20 @@ and reads the answer as Dapr's pub/sub contract defines it (HTTP 200 with a JSON
 
 While a handler runs, the event's own correlation id and traceparent are bound, so every log
 line and every Dapr call it makes carries the id of the request that caused the event.
+
+A Subscription with ``bulkSubscribe`` enabled gets the same route called with a batch instead:
+daprd's bulk envelope (``type: com.dapr.event.sent.bulk``, ``entries`` each with an ``entryId``
+and its CloudEvent as ``event``), answered with one status per entry (``{"statuses": [{"entryId",
+"status"}]}``). A topic may register a batch handler that takes the whole batch at once (the audit
+writes it in one transaction); otherwise the topic's handler runs once per entry, in order.
+Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-bulk/
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,10 +50,24 @@ class Status(StrEnum):
     DROP = "DROP"
 
 
+BULK_EVENT_TYPE = "com.dapr.event.sent.bulk"
+
+
 class Answer(BaseModel):
     """The body daprd reads to decide what happens to the message."""
 
     status: Status
+
+
+class EntryStatus(BaseModel):
+    entryId: str  # daprd's field name
+    status: Status
+
+
+class BulkAnswer(BaseModel):
+    """The body daprd reads to decide what happens to each entry of a bulk delivery."""
+
+    statuses: list[EntryStatus]
 
 
 class DropEvent(Exception):
@@ -72,60 +94,129 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]  # all of the batch, or raise
 
 
 async def deliver(service: str, topic: str, body: bytes, request: Request, handler: Handler) -> Status:
     """Parse, bind the event's correlation, run the handler, count and log the outcome."""
+    delivery = _parse(service, topic, body, request)
+    if delivery is None:
+        return Status.DROP
+    return await _handle(service, [delivery], lambda batch: handler(batch[0]))
+
+
+async def deliver_bulk(service: str, topic: str, envelope: dict[str, Any], request: Request,
+                       handler: Handler, batch_handler: BatchHandler | None = None) -> BulkAnswer:
+    """One status per entry of daprd's bulk envelope; entries off the contract are dropped alone."""
+    entries = envelope.get("entries")
+    statuses: dict[str, Status] = {}
+    ready: list[tuple[str, Delivery]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not entry.get("entryId"):
+            log.warning("bulk entry without an entryId ignored", extra={"topic": topic})
+            continue
+        entry_id = str(entry["entryId"])
+        statuses[entry_id] = Status.DROP
+        delivery = _parse(service, topic, entry.get("event"), request)
+        if delivery is not None:
+            ready.append((entry_id, delivery))
+    if batch_handler is not None and ready:
+        status = await _handle(service, [d for _, d in ready], batch_handler)
+        statuses.update({entry_id: status for entry_id, _ in ready})
+    else:
+        for entry_id, delivery in ready:
+            statuses[entry_id] = await _handle(service, [delivery], lambda batch: handler(batch[0]))
+    return BulkAnswer(statuses=[EntryStatus(entryId=e, status=s) for e, s in statuses.items()])
+
+
+def _parse(service: str, topic: str, body: Any, request: Request) -> Delivery | None:
+    """The delivery for one envelope, or None (counted and logged) when it is off the contract."""
     try:
+        if not isinstance(body, bytes | str | dict):
+            raise EventError(f"not a CloudEvent object: {type(body).__name__}")
         event, data = parse_event(body)
     except EventError as exc:
         metrics.EVENTS_FAILED.labels(service, topic, "parse").inc()
         log.warning("event dropped: off the contract", extra={"topic": topic, "error": str(exc)[:1000]})
-        return Status.DROP
-    token = correlation.bind(correlation.from_headers(event.correlationid, event.traceparent))
-    try:
-        return await _handle(service, Delivery(topic, event, data, request), handler)
-    finally:
-        correlation.reset(token)
+        return None
+    return Delivery(topic, event, data, request)
 
 
-async def _handle(service: str, delivery: Delivery, handler: Handler) -> Status:
-    """Run the handler and map its outcome to Dapr's answer (inside the event's correlation)."""
-    topic, event = delivery.topic, delivery.event
-    fields = {"topic": topic, "event_id": event.id, "event_type": event.type, "subject": event.subject}
+def _fields(delivery: Delivery) -> dict[str, Any]:
+    event = delivery.event
+    return {"topic": delivery.topic, "event_id": event.id, "event_type": event.type, "subject": event.subject}
+
+
+def _log_each(deliveries: Sequence[Delivery], emit: Callable[[dict[str, Any]], None]) -> None:
+    """Log once per event, inside that event's correlation."""
+    for delivery in deliveries:
+        token = correlation.bind(correlation.from_headers(delivery.event.correlationid, delivery.event.traceparent))
+        try:
+            emit(_fields(delivery))
+        finally:
+            correlation.reset(token)
+
+
+async def _handle(service: str, deliveries: Sequence[Delivery], handler: BatchHandler) -> Status:
+    """Run the handler and map its outcome to Dapr's answer for every delivery it was given.
+
+    The first event's correlation is bound while the handler runs: for a single delivery that is
+    the event's own; a batch handler binds each event's itself where it matters.
+    """
+    topic, count = deliveries[0].topic, len(deliveries)
+    first = deliveries[0].event
+    token = correlation.bind(correlation.from_headers(first.correlationid, first.traceparent))
     try:
-        await handler(delivery)
+        await handler(deliveries)
     except DropEvent as exc:
-        metrics.EVENTS_FAILED.labels(service, topic, "drop").inc()
-        log.warning("event dropped", extra={**fields, "error": str(exc)})
+        metrics.EVENTS_FAILED.labels(service, topic, "drop").inc(count)
+        dropped = str(exc)
+        _log_each(deliveries, lambda f: log.warning("event dropped", extra={**f, "error": dropped}))
         return Status.DROP
     except (RetryEvent, DaprUnavailable, DaprCallError) as exc:
-        metrics.EVENTS_FAILED.labels(service, topic, "retry").inc()
-        log.warning("event failed; asking for redelivery", extra={**fields, "error": str(exc)})
+        metrics.EVENTS_FAILED.labels(service, topic, "retry").inc(count)
+        failed = str(exc)
+        _log_each(deliveries, lambda f: log.warning("event failed; asking for redelivery",
+                                                    extra={**f, "error": failed}))
         return Status.RETRY
     except Exception:
-        metrics.EVENTS_FAILED.labels(service, topic, "error").inc()
-        log.exception("event handler error; asking for redelivery", extra=fields)
+        metrics.EVENTS_FAILED.labels(service, topic, "error").inc(count)
+        log.exception("event handler error; asking for redelivery",
+                      extra={**_fields(deliveries[0]), "batch_size": count})
         return Status.RETRY
-    metrics.EVENTS_CONSUMED.labels(service, topic).inc()
-    log.info("event handled", extra=fields)
+    finally:
+        correlation.reset(token)
+    metrics.EVENTS_CONSUMED.labels(service, topic).inc(count)
+    _log_each(deliveries, lambda f: log.info("event handled", extra=f))
     return Status.SUCCESS
 
 
-def subscription_router(service: str, handlers: dict[str, Handler], *, prefix: str = "/events") -> APIRouter:
+def subscription_router(service: str, handlers: dict[str, Handler], *, prefix: str = "/events",
+                        batch_handlers: dict[str, BatchHandler] | None = None) -> APIRouter:
     """POST <prefix>/<topic> for each topic, as the Subscriptions' `routes.default` name them."""
     router = APIRouter(prefix=prefix, tags=["events"])
     for topic, handler in handlers.items():
+        batch = (batch_handlers or {}).get(topic)
         router.add_api_route(
-            f"/{topic}", _endpoint(service, topic, handler), methods=["POST"], response_model=Answer,
-            name=f"consume_{topic.replace('-', '_')}", summary=f"Dapr delivers `{topic}` events here",
+            f"/{topic}", _endpoint(service, topic, handler, batch), methods=["POST"],
+            response_model=Answer | BulkAnswer, name=f"consume_{topic.replace('-', '_')}",
+            summary=f"Dapr delivers `{topic}` events here, one by one or in bulk",
         )
     return router
 
 
-def _endpoint(service: str, topic: str, handler: Handler) -> Callable[[Request], Awaitable[Answer]]:
-    async def consume(request: Request) -> Answer:
-        return Answer(status=await deliver(service, topic, await request.body(), request, handler))
+def _endpoint(service: str, topic: str, handler: Handler,
+              batch: BatchHandler | None) -> Callable[[Request], Awaitable[Answer | BulkAnswer]]:
+    async def consume(request: Request) -> Answer | BulkAnswer:
+        body = await request.body()
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict) and envelope.get("type") == BULK_EVENT_TYPE:
+            return await deliver_bulk(service, topic, envelope, request, handler, batch)
+        return Answer(status=await deliver(service, topic, envelope if isinstance(envelope, dict) else body,
+                                           request, handler))
 
     return consume
 

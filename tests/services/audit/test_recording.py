@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -85,3 +86,64 @@ def test_a_database_outage_asks_for_redelivery(client: TestClient) -> None:
             conn.execute(text("ALTER TABLE audit_log_moved RENAME TO audit_log"))
     readiness = client.get("/readyz").json()
     assert readiness["checks"]["database"] == "ok"
+
+
+def bulk(topic: str, *entries: tuple[str, object]) -> dict:
+    """daprd's bulk envelope (pubsub-bulk docs): each entry's CloudEvent as a JSON object."""
+    return {
+        "id": "bulk-1", "type": "com.dapr.event.sent.bulk", "pubsubname": "kafka-pubsub", "topic": topic,
+        "metadata": {}, "entries": [
+            {"entryId": entry_id, "event": event, "contentType": "application/cloudevents+json", "metadata": {}}
+            for entry_id, event in entries],
+    }
+
+
+def as_json(body: bytes) -> object:
+    return json.loads(body)
+
+
+def test_a_bulk_delivery_records_every_entry_and_answers_each(client: TestClient) -> None:
+    task = snapshot(task_id="t-9", owner="carol")
+    events = [task_event(action, task) for action in ("created", "updated", "completed")]
+    answer = client.post("/events/task-events", json=bulk(
+        "task-events", *((f"e{n}", as_json(delivered(e, "task-events"))) for n, e in enumerate(events))))
+    assert answer.status_code == 200
+    assert answer.json() == {"statuses": [{"entryId": f"e{n}", "status": "SUCCESS"} for n in range(3)]}
+    assert [(r[1], r[4]) for r in rows(client)] == [(e.id, a) for e, a in zip(
+        events, ("created", "updated", "completed"), strict=True)]
+
+
+def test_a_bulk_entry_off_the_contract_is_dropped_alone(client: TestClient) -> None:
+    good = task_event("created", snapshot())
+    answer = client.post("/events/task-events", json=bulk(
+        "task-events", ("bad", {"specversion": "1.0", "id": "x", "source": "s", "type": "t", "data": {}}),
+        ("good", as_json(delivered(good, "task-events"))), ("text", "not a cloud event")))
+    statuses = {s["entryId"]: s["status"] for s in answer.json()["statuses"]}
+    assert statuses == {"bad": "DROP", "good": "SUCCESS", "text": "DROP"}
+    assert [r[1] for r in rows(client)] == [good.id]
+
+
+def test_a_redelivered_bulk_is_success_and_adds_nothing(client: TestClient) -> None:
+    event = task_event("deleted", snapshot())
+    body = bulk("task-events", ("a", as_json(delivered(event, "task-events"))))
+    first = client.post("/events/task-events", json=body).json()
+    again = client.post("/events/task-events", json=body).json()
+    assert first == again == {"statuses": [{"entryId": "a", "status": "SUCCESS"}]}
+    assert [r[1] for r in rows(client)] == [event.id]
+
+
+def test_a_database_outage_asks_for_the_whole_bulk_again_and_records_none(client: TestClient) -> None:
+    events = [task_event("created", snapshot(task_id=f"t-{n}")) for n in range(3)]
+    body = bulk("task-events", *((f"e{n}", as_json(delivered(e, "task-events"))) for n, e in enumerate(events)))
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_moved"))
+    try:
+        answer = client.post("/events/task-events", json=body).json()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_log_moved RENAME TO audit_log"))
+    assert {s["status"] for s in answer["statuses"]} == {"RETRY"}
+    assert rows(client) == []
+    assert {s["status"] for s in client.post("/events/task-events", json=body).json()["statuses"]} == {"SUCCESS"}
+    assert len(rows(client)) == 3

@@ -87,3 +87,39 @@ def test_failures_map_to_dapr_answers(client: TestClient, title: str, status: st
     assert send(client, title)[0] == status
     assert metric("events_failed_total", stage=stage) == before + 1
 
+
+
+def bulk_body(*titles: str) -> tuple[dict, list[str]]:
+    """daprd's bulk envelope with one task event per title, and each event's correlation id."""
+    events = [task_event("updated", snapshot(title=title)) for title in titles]
+    entries = [{"entryId": f"entry-{n}", "event": json.loads(delivered(e, "task-events")),
+                "contentType": "application/cloudevents+json", "metadata": {}} for n, e in enumerate(events)]
+    envelope = {"id": "b1", "type": "com.dapr.event.sent.bulk", "pubsubname": "kafka-pubsub",
+                "topic": "task-events", "metadata": {}, "entries": entries}
+    return envelope, [str(e.correlationid) for e in events]
+
+
+def test_a_bulk_delivery_runs_the_handler_per_entry_and_answers_each(
+        client: TestClient, lines: io.StringIO) -> None:
+    envelope, correlations = bulk_body("fine", "drop", "retry", "bug", "also fine")
+    consumed = metric("events_consumed_total")
+    answer = client.post("/events/task-events", json=envelope)
+    assert answer.status_code == 200
+    assert answer.json() == {"statuses": [
+        {"entryId": "entry-0", "status": "SUCCESS"}, {"entryId": "entry-1", "status": "DROP"},
+        {"entryId": "entry-2", "status": "RETRY"}, {"entryId": "entry-3", "status": "RETRY"},
+        {"entryId": "entry-4", "status": "SUCCESS"}]}
+    assert seen == list(zip(["fine", "drop", "retry", "bug", "also fine"], correlations, strict=True))
+    assert metric("events_consumed_total") == consumed + 2
+    handled = [json.loads(line) for line in lines.getvalue().splitlines()]
+    handled = [e for e in handled if e["msg"] == "event handled"]
+    assert [e["correlation_id"] for e in handled] == [correlations[0], correlations[4]]
+
+
+def test_a_bulk_entry_without_an_id_is_ignored_and_one_off_contract_dropped(client: TestClient) -> None:
+    envelope, _ = bulk_body("fine")
+    envelope["entries"] += [{"event": envelope["entries"][0]["event"]},
+                            {"entryId": "junk", "event": {"specversion": "1.0"}}]
+    answer = client.post("/events/task-events", json=envelope).json()
+    assert answer == {"statuses": [{"entryId": "entry-0", "status": "SUCCESS"}, {"entryId": "junk", "status": "DROP"}]}
+    assert [title for title, _ in seen] == ["fine"]

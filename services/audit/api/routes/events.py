@@ -1,9 +1,10 @@
-"""The audit service's subscription routes: every topic -> POST /events/<topic>."""
+"""The audit service's subscription routes: every topic -> POST /events/<topic>, bulk or not."""
 
 from __future__ import annotations
 
-from services.audit.recording import on_any_event
+from services.audit.recording import on_any_event, on_event_batch
 from services.platform.consumer import subscription_router
 from services.platform.events import TOPICS
 
-router = subscription_router("audit", {topic: on_any_event for topic in TOPICS})
+router = subscription_router("audit", {topic: on_any_event for topic in TOPICS},
+                             batch_handlers={topic: on_event_batch for topic in TOPICS})
