@@ -41,7 +41,7 @@ from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
 from console.sandbox.sidecar.partitions import PartitionWorkers
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
-from console.sandbox.sidecar.resources import RouteRule, Subscription
+from console.sandbox.sidecar.resources import BulkSubscribe, RouteRule, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,11 @@ def record_metadata(record: ConsumerRecord, pubsub: str) -> dict[str, str]:
 
 
 def parse_programmatic(body: Any) -> list[Subscription]:
-    """The app's GET /dapr/subscribe answer: [{pubsubname, topic, route | routes, metadata, deadLetterTopic}]."""
+    """The app's GET /dapr/subscribe answer.
+
+    Items: {pubsubname, topic, route | routes, metadata, deadLetterTopic, bulkSubscribe} (daprd's
+    SubscriptionJSON in pkg/runtime/pubsub/subscriptions.go).
+    """
     subs = []
     for item in body if isinstance(body, list) else []:
         if not isinstance(item, dict) or not item.get("pubsubname") or not item.get("topic"):
@@ -106,6 +110,7 @@ def parse_programmatic(body: Any) -> list[Subscription]:
             default_route=str(routes.get("default") or item.get("route") or ""), rules=rules,
             dead_letter_topic=str(item.get("deadLetterTopic") or ""),
             metadata={str(k): str(v) for k, v in (item.get("metadata") or {}).items()}, declarative=False,
+            bulk=BulkSubscribe.parse(item.get("bulkSubscribe")),
         ))
     return subs
 
