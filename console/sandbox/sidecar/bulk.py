@@ -168,7 +168,7 @@ class BulkDelivery:
             entry.item = {"entryId": entry.entry_id, "event": base64.b64encode(data).decode(),
                           "metadata": item_md, "contentType": RAW_CONTENT_TYPE}
             entry.trace = entry.metadata.get("traceparent") or entry.metadata.get("traceid") or ""
-            return self._route(sub, entry, {})  # rules cannot match raw bytes: routes.default
+            return self._route(sub, entry, None)
         try:
             event = json.loads(data)
             if not isinstance(event, dict):
@@ -188,8 +188,10 @@ class BulkDelivery:
         entry.trace = trace if isinstance(trace, str) else ""
         return self._route(sub, entry, event)
 
-    def _route(self, sub: Subscription, entry: _Entry, event: dict[str, Any]) -> str | None:
-        path = sub.route_for(event)
+    def _route(self, sub: Subscription, entry: _Entry, event: dict[str, Any] | None) -> str | None:
+        """The matched path; raw payloads (event None) take routes.default, rules being CEL over a
+        CloudEvent (daprd evaluates them against the raw string and fails the entry)."""
+        path = sub.route_for(event) if event is not None else sub.default_route or None
         if path is None:
             log.warning(f"No matching route for event in pubsub {self.subscriber.pubsub} and topic {sub.topic}; "
                         "skipping")

@@ -36,12 +36,12 @@ from .helpers import (
 )
 
 B = {name: f"bulk-{name}-{RUN}" for name in (
-    "env", "count", "await", "status", "status-dlq", "fail", "fail-dlq", "nodlq", "commit", "order", "prog", "mixed", "mixed-dlq")}
+    "env", "count", "await", "status", "status-dlq", "fail", "fail-dlq", "nodlq", "commit", "order", "prog", "mixed", "mixed-dlq", "raw")}
 APP_ID = "bulker"
 pytestmark = [pytest.mark.broker]
 
 
-def _sub(name: str, max_count: int, max_await_ms: int, dlq: str | None = None) -> str:
+def _sub(name: str, max_count: int, max_await_ms: int, dlq: str | None = None, extra: str = "") -> str:
     dlq_line = f"\n          deadLetterTopic: {B[dlq]}" if dlq else ""
     return f"""
         apiVersion: dapr.io/v2alpha1
@@ -51,7 +51,7 @@ def _sub(name: str, max_count: int, max_await_ms: int, dlq: str | None = None) -
           pubsubname: kafka-pubsub
           topic: {B[name]}
           routes: {{default: /bulk/{name}}}
-          bulkSubscribe: {{enabled: true, maxMessagesCount: {max_count}, maxAwaitDurationMs: {max_await_ms}}}{dlq_line}
+          bulkSubscribe: {{enabled: true, maxMessagesCount: {max_count}, maxAwaitDurationMs: {max_await_ms}}}{dlq_line}{extra}
         scopes: [{APP_ID}]
         """
 
@@ -91,6 +91,7 @@ DOCS = {
         _sub("nodlq", 2, 300),
         _sub("commit", 3, 300),
         _sub("order", 7, 200),
+        _sub("raw", 2, 300, extra='\n          metadata: {rawPayload: "true"}'),
         f"""
         apiVersion: dapr.io/v2alpha1
         kind: Subscription
@@ -410,3 +411,12 @@ def test_undeliverable_entries_are_dead_lettered_and_the_rest_delivered(
     assert old["x-dlq-reason"] == "dropped" and old["x-dlq-error"] == "expired"
     assert unrouted["x-dlq-reason"] == "dropped" and unrouted["x-dlq-error"] == "no matching route"
     assert b"ok" not in {r.key for r in dlq.records}
+
+
+def test_raw_payload_entries_carry_base64_bytes(bulk_sandbox: Sandbox, bulker: Sidecar, bulk_app: StubApp) -> None:
+    # bulksubscription.go, rawPayload: the entry's event is the message base64-encoded, contentType
+    # application/octet-stream (Kafka entries have none)
+    _produce(bulk_sandbox, B["raw"], [("r", b"\x01raw"), ("r", b"plain")])
+    entries = bulk_app.wait_calls("/bulk/raw")[0].json()["entries"]
+    assert [(e["entryId"], e["event"], e["contentType"]) for e in entries] == \
+        [("0", "AXJhdw==", "application/octet-stream"), ("1", "cGxhaW4=", "application/octet-stream")]
