@@ -4,27 +4,52 @@ The Kafka component hands each claimed partition to its own goroutine (sarama Co
 message being retried holds back only its partition. KafkaConsumer is not thread-safe, so the
 consumer thread fetches and commits, and these workers only deliver; finished offsets flow back
 through `take_done()`.
+
+A topic can instead be delivered in batches (bulk subscribe): the worker takes up to `max_count`
+queued records of its partition, waiting at most `max_wait` seconds after the oldest of them was
+queued for the batch to fill (the Kafka component's per-claim batching in consumer.go). A batch is
+reported done as a whole, so its offsets are committed only once every record in it is settled.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 Handler = Callable[[ConsumerRecord], bool]  # False: interrupted by shutdown, do not commit
+BatchHandler = Callable[[list[ConsumerRecord]], bool]  # same contract, for a whole batch
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_count: int
+    max_wait: float  # seconds
+
+
+BatchPolicy = Callable[[str], BatchLimits | None]  # topic -> limits; None: one record at a time
+
+
+def _no_batches(topic: str) -> BatchLimits | None:
+    return None
 
 
 class PartitionWorkers:
-    def __init__(self, handle: Handler, stop: threading.Event) -> None:
+    def __init__(self, handle: Handler, stop: threading.Event, handle_batch: BatchHandler | None = None,
+                 batching: BatchPolicy = _no_batches) -> None:
         self._handle = handle
+        self._handle_batch = handle_batch
+        self._batching = batching
         self._stop = stop
         self._cond = threading.Condition()
-        self._queues: dict[TopicPartition, deque[ConsumerRecord]] = {}
-        self._busy: set[TopicPartition] = set()
+        # each record with the monotonic time it was queued (how long a partial batch has waited)
+        self._queues: dict[TopicPartition, deque[tuple[ConsumerRecord, float]]] = {}
+        self._busy: dict[TopicPartition, int] = {}
         self._done: dict[TopicPartition, int] = {}
         self._threads: dict[TopicPartition, threading.Thread] = {}
 
@@ -36,12 +61,13 @@ class PartitionWorkers:
                                           name=f"deliver-{tp.topic}-{tp.partition}")
                 self._threads[tp] = thread
                 thread.start()
-            self._queues[tp].extend(records)
+            now = time.monotonic()
+            self._queues[tp].extend((record, now) for record in records)
             self._cond.notify_all()
 
     def backlog(self, tp: TopicPartition) -> int:
         with self._cond:
-            return len(self._queues.get(tp, ())) + (1 if tp in self._busy else 0)
+            return len(self._queues.get(tp, ())) + self._busy.get(tp, 0)
 
     def take_done(self) -> dict[TopicPartition, int]:
         """Next offsets to commit per partition (records handled in order up to there)."""
@@ -51,22 +77,47 @@ class PartitionWorkers:
 
     def _work(self, tp: TopicPartition) -> None:
         queue = self._queues[tp]
+        limits = self._batching(tp.topic) if self._handle_batch is not None else None
+        deliver: BatchHandler = self._handle_batch if limits is not None and self._handle_batch is not None \
+            else self._one
         while True:
             with self._cond:
-                while not queue and not self._stop.is_set():
-                    self._cond.wait()
-                if self._stop.is_set():
+                records = self._take(queue, limits)
+                if records is None:
                     return
-                record = queue.popleft()
-                self._busy.add(tp)
-            handled = self._handle(record)
+                self._busy[tp] = len(records)
+            handled = deliver(records)
             with self._cond:
-                self._busy.discard(tp)
+                self._busy.pop(tp, None)
                 if not handled:  # shutdown interrupted it: leave it and the rest uncommitted
                     queue.clear()
                     return
-                self._done[tp] = record.offset + 1
+                self._done[tp] = records[-1].offset + 1
                 self._cond.notify_all()
+
+    def _one(self, records: list[ConsumerRecord]) -> bool:
+        return self._handle(records[0])
+
+    def _take(self, queue: deque[tuple[ConsumerRecord, float]],
+              limits: BatchLimits | None) -> list[ConsumerRecord] | None:
+        """Under the lock: the next record, or batch; None once stopping.
+
+        A batch leaves as soon as it is full; a partial one once its oldest record has waited
+        `max_wait` (no extra wait when a full batch is already queued).
+        """
+        while not queue and not self._stop.is_set():
+            self._cond.wait()
+        if limits is not None:
+            deadline = queue[0][1] + limits.max_wait if queue else 0.0
+            while len(queue) < limits.max_count and not self._stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        if self._stop.is_set():
+            return None
+        count = 1 if limits is None else min(limits.max_count, len(queue))
+        return [queue.popleft()[0] for _ in range(count)]
 
     def wake(self) -> None:
         with self._cond:

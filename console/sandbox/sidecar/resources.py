@@ -41,6 +41,45 @@ class RouteRule:
     path: str
 
 
+# pubsub.kafka's own defaults (components-contrib common/component/kafka/utils.go
+# DefaultMaxBulkSubCount / DefaultMaxBulkSubAwaitDurationMs). daprd's generic fallback for components
+# without native bulk support (pkg/runtime/pubsub/default_bulksub.go) is 100 / 1000 ms, but Kafka
+# implements BulkSubscriber itself, so these are the ones a daprd+Kafka app gets.
+DEFAULT_BULK_MAX_MESSAGES = 80
+DEFAULT_BULK_MAX_AWAIT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class BulkSubscribe:
+    """`spec.bulkSubscribe` (v2alpha1 CRs and /dapr/subscribe items alike).
+
+    Zero or absent limits mean "the component's default", as GetIntValOrDefault does upstream.
+    """
+
+    enabled: bool = False
+    max_messages: int = DEFAULT_BULK_MAX_MESSAGES
+    max_await_ms: int = DEFAULT_BULK_MAX_AWAIT_MS
+
+    @classmethod
+    def parse(cls, spec: Any) -> BulkSubscribe:
+        """Lenient like daprd's JSON decode: a missing or malformed block disables bulk delivery."""
+        if not isinstance(spec, dict):
+            return cls()
+
+        def positive(key: str, default: int) -> int:
+            try:
+                value = int(spec.get(key) or 0)
+            except (TypeError, ValueError):
+                log.warning("invalid bulkSubscribe value ignored", extra={"field": key, "value": spec.get(key)})
+                return default
+            return value if value > 0 else default
+
+        enabled = spec.get("enabled")
+        return cls(enabled=enabled is True or str(enabled).lower() == "true",
+                   max_messages=positive("maxMessagesCount", DEFAULT_BULK_MAX_MESSAGES),
+                   max_await_ms=positive("maxAwaitDurationMs", DEFAULT_BULK_MAX_AWAIT_MS))
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A declarative subscription (dapr.io/v2alpha1 routes, or v1alpha1 `route`)."""
@@ -53,6 +92,7 @@ class Subscription:
     dead_letter_topic: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     declarative: bool = True
+    bulk: BulkSubscribe = field(default_factory=BulkSubscribe)
 
     def route_for(self, event: dict[str, Any]) -> str | None:
         """The path for an event: first matching rule, else the default (None: no route, skip)."""
@@ -103,6 +143,7 @@ def _subscription(doc: dict[str, Any]) -> Subscription | None:
         rules=rules,
         dead_letter_topic=str(spec.get("deadLetterTopic") or ""),
         metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
+        bulk=BulkSubscribe.parse(spec.get("bulkSubscribe")),
     )
 
 

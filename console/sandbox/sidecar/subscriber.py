@@ -16,6 +16,8 @@ Offsets are committed under the component's consumerGroup ("{appID}" -> the app-
 the app acknowledged, or the message was dead-lettered or dropped. Each partition is delivered in
 order by its own worker (partitions.py), so a message in retry holds back only its partition.
 Partitions are assigned directly (no group membership), see README for why.
+Subscriptions with bulkSubscribe.enabled get their partition's messages in batches instead, through
+bulk.py (one POST per batch and route, per-entry statuses); the offsets commit per whole batch.
 Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-deadletter/
 and https://docs.dapr.io/reference/api/pubsub_api/#expected-http-response
 """
@@ -39,9 +41,9 @@ from kafka.structs import OffsetAndMetadata
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
-from console.sandbox.sidecar.partitions import PartitionWorkers
+from console.sandbox.sidecar.partitions import BatchLimits, PartitionWorkers
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
-from console.sandbox.sidecar.resources import RouteRule, Subscription
+from console.sandbox.sidecar.resources import BulkSubscribe, RouteRule, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,11 @@ def record_metadata(record: ConsumerRecord, pubsub: str) -> dict[str, str]:
 
 
 def parse_programmatic(body: Any) -> list[Subscription]:
-    """The app's GET /dapr/subscribe answer: [{pubsubname, topic, route | routes, metadata, deadLetterTopic}]."""
+    """The app's GET /dapr/subscribe answer.
+
+    Items: {pubsubname, topic, route | routes, metadata, deadLetterTopic, bulkSubscribe} (daprd's
+    SubscriptionJSON in pkg/runtime/pubsub/subscriptions.go).
+    """
     subs = []
     for item in body if isinstance(body, list) else []:
         if not isinstance(item, dict) or not item.get("pubsubname") or not item.get("topic"):
@@ -106,6 +112,7 @@ def parse_programmatic(body: Any) -> list[Subscription]:
             default_route=str(routes.get("default") or item.get("route") or ""), rules=rules,
             dead_letter_topic=str(item.get("deadLetterTopic") or ""),
             metadata={str(k): str(v) for k, v in (item.get("metadata") or {}).items()}, declarative=False,
+            bulk=BulkSubscribe.parse(item.get("bulkSubscribe")),
         ))
     return subs
 
@@ -157,8 +164,18 @@ class Subscriber:
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
+        from console.sandbox.sidecar.bulk import BulkDelivery  # bulk.py builds on this module
+
         self.by_topic = {s.topic: s for s in self.subscriptions}
-        self.workers = PartitionWorkers(self._handle, self.stop)
+        self.bulk = BulkDelivery(self)
+        self.workers = PartitionWorkers(self._handle, self.stop, self.bulk.deliver, self._batch_limits)
+
+    def _batch_limits(self, topic: str) -> BatchLimits | None:
+        """Bulk-subscribed topics are delivered in batches (bulk.py), the others one by one."""
+        sub = self.by_topic.get(topic)
+        if sub is None or not sub.bulk.enabled:
+            return None
+        return BatchLimits(sub.bulk.max_messages, sub.bulk.max_await_ms / 1000)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"subscriber-{self.pubsub}", daemon=True)
@@ -307,11 +324,11 @@ class Subscriber:
                               Outcome("failed", 0, None, f"error deserializing cloud event: {exc}"))
         if cloudevents.has_expired(event):
             log.warning("dropping expired pub/sub event", extra={"id": event.get("id"), "topic": record.topic})
-            return self._dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "expired"))
+            return self.dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "expired"))
         path = sub.route_for(event)
         if path is None:
             log.debug("no matching route; skipping", extra={"id": event.get("id"), "topic": record.topic})
-            return self._dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "no matching route"))
+            return self.dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "no matching route"))
         if not self.channel.ready.is_set() and not self.channel.wait_for_app():
             return False
         return self._deliver(record, sub, metadata, event, data, path)
@@ -337,14 +354,14 @@ class Subscriber:
                 log.debug("delivered", extra={"id": event.get("id"), "topic": record.topic, "attempts": state.count})
                 return True
             except Dropped as exc:
-                return self._dead_letter_if_any(record, sub, metadata,
-                                                Outcome("dropped", state.count, state.status, str(exc)))
+                return self.dead_letter_if_any(record, sub, metadata,
+                                               Outcome("dropped", state.count, state.status, str(exc)))
             except Exception as exc:  # noqa: BLE001 - any failed attempt (status, transport, breaker) counts
                 if self.stop.is_set():
                     return False
                 outcome = Outcome("failed", state.count, state.status, state.error or str(exc))
                 if sub.dead_letter_topic:
-                    return self._dead_letter(record, sub, metadata, outcome)
+                    return self.dead_letter(record, sub, metadata, outcome)
                 # no dead-letter topic: the Kafka component retries the message, forever
                 log.warning("delivery failed; the component retries", extra={
                     "id": event.get("id"), "topic": record.topic, "attempts": state.count, "error": outcome.error})
@@ -392,18 +409,18 @@ class Subscriber:
     def _fail(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str], outcome: Outcome) -> bool:
         """A message that can never be delivered: dead-letter it, or retry forever without a DLQ."""
         if sub.dead_letter_topic:
-            return self._dead_letter(record, sub, metadata, outcome)
+            return self.dead_letter(record, sub, metadata, outcome)
         while not self.stop.wait(self.settings.consume_retry_s):
             pass  # daprd keeps returning the error; the partition is stuck until restart, as there
         return False
 
-    def _dead_letter_if_any(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+    def dead_letter_if_any(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
                             outcome: Outcome) -> bool:
         if sub.dead_letter_topic:
-            return self._dead_letter(record, sub, metadata, outcome)
+            return self.dead_letter(record, sub, metadata, outcome)
         return True
 
-    def _dead_letter(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+    def dead_letter(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
                      outcome: Outcome) -> bool:
         """Publish the original bytes to the dead-letter topic, with where-from and why headers."""
         md = dict(metadata)
