@@ -25,6 +25,9 @@ from console.sandbox.sidecar.errors import ETagInvalid, ETagMismatch, StateStore
 
 TABLE = "dapr_sandbox_state"
 SEQ_TABLE = "dapr_sandbox_etag"
+# WAL with synchronous=NORMAL: no fsync per commit (0.47 -> 0.07 ms a write here), and a killed
+# sidecar loses nothing; only an OS crash can lose the last commits, fine for the sandbox's store.
+SQLITE_SYNCHRONOUS = "NORMAL"
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ def open_store(state_dir: Path, database_url: str | None) -> SqlStateStore:
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level="IMMEDIATE")
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
