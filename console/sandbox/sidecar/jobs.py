@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from dapr.proto.runtime.v1 import jobs_pb2
 
 from console.sandbox.sidecar import cron, errors
 from console.sandbox.sidecar.resiliency import parse_duration
-from console.sandbox.sidecar.statestore import SQLITE_SYNCHRONOUS
+from console.sandbox.sidecar.sqlitefile import connect_shared
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +80,7 @@ class JobStore:
 
     def __init__(self, path: Path, app_id: str, namespace: str, trigger: Trigger) -> None:
         self.app_id, self.namespace, self._trigger = app_id, namespace, trigger
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        self._db = connect_shared(path, isolation_level=None)
         self._db.execute("CREATE TABLE IF NOT EXISTS jobs (app_id TEXT, name TEXT, job BLOB, begin_at REAL, "
                          "start_kind TEXT, expires REAL, count INTEGER, last REAL, next_at REAL, "
                          "PRIMARY KEY (app_id, name))")
