@@ -352,6 +352,14 @@ def _subscription(name: str, topic: str, route: str, dlq: str | None = None, ext
         """
 
 
+def kafka_pubsub_component(*metadata: str) -> str:
+    """A `kafka-pubsub` Component for a test sandbox: consumerGroup "{appID}" (as in kustomize/base),
+    then `metadata` items, each a YAML flow mapping like '{name: initialOffset, value: oldest}'."""
+    items = "".join(f"\n  - {item}" for item in ('{name: consumerGroup, value: "{appID}"}', *metadata))
+    return ("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: kafka-pubsub}\n"
+            "spec:\n  type: pubsub.kafka\n  version: v1\n  metadata:" + items + "\n")
+
+
 BASE_DOCS = {
     "components.yaml": """
         apiVersion: dapr.io/v1alpha1

@@ -29,6 +29,7 @@ from .helpers import (
     Sidecar,
     StubApp,
     create_topics,
+    kafka_pubsub_component,
     make_sandbox,
     start_app,
     topic_reader,
@@ -57,18 +58,8 @@ def _sub(name: str, max_count: int, max_await_ms: int, dlq: str | None = None, e
 
 
 DOCS = {
-    "components.yaml": """
-        apiVersion: dapr.io/v1alpha1
-        kind: Component
-        metadata: {name: kafka-pubsub}
-        spec:
-          type: pubsub.kafka
-          version: v1
-          metadata:
-            - {name: consumerGroup, value: "{appID}"}
-            - {name: initialOffset, value: oldest}
-            - {name: consumeRetryInterval, value: 100ms}
-        """,
+    "components.yaml": kafka_pubsub_component("{name: initialOffset, value: oldest}",
+                                              "{name: consumeRetryInterval, value: 100ms}"),
     "resiliency.yaml": """
         apiVersion: dapr.io/v1alpha1
         kind: Resiliency

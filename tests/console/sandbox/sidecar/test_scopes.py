@@ -9,6 +9,7 @@ error from pkg/api/errors/pubsub.go PublishForbidden (PermissionDenied).
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
 
 import grpc
@@ -18,22 +19,14 @@ from dapr.clients.exceptions import DaprGrpcError
 from console.sandbox.broker import Broker
 from console.sandbox.sidecar.topicscopes import TopicScopes
 
-from .helpers import Sandbox, StubApp, create_topics, make_sandbox, start_app
+from .helpers import Sandbox, StubApp, create_topics, kafka_pubsub_component, make_sandbox, start_app
 
-SCOPED_COMPONENT = """
-    apiVersion: dapr.io/v1alpha1
-    kind: Component
-    metadata: {name: kafka-pubsub}
-    spec:
-      type: pubsub.kafka
-      version: v1
-      metadata:
-        - {name: consumerGroup, value: "{appID}"}
-        - {name: clientID, value: "{appID}"}
-        - {name: initialOffset, value: oldest}
-        - {name: allowedTopics, value: "scoped-a,scoped-b,scoped-c"}
-        - {name: publishingScopes, value: "limited=scoped-a;mute="}
-        - {name: subscriptionScopes, value: "subber=scoped-a"}
+SCOPED_COMPONENT = kafka_pubsub_component(
+    '{name: clientID, value: "{appID}"}', "{name: initialOffset, value: oldest}",
+    '{name: allowedTopics, value: "scoped-a,scoped-b,scoped-c"}',
+    '{name: publishingScopes, value: "limited=scoped-a;mute="}',
+    '{name: subscriptionScopes, value: "subber=scoped-a"}',
+) + textwrap.dedent("""\
     ---
     apiVersion: dapr.io/v2alpha1
     kind: Subscription
@@ -46,7 +39,7 @@ SCOPED_COMPONENT = """
     metadata: {name: subber-b}
     spec: {pubsubname: kafka-pubsub, topic: scoped-b, routes: {default: /b}}
     scopes: [subber]
-    """
+    """)
 
 
 def test_scope_rules() -> None:
