@@ -22,7 +22,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,8 +32,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from console.sandbox import control
-from console.sandbox.layout import SandboxLayout
+from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
 
 RESULTS_DIR = REPO / "tests" / "bench" / "results"
 READS = {"list", "get"}
@@ -141,22 +139,16 @@ def main() -> int:
     if args.users < 1 or args.seconds <= 0 or args.think_ms < 0:
         print("bench_api_load: --users must be >= 1, --seconds > 0 and --think-ms >= 0", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
-        layout = SandboxLayout(Path(tmp))
-        if args.api:
-            api = args.api
-        else:
-            try:
-                result = control.up(layout, port_base=0, timeout_s=120)
-            except control.SandboxError as exc:
-                print(f"bench_api_load: cannot start the sandbox: {exc}", file=sys.stderr)
-                return 2
-            api = f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
+    think_s = args.think_ms / 1000
+    if args.api:
+        figures = asyncio.run(run_load(args.api, args.users, args.seconds, think_s))
+    else:
         try:
-            figures = asyncio.run(run_load(api, args.users, args.seconds, args.think_ms / 1000))
-        finally:
-            if not args.api:
-                control.down(layout)
+            with fresh_sandbox("api-load-") as (_layout, result):
+                figures = asyncio.run(run_load(backend_url(result), args.users, args.seconds, think_s))
+        except SandboxUnavailable as exc:
+            print(f"bench_api_load: {exc}", file=sys.stderr)
+            return 2
     summary = {"bench": "api_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), "users": args.users,
                "seconds": args.seconds, "think_ms": args.think_ms, "database": "sqlite (sandbox default)",

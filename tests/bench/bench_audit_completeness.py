@@ -18,7 +18,6 @@ import platform
 import random
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from console.sandbox import control
-from console.sandbox.layout import SandboxLayout
 from services.platform.auth import mint_dev_token
+from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
 
 RESULTS = REPO / "tests" / "bench" / "results" / "audit_completeness.json"
 USERS = 20
@@ -106,18 +104,11 @@ def main() -> int:
     if args.actions < 1 or args.concurrency < 1:
         print("bench_audit_completeness: --actions and --concurrency must be >= 1", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
-        layout = SandboxLayout(Path(tmp))
-        try:
-            result = control.up(layout, port_base=0, timeout_s=120)
-        except control.SandboxError as exc:
-            print(f"bench_audit_completeness: cannot start the sandbox: {exc}", file=sys.stderr)
-            return 2
-        try:
-            api = f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
+    try:
+        with fresh_sandbox("audit-bench-") as (layout, result):
             secret = json.loads(layout.secrets.read_text())["todo-auth"]["jwt-secret"]
             started = time.monotonic()
-            done = asyncio.run(drive(api, secret, args.actions, args.concurrency))
+            done = asyncio.run(drive(backend_url(result), secret, args.actions, args.concurrency))
             driven_s = time.monotonic() - started
             expected = outbox_events(layout.root / "backend.db")
             deadline = time.monotonic() + args.drain_timeout
@@ -126,8 +117,9 @@ def main() -> int:
                 time.sleep(0.5)
                 rows, distinct = audit_rows(layout.root / "audit.db")
             drain_s = time.monotonic() - started - driven_s
-        finally:
-            control.down(layout)
+    except SandboxUnavailable as exc:
+        print(f"bench_audit_completeness: {exc}", file=sys.stderr)
+        return 2
     summary: dict[str, Any] = {
         "bench": "audit_completeness", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(), "python": platform.python_version(), "actions": args.actions,

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from console.sandbox import control
 from console.sandbox.layout import SandboxLayout
+from tests.bench.sandbox_run import SandboxUnavailable, fresh_sandbox
 
 RESULTS = REPO / "tests" / "bench" / "results" / "events_flows.json"
 CONCURRENCY = 20
@@ -258,20 +258,15 @@ def main() -> int:
     if min(args.tasks, args.recurring, args.updates, args.reminders) < 1 or min(args.rate, args.completion_rate) <= 0:
         print("bench_events_flows: every count must be >= 1 and every rate > 0", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="events-flows-") as tmp:
-        layout = SandboxLayout(Path(tmp))
-        try:
-            result = control.up(layout, port_base=0, timeout_s=120)
-        except control.SandboxError as exc:
-            print(f"bench_events_flows: cannot start the sandbox: {exc}", file=sys.stderr)
-            return 2
-        try:
+    try:
+        with fresh_sandbox("events-flows-") as (layout, result):
             measured = asyncio.run(run(layout, result, args))
-        except RuntimeError as exc:
-            print(f"bench_events_flows: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            control.down(layout)
+    except SandboxUnavailable as exc:
+        print(f"bench_events_flows: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"bench_events_flows: {exc}", file=sys.stderr)
+        return 1
     summary = {"bench": "events_flows", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), **measured,
                "targets": {"consumed_p99_ms": 5000, "recurrence_p99_ms": 10000, "audit_capture_rate": 1.0}}

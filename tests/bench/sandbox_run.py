@@ -1,0 +1,34 @@
+"""A sandbox of its own for one benchmark run: started as `todo-console sandbox up` starts it, in a
+temporary directory on free ports, and always stopped afterwards."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from console.sandbox import control
+from console.sandbox.layout import SandboxLayout
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox could not start: the benchmark has nothing to measure."""
+
+
+@contextmanager
+def fresh_sandbox(prefix: str) -> Iterator[tuple[SandboxLayout, control.UpResult]]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        layout = SandboxLayout(Path(tmp))
+        try:
+            result = control.up(layout, port_base=0, timeout_s=120)
+        except control.SandboxError as exc:
+            raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+        try:
+            yield layout, result
+        finally:
+            control.down(layout)
+
+
+def backend_url(result: control.UpResult) -> str:
+    return f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
