@@ -59,18 +59,13 @@ class PortAllocator:
 
     def __init__(self, base: int = 0) -> None:
         self.base = base
-        self._taken: set[int] = set()
 
     def take(self, offset: int, what: str) -> int:
-        if self.base:
-            port = self.base + offset
-            if not port_is_free(port):
-                raise PlanError(f"port {port} ({what}) is in use; choose another --port-base or stop its owner")
-        else:
-            port = free_port()
-            while port in self._taken:
-                port = free_port()
-        self._taken.add(port)
+        if not self.base:
+            return free_port()  # never the same port twice
+        port = self.base + offset
+        if not port_is_free(port):
+            raise PlanError(f"port {port} ({what}) is in use; choose another --port-base or stop its owner")
         return port
 
     def service(self, index: int, name: str) -> ServicePorts:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST_PICKED_PORT = 10000
+HANDED_OUT_HOLD_S = 120.0  # a picked port is usually bound within seconds; never hand it out twice meanwhile
+
+_handed_out: dict[int, float] = {}  # port -> monotonic time this process picked it
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -27,11 +30,20 @@ def free_port() -> int:
     the child process binding it, any outgoing connection (a probe, a Kafka client) may take it as
     its local port: the child then dies with EADDRINUSE. Ports below that range are never chosen
     for outgoing connections, so only another listener can take them.
+
+    A port stays free until its user binds it, so two picks in a row (a broker's port, then a
+    sidecar's) could both land on it: a port handed out in the last `HANDED_OUT_HOLD_S` seconds is
+    never handed out again by this process.
     """
+    now = time.monotonic()
+    for port, at in list(_handed_out.items()):
+        if now - at > HANDED_OUT_HOLD_S:
+            del _handed_out[port]
     low, _ = ephemeral_range()
     for _ in range(200):
         port = random.randint(LOWEST_PICKED_PORT, max(LOWEST_PICKED_PORT, low - 1))
-        if port_is_free(port):
+        if port not in _handed_out and port_is_free(port):
+            _handed_out[port] = now
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine: let the OS pick
         sock.bind(("127.0.0.1", 0))

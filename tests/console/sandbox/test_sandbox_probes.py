@@ -61,6 +61,15 @@ def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
             sock.bind(("127.0.0.1", port))
 
 
+def test_a_port_is_never_handed_out_twice_before_it_is_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three picks for one plan (broker, sidecar, app) must differ even though none is bound yet."""
+    first = ports.free_port()
+    draws = iter([first, first, first + 1 if first + 1 < ports.ephemeral_range()[0] else first - 1])
+    monkeypatch.setattr(ports.random, "randint", lambda *_: next(draws))
+    second = ports.free_port()
+    assert second != first and ports.port_is_free(first)
+
+
 def test_a_taken_port_is_not_free() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
