@@ -10,10 +10,13 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from console.sandbox import control
 from console.sandbox.broker import Broker, BrokerError, start_tansu, tansu_binary
+from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec, RestartPolicy
 from console.sandbox.ports import free_port
 
@@ -129,3 +132,34 @@ def tiny_plan(tmp_path: Path, fixture_manifests: Path) -> Callable[..., Plan]:
         return plan
 
     return make
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else f"({path} missing)"
+
+
+def diagnose(layout: SandboxLayout, unwell: dict[str, dict[str, Any]] | None = None) -> str:
+    """Which processes were not ready or restarted, with the tail of their logs and the supervisor's.
+
+    Without `unwell`, they are read from the sandbox's state file."""
+    if unwell is None:
+        processes = (control.read_state(layout) or {}).get("processes", {})
+        unwell = {n: p for n, p in processes.items() if not p.get("ready") or p.get("restarts")}
+    parts = []
+    for name, proc in unwell.items():
+        fields = {k: proc.get(k) for k in ("pid", "ready", "restarts", "last_exit")}
+        parts.append(f"--- {name} {fields}\n" + tail(layout.log(name)))
+    parts.append("--- supervisor\n" + tail(layout.log("supervisor"), 30))
+    return "\n".join(parts)
+
+
+def start_sandbox(layout: SandboxLayout, plan: Plan, timeout_s: float = 60) -> dict[str, Any]:
+    """`control.start_supervisor` for tests that need it to succeed: on failure the test fails with
+    the unwell processes' logs (a bare "not ready" from CI cannot be diagnosed), and nothing is left running."""
+    try:
+        return control.start_supervisor(layout, plan, timeout_s=timeout_s)
+    except control.SandboxError as exc:
+        failure = f"{exc}\n{diagnose(layout)}"
+    if control.supervisor_pid(layout):
+        control.down(layout)
+    pytest.fail(failure, pytrace=False)

@@ -17,6 +17,8 @@ from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import Plan
 from console.sandbox.secrets import dev_token, read_secrets
 
+from .conftest import start_sandbox
+
 
 @pytest.fixture(autouse=True)
 def only_sandbox_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,7 +152,7 @@ def test_status_logs_and_down_on_a_running_sandbox(
 ) -> None:
     plan = tiny_plan()
     layout = SandboxLayout(Path(plan.dir))
-    control.start_supervisor(layout, plan, timeout_s=60)
+    start_sandbox(layout, plan)
     d = str(layout.root)
     try:
         code, out, _ = run(capsys, "--dir", d, "status")

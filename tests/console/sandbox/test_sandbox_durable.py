@@ -26,7 +26,7 @@ from console.sandbox.ports import free_port
 from console.sandbox.s3 import LocalS3, S3Error, moto_server_binary, start_local_s3
 from console.sandbox.topics import admin_client, ensure_topics, partition_counts
 
-from .conftest import require_tansu
+from .conftest import require_tansu, start_sandbox
 
 pytestmark = pytest.mark.broker
 
@@ -154,7 +154,7 @@ def test_supervised_durable_sandbox_keeps_offsets_across_crash_and_down_up(
     plan = tiny_plan()
     plan.broker.mode, plan.broker.s3_port = "durable", free_port()
     layout = SandboxLayout(Path(plan.dir))
-    state = control.start_supervisor(layout, plan, timeout_s=60)
+    state = start_sandbox(layout, plan)
     try:
         assert state["broker"]["storage"] == "s3://tansu/" and state["broker"]["s3"]["pid"]
         produce_and_commit(plan.broker.bootstrap)
@@ -168,7 +168,7 @@ def test_supervised_durable_sandbox_keeps_offsets_across_crash_and_down_up(
         control.down(layout)
     assert any(layout.s3_snapshot.rglob("*.json"))  # the bucket was saved at down
 
-    control.start_supervisor(layout, plan, timeout_s=60)
+    start_sandbox(layout, plan)
     try:
         assert_survived(plan.broker.bootstrap)
     finally:

@@ -27,7 +27,7 @@ from console.sandbox.ports import port_is_free
 from console.sandbox.procs import pid_alive
 from console.sandbox.topics import admin_client
 
-from .conftest import require_tansu
+from .conftest import diagnose, require_tansu
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -68,20 +68,6 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     finally:
         admin.close()
     return sum(max(o.offset, 0) for o in offsets.values())
-
-
-def diagnose(layout: SandboxLayout, unwell: dict[str, dict[str, Any]]) -> str:
-    """Which processes were not ready or restarted, with the tail of their logs and the supervisor's."""
-    parts = []
-    for name, proc in unwell.items():
-        fields = {k: proc.get(k) for k in ("ready", "restarts", "last_exit")}
-        parts.append(f"--- {name} {fields}\n" + tail(layout.log(name)))
-    parts.append("--- supervisor\n" + tail(layout.log("supervisor")))
-    return "\n".join(parts)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else f"({path} missing)"
 
 
 def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:

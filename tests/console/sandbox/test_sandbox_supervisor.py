@@ -20,6 +20,8 @@ from console.sandbox.ports import free_port, port_is_free
 from console.sandbox.procs import group_members, pid_alive
 from console.sandbox.topics import admin_client, partition_counts
 
+from .conftest import start_sandbox
+
 pytestmark = pytest.mark.broker
 
 
@@ -37,7 +39,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
 def running(tiny_plan: Callable[..., Plan]) -> Iterator[tuple[SandboxLayout, Plan, dict[str, Any]]]:
     plan = tiny_plan()
     layout = SandboxLayout(Path(plan.dir))
-    state = control.start_supervisor(layout, plan, timeout_s=60)
+    state = start_sandbox(layout, plan)
     yield layout, plan, state
     if control.supervisor_pid(layout):
         control.down(layout)
@@ -170,7 +172,7 @@ def test_a_process_waits_for_its_dependency_then_starts_anyway(tiny_plan: Callab
     shop.start_after_url, shop.start_after_timeout_s = f"http://127.0.0.1:{free_port()}/never", 1.5
     layout = SandboxLayout(Path(plan.dir))
     try:
-        state = control.start_supervisor(layout, plan, timeout_s=30)
+        state = start_sandbox(layout, plan)
         sidecar_started = state["processes"]["shop-dapr"]["started_at"]
         assert state["processes"]["shop"]["started_at"] - sidecar_started >= 1.4
         assert "starting without its dependency" in layout.log("supervisor").read_text()
@@ -185,7 +187,7 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
     plan = tiny_plan()
     plan.broker = BrokerSpec("external", tansu.bootstrap)
     layout = SandboxLayout(Path(plan.dir))
-    state = control.start_supervisor(layout, plan, timeout_s=30)
+    state = start_sandbox(layout, plan)
     try:
         assert state["broker"]["mode"] == "external" and state["broker"]["pid"] is None
         admin = admin_client(tansu.bootstrap)
@@ -205,7 +207,7 @@ def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[...,
     shop.argv += ["--hang-file", str(hang)]
     shop.liveness_url, shop.liveness_failures = f"http://127.0.0.1:{shop.port}/healthz", 3
     layout = SandboxLayout(Path(plan.dir))
-    state = control.start_supervisor(layout, plan, timeout_s=30)
+    state = start_sandbox(layout, plan)
     old_pid = state["processes"]["shop"]["pid"]
     try:
         hang.touch()  # alive as a process, but it answers nothing any more
