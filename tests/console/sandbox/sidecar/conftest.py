@@ -1,4 +1,5 @@
-"""Fixtures for the dev sidecar's conformance tests: one broker and one sandbox per session.
+"""Fixtures for the dev sidecar's conformance tests: one broker and one sandbox for this package,
+stopped when its tests are done (idle sidecars poll the broker, which would load the rest of the suite).
 
 Everything is real: a tansu broker (KAFKA_BOOTSTRAP points at another broker instead), the
 sidecar as a subprocess (`python -m console.sandbox.sidecar`), the official Dapr SDK as the
@@ -31,7 +32,7 @@ from .helpers import (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     require_tansu()
     if os.environ.get("KAFKA_BOOTSTRAP"):
@@ -42,7 +43,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     b.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     create_topics(broker.bootstrap, {t: PARTITIONS.get(t, 1) for t in T.values()})
     sb = make_sandbox(tmp_path_factory.mktemp("sidecar-sandbox"), broker.bootstrap, BASE_DOCS, SECRETS)
@@ -50,7 +51,7 @@ def sandbox(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     sb.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def worker_app() -> Iterator[StubApp]:
     """The subscribing app; tests replace routes they need to behave differently."""
     app = start_app({
@@ -71,19 +72,19 @@ def worker_app() -> Iterator[StubApp]:
     app.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def backend_app() -> Iterator[StubApp]:
     app = start_app({})
     yield app
     app.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def worker(sandbox: Sandbox, worker_app: StubApp) -> Sidecar:
     return sandbox.start("worker", worker_app.port)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def backend(sandbox: Sandbox, backend_app: StubApp) -> Sidecar:
     return sandbox.start("backend", backend_app.port)
 
