@@ -134,7 +134,7 @@ class OutboxRelay:
         self.holder = f"{socket.gethostname()}-{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False
-        self._renewed_at = 0.0
+        self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
@@ -162,7 +162,7 @@ class OutboxRelay:
             # being published must wake the next iteration at once.
             self._wake.clear()
             try:
-                if await asyncio.to_thread(self._hold_lease):
+                if await self._lease_held():
                     published = await self.publish_pending()
                     if backoff:
                         log.info("outbox publishing resumed", extra={"published": published})
@@ -214,8 +214,7 @@ class OutboxRelay:
         """Publish one task's events in order, appending each published row id to `sent`."""
         for row_id, topic, payload in events:
             # A slow batch must not outlive the lease, or a second replica would publish too.
-            renew_due = time.monotonic() - self._renewed_at > self.lease_ttl.total_seconds() / 3
-            if renew_due and not await asyncio.to_thread(self._hold_lease):
+            if not await self._lease_held():
                 return
             event = CloudEvent.model_validate_json(payload)
             try:
@@ -248,6 +247,15 @@ class OutboxRelay:
     def _update_gauge(self) -> None:
         with self.sessions() as session:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
+
+    async def _lease_held(self) -> bool:
+        """True while this replica holds the lease, renewing it once a third of its TTL has passed.
+
+        Renewing on every batch was a write transaction per commit under load, queued with the
+        API's own writes; a lease renewed less than TTL/3 ago still has two thirds of it to run."""
+        if time.monotonic() - self._renewed_at < self.lease_ttl.total_seconds() / 3:
+            return True
+        return await asyncio.to_thread(self._hold_lease)
 
     def _hold_lease(self) -> bool:
         """Take or renew the relay lease; False while another live replica holds it."""

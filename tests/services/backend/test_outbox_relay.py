@@ -6,6 +6,7 @@ it is back they all go out, each exactly once, in write order per task (SC-007, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -16,10 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import yaml
 
 from console.sandbox.broker import Broker, start_tansu
 from console.sandbox.manifests import load_manifests, topics_to_create
 from console.sandbox.ports import free_port
+from console.sandbox.sidecar.resiliency import parse_duration
 from console.sandbox.topics import ensure_topics
 from services.backend.main import build_app
 from services.backend.models import OutboxEvent
@@ -145,9 +148,19 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         assert sorted(e["id"] for e in published(broker, set(event_ids))) == sorted(event_ids)
 
 
+def publish_breaker_timeout_s() -> float:
+    """How long the base Resiliency's publish circuit breaker stays open once it has tripped."""
+    docs = yaml.safe_load_all((REPO / "kustomize" / "base" / "todo-resiliency-resiliency.yaml").read_text())
+    resiliency = next(d for d in docs if d and d.get("kind") == "Resiliency")
+    return parse_duration(resiliency["spec"]["policies"]["circuitBreakers"]["publishCB"]["timeout"])
+
+
 def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> None:
     """The sidecar is up but the broker is gone: publishing fails within the client deadline (the
-    relay is not stuck in daprd's outbound retries), the API answers, and nothing is lost."""
+    relay is not stuck in daprd's outbound retries), the API answers, and nothing is lost.
+
+    If the outage lasts long enough for the publish circuit breaker to trip (on a loaded machine it
+    does), publishing resumes only once the breaker's timeout has passed, as with daprd."""
     broker = start_tansu(tmp_path / "broker")
     declared = topics_to_create(load_manifests(REPO / "kustomize" / "base"))
     ensure_topics(broker.bootstrap, declared)
@@ -172,7 +185,8 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
 
             broker = start_tansu(tmp_path / "broker2", port=port)
             ensure_topics(broker.bootstrap, declared)
-            wait_until(lambda: all(r.published_at for r in backend.outbox()), 60, message="drained after Kafka")
+            wait_until(lambda: all(r.published_at for r in backend.outbox()), publish_breaker_timeout_s() + 30,
+                       message="drained after Kafka (and after the publish breaker's timeout, if it tripped)")
             waited = [r.event_id for r in backend.outbox()[2:]]
             assert sorted(e["id"] for e in published(broker, set(waited))) == sorted(waited)
     finally:
@@ -193,4 +207,26 @@ def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path:
     assert not second._hold_lease()
     time.sleep(0.6)  # replica-a stops renewing (it died)
     assert second._hold_lease() and not first._hold_lease()
+    engine.dispose()
+
+
+def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_batch(tmp_path: Path) -> None:
+    from services.backend import db
+    from services.backend.models import RelayLease
+    from services.backend.outbox import LEASE_NAME, OutboxRelay
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
+    db.migrate(engine)
+    sessions = db.make_session_factory(engine)
+    relay = OutboxRelay(sessions, None, lease_ttl_s=0.6)  # type: ignore[arg-type]
+
+    def expires_at() -> object:
+        with sessions() as session:
+            return session.get(RelayLease, LEASE_NAME).expires_at  # type: ignore[union-attr]
+
+    assert asyncio.run(relay._lease_held())
+    taken = expires_at()
+    assert asyncio.run(relay._lease_held()) and expires_at() == taken  # within TTL/3: no write
+    time.sleep(0.25)
+    assert asyncio.run(relay._lease_held()) and expires_at() > taken  # TTL/3 passed: renewed
     engine.dispose()
