@@ -1,22 +1,23 @@
-"""Read the wiring the cluster uses (KafkaTopic, Subscription, Resiliency, Component) from kustomize/base.
+"""Read the topics the cluster declares (KafkaTopic, and Subscriptions' dead-letter topics) from kustomize/base.
 
-The sandbox must behave like the cluster, so it reads the same YAML the cluster applies instead of
-keeping a second copy of topic names or routes. The loader scans every ``*.yaml``/``*.yml`` file
-under a directory (multi-document files allowed), keeps the four kinds it understands and ignores
-everything else (Deployments, kustomization.yaml, patches). Each kind becomes a small frozen
-dataclass holding only what a local runtime needs; the raw document stays out of the API so callers
-do not grow a dependency on CRD layout.
+The sandbox must behave like the cluster, so it creates the topics the cluster's YAML declares instead
+of keeping a second list. The loader scans every ``*.yaml``/``*.yml`` file under a directory
+(multi-document files allowed), keeps the two kinds it needs and ignores everything else. It is
+strict: a broken manifest stops `sandbox up` with the file's name, since the cluster would reject
+it too. The dev sidecars read the Dapr resources themselves (Components, Subscriptions, Resiliency:
+`sidecar/resources.py`), leniently, as daprd does.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from console.sandbox.sidecar.resources import RouteRule
 
 # The C loader when PyYAML was built with libyaml (several times faster on ~100 files); same safety.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -40,14 +41,6 @@ class KafkaTopic:
 
 
 @dataclass(frozen=True)
-class RouteRule:
-    """One `routes.rules` entry of a v2alpha1 Subscription: a CEL match and the path it selects."""
-
-    match: str
-    path: str
-
-
-@dataclass(frozen=True)
 class Subscription:
     """A declarative Dapr Subscription (v2alpha1 `routes`, or v1alpha1 `route`)."""
 
@@ -61,79 +54,6 @@ class Subscription:
     metadata: Mapping[str, str]
     source: Path
 
-    def applies_to(self, app_id: str) -> bool:
-        """Dapr semantics: no scopes means every app subscribes."""
-        return not self.scopes or app_id in self.scopes
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """A Component metadata value read from a secret store rather than written inline."""
-
-    name: str
-    key: str
-
-
-@dataclass(frozen=True)
-class Component:
-    """A Dapr Component (pubsub, state store, secret store...) with its metadata flattened."""
-
-    name: str
-    type: str
-    version: str
-    metadata: Mapping[str, str | SecretRef]
-    scopes: tuple[str, ...]
-    source: Path
-
-    def value(self, key: str, default: str | None = None) -> str | None:
-        """An inline metadata value; secret references are not resolved here."""
-        item = self.metadata.get(key, default)
-        return item if isinstance(item, str) or item is None else default
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """A Resiliency retry policy; durations stay strings (see `parse_duration`)."""
-
-    policy: str = "constant"
-    duration: str | None = None
-    max_interval: str | None = None
-    max_retries: int | None = None  # -1 means forever in Dapr
-
-
-@dataclass(frozen=True)
-class CircuitBreaker:
-    """A Resiliency circuit breaker: `trip` is a CEL expression over `consecutiveFailures`."""
-
-    max_requests: int = 1
-    interval: str | None = None
-    timeout: str | None = None
-    trip: str | None = None
-
-
-@dataclass(frozen=True)
-class PolicyRefs:
-    """Which named policies a target (an app, or a component's inbound/outbound side) uses."""
-
-    timeout: str | None = None
-    retry: str | None = None
-    circuit_breaker: str | None = None
-
-
-@dataclass(frozen=True)
-class Resiliency:
-    """A Dapr Resiliency: named policies plus the targets that reference them."""
-
-    name: str
-    timeouts: Mapping[str, str]
-    retries: Mapping[str, RetryPolicy]
-    circuit_breakers: Mapping[str, CircuitBreaker]
-    apps: Mapping[str, PolicyRefs]
-    components_inbound: Mapping[str, PolicyRefs]
-    components_outbound: Mapping[str, PolicyRefs]
-    scopes: tuple[str, ...]
-    source: Path
-
 
 @dataclass(frozen=True)
 class Manifests:
@@ -141,19 +61,7 @@ class Manifests:
 
     topics: tuple[KafkaTopic, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
-    components: tuple[Component, ...] = ()
-    resiliencies: tuple[Resiliency, ...] = ()
     files: tuple[Path, ...] = field(default=(), repr=False)
-
-    def component(self, name: str) -> Component | None:
-        return next((c for c in self.components if c.name == name), None)
-
-    def components_of_type(self, prefix: str) -> tuple[Component, ...]:
-        """E.g. ``components_of_type("pubsub.")``."""
-        return tuple(c for c in self.components if c.type.startswith(prefix))
-
-    def subscriptions_for(self, app_id: str) -> tuple[Subscription, ...]:
-        return tuple(s for s in self.subscriptions if s.applies_to(app_id))
 
 
 def load_manifests(root: Path) -> Manifests:
@@ -163,8 +71,6 @@ def load_manifests(root: Path) -> Manifests:
     files = sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if _is_yaml(p))
     topics: list[KafkaTopic] = []
     subscriptions: list[Subscription] = []
-    components: list[Component] = []
-    resiliencies: list[Resiliency] = []
     for path in files:
         for doc in _documents(path):
             kind, api = doc.get("kind"), str(doc.get("apiVersion", ""))
@@ -172,12 +78,8 @@ def load_manifests(root: Path) -> Manifests:
                 topics.append(_topic(doc, path))
             elif kind == "Subscription" and api.startswith("dapr.io/"):
                 subscriptions.append(_subscription(doc, path))
-            elif kind == "Component" and api.startswith("dapr.io/"):
-                components.append(_component(doc, path))
-            elif kind == "Resiliency" and api.startswith("dapr.io/"):
-                resiliencies.append(_resiliency(doc, path))
     _check_unique("KafkaTopic", [(t.name, t.source) for t in topics])
-    return Manifests(tuple(topics), tuple(subscriptions), tuple(components), tuple(resiliencies), tuple(files))
+    return Manifests(tuple(topics), tuple(subscriptions), tuple(files))
 
 
 def topics_to_create(manifests: Manifests, dead_letter_partitions: int = 1) -> tuple[KafkaTopic, ...]:
@@ -193,21 +95,6 @@ def topics_to_create(manifests: Manifests, dead_letter_partitions: int = 1) -> t
         if dlq and dlq not in declared and dlq not in extra:
             extra[dlq] = KafkaTopic(dlq, dead_letter_partitions, 1, {}, None, sub.source)
     return manifests.topics + tuple(extra.values())
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ("5s", "1m30s", "250ms"), as Dapr's Resiliency writes them."""
-    text = text.strip()
-    if text in ("0", ""):
-        return 0.0
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ManifestError(f"not a duration: {text!r}")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 # --- parsing helpers -------------------------------------------------------------------------------
@@ -309,80 +196,6 @@ def _subscription(doc: Mapping[str, Any], path: Path) -> Subscription:
         metadata={str(k): str(v) for k, v in meta.items()},
         source=path,
     )
-
-
-def _component(doc: Mapping[str, Any], path: Path) -> Component:
-    name = _meta_name(doc, path)
-    where = f"{path}: Component {name}"
-    spec = _spec(doc)
-    metadata: dict[str, str | SecretRef] = {}
-    for item in spec.get("metadata") or ():
-        key = str(_required(item, "name", where))
-        if "secretKeyRef" in item:
-            ref = item["secretKeyRef"] or {}
-            metadata[key] = SecretRef(str(_required(ref, "name", f"{where} {key}")), str(ref.get("key") or key))
-        else:
-            metadata[key] = _config_value(item.get("value", ""))
-    return Component(
-        name=name,
-        type=str(_required(spec, "type", where)),
-        version=str(spec.get("version") or "v1"),
-        metadata=metadata,
-        scopes=_strings(doc.get("scopes")),
-        source=path,
-    )
-
-
-def _resiliency(doc: Mapping[str, Any], path: Path) -> Resiliency:
-    name = _meta_name(doc, path)
-    spec = _spec(doc)
-    policies = spec.get("policies") or {}
-    targets = spec.get("targets") or {}
-    retries = {
-        str(k): RetryPolicy(
-            policy=str(v.get("policy", "constant")),
-            duration=_opt_str(v.get("duration")),
-            max_interval=_opt_str(v.get("maxInterval")),
-            max_retries=None if v.get("maxRetries") is None else int(v["maxRetries"]),
-        )
-        for k, v in (policies.get("retries") or {}).items()
-    }
-    breakers = {
-        str(k): CircuitBreaker(
-            max_requests=int(v.get("maxRequests", 1)),
-            interval=_opt_str(v.get("interval")),
-            timeout=_opt_str(v.get("timeout")),
-            trip=_opt_str(v.get("trip")),
-        )
-        for k, v in (policies.get("circuitBreakers") or {}).items()
-    }
-    components = targets.get("components") or {}
-    return Resiliency(
-        name=name,
-        timeouts={str(k): str(v) for k, v in (policies.get("timeouts") or {}).items()},
-        retries=retries,
-        circuit_breakers=breakers,
-        apps={str(k): _refs(v) for k, v in (targets.get("apps") or {}).items()},
-        components_inbound={str(k): _refs(v.get("inbound")) for k, v in components.items() if v.get("inbound")},
-        components_outbound={
-            str(k): _refs(v.get("outbound")) for k, v in components.items() if v.get("outbound")
-        },
-        scopes=_strings(doc.get("scopes")),
-        source=path,
-    )
-
-
-def _refs(value: Mapping[str, Any] | None) -> PolicyRefs:
-    value = value or {}
-    return PolicyRefs(
-        timeout=_opt_str(value.get("timeout")),
-        retry=_opt_str(value.get("retry")),
-        circuit_breaker=_opt_str(value.get("circuitBreaker")),
-    )
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _check_unique(kind: str, items: list[tuple[str, Path]]) -> None:

@@ -2,8 +2,9 @@
 
 daprd in self-hosted mode loads every file under --resources-path and keeps the documents whose
 `scopes` list is empty or names its app-id; we do the same over the whole tree (kustomize/base
-holds multi-document files and unrelated kinds, which are skipped). Kept small on purpose: the
-console's typed manifest loaders may replace this module later.
+holds multi-document files and unrelated kinds, which are skipped). Lenient like daprd: a broken
+document is logged and skipped. The supervisor's strict loader (`console/sandbox/manifests.py`)
+reads only what it creates itself, the topics.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The real system end to end: `sandbox up`, a task through the API, events delivered, `down`.
 
 Runs the real CLI (`python -m console.cli`) in a subprocess, the real services, the real dev sidecars
-and tansu. Skips, naming what is missing, only while a module it needs has not landed yet.
+and tansu.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import httpx
 import pytest
 from kafka import TopicPartition
 
-from console.sandbox.catalog import MANIFESTS_DIR, present_services, sidecar_present
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
-from console.sandbox.manifests import load_manifests
 from console.sandbox.ports import port_is_free
 from console.sandbox.procs import pid_alive
 from console.sandbox.topics import admin_client
@@ -33,15 +31,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 REQUIRED_SERVICES = ("backend", "worker", "audit")
 CLI = [sys.executable, "-m", "console.cli"]  # what the `todo-console` entry point runs
-
-
-def missing_parts() -> list[str]:
-    missing = [f"services/{s}/main.py" for s in present_services(REPO_ROOT, REQUIRED_SERVICES)[1]]
-    if not sidecar_present():
-        missing.append("console/sandbox/sidecar/__main__.py")
-    if not MANIFESTS_DIR.is_dir() or not load_manifests(MANIFESTS_DIR).subscriptions:
-        missing.append("Subscriptions in kustomize/base")
-    return missing
 
 
 def sandbox(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -71,9 +60,6 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
 
 
 def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
-    missing = missing_parts()
-    if missing:
-        pytest.skip("the end-to-end sandbox needs modules that have not landed yet: " + ", ".join(missing))
     require_tansu()
     layout = SandboxLayout(tmp_path / "sandbox")
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "DATABASE_URL")}
