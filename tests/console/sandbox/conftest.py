@@ -76,13 +76,18 @@ def fixture_manifests(tmp_path: Path) -> Path:
     return write_manifests(tmp_path / "manifests")
 
 
-def require_tansu() -> None:
+def require_part(probe: Callable[[], object], errors: type[Exception], what: str) -> None:
+    """A local part the tests run for real: a failure in CI (where it is core), a named skip elsewhere."""
     try:
-        tansu_binary()
-    except BrokerError as exc:
+        probe()
+    except errors as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"the tansu broker must be available in CI: {exc}")
-        pytest.skip(f"tansu broker not available: {exc}")
+            pytest.fail(f"{what} must be available in CI: {exc}")
+        pytest.skip(f"{what} not available: {exc}")
+
+
+def require_tansu() -> None:
+    require_part(tansu_binary, BrokerError, "the tansu broker")
 
 
 @pytest.fixture
