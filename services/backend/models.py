@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,7 +65,7 @@ class Task(Base):
 
     # Optimistic concurrency: every UPDATE checks and bumps `version`, so two writers that read
     # the same version cannot both succeed (the loser gets StaleDataError -> 409/412).
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__: Mapping[str, Any] = {"version_id_col": version}  # SQLAlchemy's own type for it
 
 
 class OutboxEvent(Base):

@@ -114,13 +114,18 @@ class DaprGateway:
         self._client: DaprClient | None = None
         self._lock = threading.Lock()
         self._base_url = f"http://127.0.0.1:{settings.dapr_http_port}"
-        # The SDK reads these module-level settings for its HTTP calls and health wait.
-        dapr_settings.DAPR_HTTP_PORT = settings.dapr_http_port
-        dapr_settings.DAPR_GRPC_PORT = settings.dapr_grpc_port
-        dapr_settings.DAPR_HEALTH_TIMEOUT = settings.dapr_timeout_s
-        # A deadline on every gRPC call: with Kafka down, daprd's outbound resiliency can hold a
-        # publish for minutes; callers (the outbox relay) must get control back and retry themselves.
-        dapr_settings.DAPR_API_TIMEOUT_SECONDS = settings.dapr_timeout_s
+        # The SDK reads these module-level settings for its HTTP calls and health wait. Its `Settings`
+        # declares no attributes (it resolves them in __getattr__), so they are assigned by name.
+        sdk_settings: dict[str, object] = {
+            "DAPR_HTTP_PORT": settings.dapr_http_port,
+            "DAPR_GRPC_PORT": settings.dapr_grpc_port,
+            "DAPR_HEALTH_TIMEOUT": settings.dapr_timeout_s,
+            # A deadline on every gRPC call: with Kafka down, daprd's outbound resiliency can hold a
+            # publish for minutes; callers (the outbox relay) must get control back and retry themselves.
+            "DAPR_API_TIMEOUT_SECONDS": settings.dapr_timeout_s,
+        }
+        for name, value in sdk_settings.items():
+            setattr(dapr_settings, name, value)
 
     # -- health -----------------------------------------------------------------------
     async def ready(self, outbound: bool = False) -> bool:
