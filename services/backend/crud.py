@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -107,7 +108,7 @@ def list_tasks(
     return list(items), int(total)
 
 
-def _sort_key(sort: str):  # type: ignore[no-untyped-def]
+def _sort_key(sort: str) -> Callable[[Task], tuple[Any, ...]]:
     column = sort.lstrip("-")
     if column == "priority":
         return lambda t: (_PRIORITY_RANK[t.priority], t.id)

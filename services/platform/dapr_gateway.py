@@ -73,21 +73,26 @@ class _TraceMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInt
     """Adds the current correlation id and traceparent to every gRPC call's metadata."""
 
     def _with_trace(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        metadata = list(details.metadata or []) + list(correlation.outgoing_headers().items())
+        metadata = (*(details.metadata or ()), *correlation.outgoing_headers().items())
         return _CallDetails(
             details.method, details.timeout, metadata, details.credentials,
             getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
         )
 
-    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    # The stubs' call objects (_CallFuture, _CallIterator) are private to them: Any here.
+    def intercept_unary_unary(self, continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+                              details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._with_trace(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(self, continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+                               details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._with_trace(details), request)
 
 
 class _CallDetails(grpc.ClientCallDetails):
-    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression):  # type: ignore[no-untyped-def]
+    def __init__(self, method: str, timeout: float | None, metadata: tuple[tuple[str, str | bytes], ...],
+                 credentials: grpc.CallCredentials | None, wait_for_ready: bool | None,
+                 compression: grpc.Compression | None) -> None:
         self.method = method
         self.timeout = timeout
         self.metadata = metadata
