@@ -252,7 +252,7 @@ def strimzi_lines(objs: list[dict[str, Any]]) -> list[Line]:
             lines.append(Line("strimzi", name, ns, int(pool["spec"]["replicas"]), cpu, mem, f"KafkaNodePool {ns}/{name}"))
         eo = spec.get("entityOperator")
         if eo is not None:
-            cpu = mem = 0.0
+            cpu, mem = 0, 0.0
             for part in ("topicOperator", "userOperator"):
                 if part in eo:
                     c, m = _requests((eo[part] or {}).get("resources"), fallback)

@@ -100,7 +100,7 @@ class ManifestValidator:
         ref = ObjectRef.of(obj)
         key = (obj.get("apiVersion"), obj.get("kind"))
         if key in self.crds:
-            return self._validate_custom(obj, ref, self.crds[key])  # type: ignore[index]
+            return self._validate_custom(obj, ref, self.crds[key])
         group = str(obj.get("apiVersion", "")).rpartition("/")[0]
         if "." in group and not group.endswith(".k8s.io"):
             return [Problem(ref, f"no CRD schema for {key[0]} {key[1]} in the schema directory")]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.backend import outbox
 from services.backend.models import IdempotencyRecord, Task
@@ -81,7 +82,7 @@ def list_tasks(
     due_before: datetime | None = None, tag: str | None = None, sort: SortKey = "created_at",
     limit: int = 50, offset: int = 0,
 ) -> tuple[list[Task], int]:
-    query: Select[tuple[Task]] = select(Task).where(Task.owner_id == owner_id)
+    query = select(Task).where(Task.owner_id == owner_id)
     if status:
         query = query.where(Task.status == status)
     if due_after:
@@ -96,6 +97,7 @@ def list_tasks(
         return matching[offset:offset + limit], len(matching)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = sort.lstrip("-")
+    order: ColumnElement[Any] | InstrumentedAttribute[Any]
     if column == "priority":
 
         order = case(_PRIORITY_RANK, value=Task.priority)
@@ -106,7 +108,7 @@ def list_tasks(
     return list(items), int(total)
 
 
-def _sort_key(sort: str):  # type: ignore[no-untyped-def]
+def _sort_key(sort: str) -> Callable[[Task], tuple[Any, ...]]:
     column = sort.lstrip("-")
     if column == "priority":
         return lambda t: (_PRIORITY_RANK[t.priority], t.id)

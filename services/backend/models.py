@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -16,7 +18,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -24,7 +26,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
 
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
@@ -64,7 +66,7 @@ class Task(Base):
 
     # Optimistic concurrency: every UPDATE checks and bumps `version`, so two writers that read
     # the same version cannot both succeed (the loser gets StaleDataError -> 409/412).
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__: Mapping[str, Any] = {"version_id_col": version}  # SQLAlchemy's own type for it
 
 
 class OutboxEvent(Base):

@@ -19,9 +19,10 @@ import os
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -262,12 +263,14 @@ class OutboxRelay:
         now = datetime.now(UTC)
         expires = now + self.lease_ttl
         with write_transaction(self.sessions) as session:
-            result = session.execute(
+            # An UPDATE's result is a CursorResult (it has the rowcount); Session.execute is typed
+            # as returning the base Result for any statement.
+            result = cast(CursorResult[Any], session.execute(
                 update(RelayLease)
                 .where(RelayLease.name == LEASE_NAME)
                 .where((RelayLease.holder == self.holder) | (RelayLease.expires_at < now))
                 .values(holder=self.holder, expires_at=expires)
-            )
+            ))
             if result.rowcount == 1:
                 self._renewed_at = time.monotonic()
                 return True

@@ -97,7 +97,8 @@ Handler = Callable[[Delivery], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]  # all of the batch, or raise
 
 
-async def deliver(service: str, topic: str, body: bytes, request: Request, handler: Handler) -> Status:
+async def deliver(service: str, topic: str, body: bytes | dict[str, Any], request: Request,
+                  handler: Handler) -> Status:
     """Parse, bind the event's correlation, run the handler, count and log the outcome."""
     delivery = _parse(service, topic, body, request)
     if delivery is None:

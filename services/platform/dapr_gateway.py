@@ -73,21 +73,26 @@ class _TraceMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInt
     """Adds the current correlation id and traceparent to every gRPC call's metadata."""
 
     def _with_trace(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        metadata = list(details.metadata or []) + list(correlation.outgoing_headers().items())
+        metadata = (*(details.metadata or ()), *correlation.outgoing_headers().items())
         return _CallDetails(
             details.method, details.timeout, metadata, details.credentials,
             getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
         )
 
-    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    # The stubs' call objects (_CallFuture, _CallIterator) are private to them: Any here.
+    def intercept_unary_unary(self, continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+                              details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._with_trace(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+    def intercept_unary_stream(self, continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+                               details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._with_trace(details), request)
 
 
 class _CallDetails(grpc.ClientCallDetails):
-    def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression):  # type: ignore[no-untyped-def]
+    def __init__(self, method: str, timeout: float | None, metadata: tuple[tuple[str, str | bytes], ...],
+                 credentials: grpc.CallCredentials | None, wait_for_ready: bool | None,
+                 compression: grpc.Compression | None) -> None:
         self.method = method
         self.timeout = timeout
         self.metadata = metadata
@@ -114,13 +119,18 @@ class DaprGateway:
         self._client: DaprClient | None = None
         self._lock = threading.Lock()
         self._base_url = f"http://127.0.0.1:{settings.dapr_http_port}"
-        # The SDK reads these module-level settings for its HTTP calls and health wait.
-        dapr_settings.DAPR_HTTP_PORT = settings.dapr_http_port
-        dapr_settings.DAPR_GRPC_PORT = settings.dapr_grpc_port
-        dapr_settings.DAPR_HEALTH_TIMEOUT = settings.dapr_timeout_s
-        # A deadline on every gRPC call: with Kafka down, daprd's outbound resiliency can hold a
-        # publish for minutes; callers (the outbox relay) must get control back and retry themselves.
-        dapr_settings.DAPR_API_TIMEOUT_SECONDS = settings.dapr_timeout_s
+        # The SDK reads these module-level settings for its HTTP calls and health wait. Its `Settings`
+        # declares no attributes (it resolves them in __getattr__), so they are assigned by name.
+        sdk_settings: dict[str, object] = {
+            "DAPR_HTTP_PORT": settings.dapr_http_port,
+            "DAPR_GRPC_PORT": settings.dapr_grpc_port,
+            "DAPR_HEALTH_TIMEOUT": settings.dapr_timeout_s,
+            # A deadline on every gRPC call: with Kafka down, daprd's outbound resiliency can hold a
+            # publish for minutes; callers (the outbox relay) must get control back and retry themselves.
+            "DAPR_API_TIMEOUT_SECONDS": settings.dapr_timeout_s,
+        }
+        for name, value in sdk_settings.items():
+            setattr(dapr_settings, name, value)
 
     # -- health -----------------------------------------------------------------------
     async def ready(self, outbound: bool = False) -> bool:

@@ -15,7 +15,9 @@ from weakref import WeakKeyDictionary
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -63,7 +65,7 @@ def write_transaction(sessions: sessionmaker[Session] | Session) -> Iterator[Ses
             session.close()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
     # synchronous=NORMAL is SQLite's advice for WAL: no fsync per commit, still no corruption, and
     # an application crash loses nothing (a power cut may lose the last commits: fine for the

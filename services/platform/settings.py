@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,7 +67,7 @@ class ServiceSettings(BaseSettings):
                         raise SettingsError(f"{file_var}={path}: {exc.strerror}") from exc
         return self
 
-    def with_secrets(self, fetch: SecretFetcher) -> ServiceSettings:
+    def with_secrets(self, fetch: SecretFetcher) -> Self:
         """A copy with every secret field filled from the store (cluster mode only).
 
         Placeholder values are refused outside development, as the FastAPI template does:

@@ -96,7 +96,7 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
     # ---- pub/sub -------------------------------------------------------------------------------
     def _scope(self, context: grpc.ServicerContext) -> CallScope:
         """The RPC's deadline and cancellation (daprd's request context)."""
-        remaining = context.time_remaining()
+        remaining: float | None = context.time_remaining()  # None: no deadline (grpc documents it)
         if remaining is not None and remaining > 86400:
             remaining = None  # grpc reports "no deadline" as a practically infinite time
         scope = CallScope(self.rt.stop, time.monotonic() + remaining if remaining is not None else None)

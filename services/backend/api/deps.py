@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -30,7 +30,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-def require_scope(scope: str):  # type: ignore[no-untyped-def]
+def require_scope(scope: str) -> Callable[[Principal], Principal]:
     """Tokens that carry scopes must carry this one (403); tokens without any scope claim pass."""
 
     def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:

@@ -26,10 +26,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_settings(database_url: str, **overrides: object) -> BackendSettings:
-    values: dict[str, object] = dict(
-        app_env="development", secret_source="env", auth_dev_mode=True, jwt_secret=JWT_SECRET,
-        database_url=database_url, relay_enabled=False, dapr_http_port=1, dapr_grpc_port=2, dapr_timeout_s=1,
-    )
+    values: dict[str, object] = {
+        "app_env": "development", "secret_source": "env", "auth_dev_mode": True, "jwt_secret": JWT_SECRET,
+        "database_url": database_url, "relay_enabled": False, "dapr_http_port": 1, "dapr_grpc_port": 2,
+        "dapr_timeout_s": 1,
+    }
     values.update(overrides)
     return BackendSettings(**values)  # type: ignore[arg-type]
 

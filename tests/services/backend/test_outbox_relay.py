@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -49,7 +50,7 @@ class Backend:
         self.headers = {"Authorization": f"Bearer {mint_dev_token(JWT_SECRET, 'alice')}"}
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers=self.headers, timeout=10)
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         self.thread.start()
         wait_until(lambda: self.server.started, 20, message="backend started")
         return self

@@ -45,8 +45,8 @@ class NextOccurrence(TaskCreate):
     series_id: str = Field(min_length=1, max_length=36)
     series_start: datetime
     occurrence_index: int = Field(ge=2)
-    recurrence_rule: str = Field(min_length=1, max_length=500)  # type: ignore[assignment]
-    due_at: datetime  # type: ignore[assignment]
+    recurrence_rule: str = Field(min_length=1, max_length=500)
+    due_at: datetime
 
 
 @router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
