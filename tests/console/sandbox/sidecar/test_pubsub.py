@@ -16,6 +16,7 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
 from .helpers import (
+    Request,
     Sandbox,
     Sidecar,
     StubApp,
@@ -287,18 +288,25 @@ def test_offsets_are_committed_for_the_apps_consumer_group(sandbox: Sandbox, wor
 def test_a_message_in_retry_holds_back_only_its_partition(worker: Sidecar, worker_app: StubApp,
                                                           backend_client) -> None:
     # The Kafka component consumes each partition separately (sarama ConsumeClaim per partition):
-    # a message being retried does not delay other topics/partitions.
-    until = time.monotonic() + 2.0
-    worker_app.routes["/events/nodlq"] = lambda r: (503, b"busy") if time.monotonic() < until else (200, b"")
+    # a message being retried does not delay other topics/partitions. The stuck message is refused
+    # until released, and the answer is decided by each request's arrival time (not by when the
+    # handler runs), so a loaded machine cannot blur which delivery came after the release.
+    released_at = [float("inf")]
+    worker_app.routes["/events/nodlq"] = lambda r: (503, b"busy") if r.at < released_at[0] else (200, b"")
+
+    def stuck_calls() -> list[Request]:
+        return [c for c in worker_app.calls("/events/nodlq") if c.headers.get("__key") == "stuck"]
+
     backend_client.publish_event("kafka-pubsub", T["nodlq"], b"{}", data_content_type="application/json",
                                  publish_metadata={"partitionKey": "stuck"})
-    worker_app.wait_calls("/events/nodlq", len(worker_app.calls("/events/nodlq")) + 1)
+    wait_until(stuck_calls, message="the stuck message's first delivery")
     backend_client.publish_event("kafka-pubsub", T["ok"], b"{}", data_content_type="application/json",
                                  publish_metadata={"partitionKey": "free"})
-    delivered = wait_until(lambda: [c for c in worker_app.calls("/events/ok") if c.headers.get("__key") == "free"])
-    assert delivered[0].at < until  # arrived while the other message was still being retried
-    wait_until(lambda: any(c.headers.get("__key") == "stuck" and c.at >= until
-                           for c in worker_app.calls("/events/nodlq")), 5, message="stuck message delivered")
+    free = wait_until(lambda: [c for c in worker_app.calls("/events/ok") if c.headers.get("__key") == "free"])
+    # Still being retried after the other message got through: it held back nothing but itself.
+    wait_until(lambda: any(c.at > free[0].at for c in stuck_calls()), message="a retry after the free delivery")
+    released_at[0] = time.monotonic()
+    wait_until(lambda: any(c.at >= released_at[0] for c in stuck_calls()), 10, message="stuck message delivered")
 
 
 def test_a_backlog_larger_than_the_fetch_buffer_is_delivered_whole(sandbox: Sandbox, worker: Sidecar,
