@@ -7,7 +7,6 @@ elsewhere it skips with the reason.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,15 +15,9 @@ import pytest
 from console.manifests.crds import CrdError, schema_dir
 from console.manifests.render import OVERLAYS, RenderError, render_overlay
 from console.manifests.validate import ManifestValidator
+from tests.utils.required import missing
 
 Objects = list[dict[str, Any]]
-
-
-def missing_tool(reason: str) -> None:
-    """Fail in CI, skip elsewhere: CI must exercise the real tool."""
-    if os.environ.get("CI"):
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +29,7 @@ def rendered() -> dict[str, Objects]:
             out[name] = render_overlay(name)
         except RenderError as exc:
             if "kubectl not found" in str(exc):
-                missing_tool(str(exc))
+                missing(str(exc))
             raise
     return out
 
@@ -56,8 +49,7 @@ def validator() -> ManifestValidator:
     try:
         return ManifestValidator(schema_dir())
     except CrdError as exc:
-        missing_tool(str(exc))
-        raise
+        missing(str(exc))
 
 
 @pytest.fixture(params=OVERLAYS)

@@ -16,14 +16,14 @@ import pytest
 from console.cli import CliError
 from console.commands import crds as crds_cmd
 from console.manifests import crds as model
-from tests.kustomize.conftest import missing_tool
+from tests.utils.required import missing
 
 
 @pytest.fixture(scope="module")
 def shared_dir() -> Path:
     path = model.schema_dir()
     if not (path / "SOURCES.md").is_file():
-        missing_tool(f"CRD schema directory with SOURCES.md not found at {path} (set CRD_SCHEMA_DIR)")
+        missing(f"CRD schema directory with SOURCES.md not found at {path} (set CRD_SCHEMA_DIR)")
     return path
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kustomize.conftest import missing_tool, one
+from tests.kustomize.conftest import one
+from tests.utils.required import missing
 
 HERE = Path(__file__).parent
 UNIT_TESTS = HERE / "promtool" / "todo-alerts-test.yaml"
@@ -20,8 +21,8 @@ UNIT_TESTS = HERE / "promtool" / "todo-alerts-test.yaml"
 def promtool() -> str:
     found = shutil.which("promtool")
     if not found:
-        missing_tool("promtool not found: apt-get install -y prometheus")
-    return found  # type: ignore[return-value]
+        missing("promtool not found: apt-get install -y prometheus")
+    return found
 
 
 def write_rules(prod, folder: Path, mutate=None) -> Path:

@@ -5,7 +5,6 @@ In CI (CI=true) a missing tansu binary is a failure, not a skip: the broker is a
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from console.sandbox.broker import Broker, BrokerError, start_tansu, tansu_binar
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec, RestartPolicy
 from console.sandbox.ports import free_port
+from tests.utils.required import require
 
 TINY_SERVICE = Path(__file__).parent / "fixtures" / "tiny_service.py"
 
@@ -76,18 +76,8 @@ def fixture_manifests(tmp_path: Path) -> Path:
     return write_manifests(tmp_path / "manifests")
 
 
-def require_part(probe: Callable[[], object], errors: type[Exception], what: str) -> None:
-    """A local part the tests run for real: a failure in CI (where it is core), a named skip elsewhere."""
-    try:
-        probe()
-    except errors as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} must be available in CI: {exc}")
-        pytest.skip(f"{what} not available: {exc}")
-
-
 def require_tansu() -> None:
-    require_part(tansu_binary, BrokerError, "the tansu broker")
+    require(tansu_binary, BrokerError, "the tansu broker")
 
 
 @pytest.fixture

