@@ -109,7 +109,8 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if control.supervisor_pid(layout):
             raise CliError("interrupted; the sandbox goes on starting in the background: "
-                           "`todo-console sandbox status` to watch it, `todo-console sandbox down` to stop it")
+                           "`todo-console sandbox status` to watch it, `todo-console sandbox down` to stop it"
+                           ) from None
         raise
     state = result.state
     broker = state.get("broker") or {}
@@ -170,7 +171,7 @@ def _status(args: argparse.Namespace) -> int:
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0 if state.get("up") else 1
 
 

@@ -86,7 +86,7 @@ def start_tansu(
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = workdir / "broker.log"
-    log_file = open(log_path, "ab")  # noqa: SIM115 - closed by Broker.stop
+    log_file = open(log_path, "ab")  # noqa: SIM115 (outlives this function: closed by its owner)
     env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **(extra_env or {})}
     process = subprocess.Popen(
         [

@@ -296,7 +296,7 @@ def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Iterator[tuple
     """
     handles = {}
     for name, path in paths:
-        handle = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
+        handle = open(path, "rb")  # noqa: SIM115 (outlives this function: closed by its owner)
         handle.seek(0, os.SEEK_END)
         handles[name] = handle
     return _follow(handles, poll_s)

@@ -109,7 +109,7 @@ class ManagedProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._log is None:
-            self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 (outlives this function: closed by its owner)
         env = {**os.environ, **self.spec.env}
         self.process = subprocess.Popen(
             self.spec.argv,

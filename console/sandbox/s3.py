@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 ACCESS_KEY = "sandbox"
-SECRET_KEY = "sandbox-secret"
+SECRET_KEY = "sandbox-secret"  # noqa: S105 (a dummy key for the loopback S3 stand-in)
 READY_TIMEOUT_S = 20.0
 
 
@@ -133,7 +133,7 @@ def start_local_s3(log_path: Path, *, port: int | None = None, bucket: str = "ta
     """Start moto_server on loopback, wait for it, and create the bucket."""
     port = port or free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+    log_file = open(log_path, "ab")  # noqa: SIM115 (outlives this function: closed by its owner)
     process = subprocess.Popen(
         [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

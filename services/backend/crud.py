@@ -98,11 +98,7 @@ def list_tasks(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = sort.lstrip("-")
     order: ColumnElement[Any] | InstrumentedAttribute[Any]
-    if column == "priority":
-
-        order = case(_PRIORITY_RANK, value=Task.priority)
-    else:
-        order = getattr(Task, column)
+    order = case(_PRIORITY_RANK, value=Task.priority) if column == "priority" else getattr(Task, column)
     order = order.desc() if sort.startswith("-") else order.asc()
     items = session.scalars(query.order_by(order.nulls_last(), Task.id).limit(limit).offset(offset)).all()
     return list(items), int(total)

@@ -14,6 +14,7 @@ publish and mark can re-send one batch: consumers dedupe by CloudEvent id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -181,10 +182,8 @@ class OutboxRelay:
             await self._sleep(backoff or self.poll_interval_s)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def publish_pending(self) -> int:
         """Publish one batch: each task's events strictly in order, different tasks concurrently.

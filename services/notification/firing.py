@@ -31,7 +31,7 @@ from services.platform.dapr_gateway import DaprGateway
 log = logging.getLogger(__name__)
 
 TASK_METHOD = "internal/tasks/{task_id}"
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name)
 NOTIFIED_PREFIX = "notified:"
 
 

@@ -50,10 +50,7 @@ def new_traceparent(trace_id: str | None = None, flags: str = "01") -> str:
 def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceContext:
     """Build the context for incoming work; ids a client sends are kept only if well-formed."""
     parsed = parse_traceparent(traceparent)
-    if parsed:
-        outgoing = new_traceparent(parsed[0], parsed[2])
-    else:
-        outgoing = new_traceparent()
+    outgoing = new_traceparent(parsed[0], parsed[2]) if parsed else new_traceparent()
     if correlation_id and len(correlation_id) <= _MAX_ID_LENGTH and _SAFE_ID_RE.match(correlation_id):
         cid = correlation_id
     elif parsed:

@@ -379,7 +379,7 @@ def parse_rrule(text: str) -> RecurrenceRule:
     """
     if not isinstance(text, str):
         raise RecurrenceError("RRULE must be a string", part="RRULE")
-    if not text.isascii():  # also keeps str.upper() from mapping e.g. 'ſ' onto 'S'
+    if not text.isascii():  # also keeps str.upper() from mapping e.g. U+017F (long s) onto 'S'
         raise RecurrenceError("RRULE must contain only ASCII characters", part="RRULE")
     body = text.strip()
     if len(body) > MAX_RULE_LENGTH:

@@ -31,7 +31,7 @@ from services.worker.planning import NextInstance, NotPlannable, plan_next
 log = logging.getLogger(__name__)
 
 NEXT_OCCURRENCE_METHOD = "internal/recurrences/next"
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name)
 STATE_PREFIX = "recur:"
 _PERMANENT = {400, 404, 422}
 

@@ -73,7 +73,7 @@ def log_entries(layout: SandboxLayout, service: str) -> list[dict[str, Any]]:
     return entries
 
 
-async def wait_until(check: Any, timeout: float, what: str) -> Any:
+async def wait_until(check: Any, timeout: float, what: str) -> Any:  # noqa: ASYNC109 (a deadline, not a cancel)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = await check()

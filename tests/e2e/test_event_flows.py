@@ -32,7 +32,8 @@ def test_completing_a_recurring_task_creates_the_next_one(sandbox: Sandbox) -> N
 
         tasks = wait_until(lambda: len(series()) == 2 and series(), 30, 0.2, "the next instance")
         # 09:00 Berlin on the day clocks spring forward is 07:00 UTC.
-        assert tasks[1]["due_at"] == "2027-03-28T07:00:00Z" and tasks[1]["status"] == "pending"
+        assert tasks[1]["due_at"] == "2027-03-28T07:00:00Z"
+        assert tasks[1]["status"] == "pending"
         # COUNT=2 ends the series: completing the second instance creates nothing more.
         assert api.post(f"/tasks/{tasks[1]['id']}/complete").status_code == 200
         wait_until(lambda: sandbox.log_lines("worker", lambda e: e.get("msg") == "series ended"
@@ -53,7 +54,8 @@ def test_a_reminder_fires_with_the_correlation_of_the_request_that_set_it(sandbo
                                                   and e.get("notification", {}).get("task_id") == task_id),
                         timeout=40, interval=0.2, message="the reminder log line")
     assert line["correlation_id"] == correlation_id
-    assert line["notification"]["title"] == "Take the bins out" and line["notification"]["user_id"] == "e2e-remind"
+    assert line["notification"]["title"] == "Take the bins out"
+    assert line["notification"]["user_id"] == "e2e-remind"
 
 
 def test_updates_reach_the_owners_socket_only(sandbox: Sandbox) -> None:
@@ -72,7 +74,8 @@ def test_updates_reach_the_owners_socket_only(sandbox: Sandbox) -> None:
                     return message
 
         got = next_event(mine)
-        assert got["event_type"] == "todo.task.created.v1" and got["data"]["task"]["id"] == task_id
+        assert got["event_type"] == "todo.task.created.v1"
+        assert got["data"]["task"]["id"] == task_id
         with pytest.raises(TimeoutError):
             theirs.recv(timeout=2)
 

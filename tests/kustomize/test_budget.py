@@ -16,7 +16,8 @@ from tests.kustomize.conftest import one
 def test_prod_fits_the_always_free_allowance(prod) -> None:
     result = model.compute(prod, overlay="prod")
     assert result.fits, model.format_report(result)
-    assert result.cpu_m <= model.CAPACITY_CPU_M and result.mem_mib <= model.CAPACITY_MEM_MIB
+    assert result.cpu_m <= model.CAPACITY_CPU_M
+    assert result.mem_mib <= model.CAPACITY_MEM_MIB
     assert result.storage_gb <= model.CAPACITY_STORAGE_GB
 
 
@@ -32,9 +33,11 @@ def test_prod_budget_counts_every_part(prod) -> None:
     sidecar = next(line for line in result.lines if line.name == "backend daprd")
     assert (sidecar.cpu_m, sidecar.mem_mib) == (50, 96), "from the dapr.io/sidecar-* annotations"
     kafka = next(line for line in result.lines if line.name == "todo-kafka-dual-role")
-    assert kafka.cpu_m == 400 and kafka.mem_mib == 1536, "from the KafkaNodePool"
+    assert kafka.cpu_m == 400, "from the KafkaNodePool"
+    assert kafka.mem_mib == 1536, "from the KafkaNodePool"
     scheduler = [v for v in result.volumes if v.name.startswith("dapr-scheduler-data-dir")]
-    assert len(scheduler) == 3 and all(v.billed_gb == 50 for v in scheduler), "three scheduler PVCs, 50 GB each"
+    assert len(scheduler) == 3, "three scheduler PVCs, 50 GB each"
+    assert all(v.billed_gb == 50 for v in scheduler), "three scheduler PVCs, 50 GB each"
 
 
 def test_missing_requests_fall_back_to_the_limitrange_default(prod) -> None:
@@ -61,7 +64,9 @@ def test_an_extra_small_pvc_breaks_the_storage_budget(prod) -> None:
         for i in range(2)
     ]
     result = model.compute(objs, overlay="prod")
-    assert result.storage_gb == 250 and not result.fits_storage and not result.fits
+    assert result.storage_gb == 250
+    assert not result.fits_storage
+    assert not result.fits
 
 
 def test_boot_volumes_count_when_asked(prod) -> None:
@@ -80,7 +85,8 @@ def test_cli_exit_zero_and_json(prod, monkeypatch, capsys) -> None:
     monkeypatch.setattr(budget_cmd, "render_overlay", lambda name: prod)
     assert budget_cmd.run(_args(json=True)) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["fits"]["all"] is True and data["capacity"]["cpu_m"] == 4000
+    assert data["fits"]["all"] is True
+    assert data["capacity"]["cpu_m"] == 4000
     assert data["requests"]["cpu_m"] == sum(line["total_cpu_m"] for line in data["lines"])
     assert budget_cmd.run(_args()) == 0
     assert "fits the Always Free allowance" in capsys.readouterr().out

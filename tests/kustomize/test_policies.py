@@ -70,7 +70,8 @@ def test_every_deployment_has_probes_resources_and_rolling_update(overlay) -> No
     for dep in deployments(objs):
         name = dep["metadata"]["name"]
         strategy = dep["spec"]["strategy"]
-        assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0, name
+        assert strategy["type"] == "RollingUpdate", name
+        assert strategy["rollingUpdate"]["maxUnavailable"] == 0, name
         for c in iter_containers(dep):
             res = c.get("resources") or {}
             assert {"cpu", "memory"} <= set(res.get("requests", {})), f"{name}/{c['name']}: requests (FR-B02)"
@@ -78,8 +79,12 @@ def test_every_deployment_has_probes_resources_and_rolling_update(overlay) -> No
             assert cpu_millis(res["requests"]["cpu"]) <= cpu_millis(res["limits"]["cpu"])
             assert mem_mib(res["requests"]["memory"]) <= mem_mib(res["limits"]["memory"])
             live, ready = c.get("livenessProbe"), c.get("readinessProbe")
-            assert live and live["periodSeconds"] == 10 and live["httpGet"]["path"] == "/healthz", name
-            assert ready and ready["periodSeconds"] == 5 and ready["httpGet"]["path"] == "/readyz", name
+            assert live, name
+            assert live["periodSeconds"] == 10, name
+            assert live["httpGet"]["path"] == "/healthz", name
+            assert ready, name
+            assert ready["periodSeconds"] == 5, name
+            assert ready["httpGet"]["path"] == "/readyz", name
 
 
 def test_every_deployment_has_dapr_annotations(overlay) -> None:
@@ -106,7 +111,8 @@ def test_every_deployment_is_hardened(overlay) -> None:
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True, dep["metadata"]["name"]
             assert sc["allowPrivilegeEscalation"] is False
-            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add")
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert not sc["capabilities"].get("add")
             assert sc.get("privileged") is not True
 
 
@@ -141,7 +147,8 @@ def test_backend_hpa_cpu_70_between_1_and_3(overlay) -> None:
     assert hpa["spec"]["scaleTargetRef"]["name"] == "backend"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
     metric = hpa["spec"]["metrics"][0]["resource"]
-    assert metric["name"] == "cpu" and metric["target"]["averageUtilization"] == 70
+    assert metric["name"] == "cpu"
+    assert metric["target"]["averageUtilization"] == 70
 
 
 def test_prod_scales_consumers_on_kafka_lag(prod) -> None:
@@ -149,8 +156,10 @@ def test_prod_scales_consumers_on_kafka_lag(prod) -> None:
     assert scaled, "FR-B09"
     for so in scaled:
         app = so["spec"]["scaleTargetRef"]["name"]
-        assert app in CONSUMERS and app != "websocket", "websocket must stay single-replica"
-        assert so["spec"]["minReplicaCount"] >= 1 and so["spec"]["maxReplicaCount"] <= 3, "FR-B10"
+        assert app in CONSUMERS, "websocket must stay single-replica"
+        assert app != "websocket", "websocket must stay single-replica"
+        assert so["spec"]["minReplicaCount"] >= 1, "FR-B10"
+        assert so["spec"]["maxReplicaCount"] <= 3, "FR-B10"
         for trig in so["spec"]["triggers"]:
             assert trig["type"] == "kafka"
             assert trig["metadata"]["consumerGroup"] == app, "Dapr's consumerGroup is {appID}"
@@ -168,13 +177,17 @@ def test_no_deployment_pins_replicas_that_an_autoscaler_owns(overlay) -> None:
 def test_kafka_is_kraft_single_dual_role_ephemeral_internal(overlay) -> None:
     _, objs = overlay
     kafka = one(objs, "Kafka", "todo-kafka")
-    assert kafka["apiVersion"] == "kafka.strimzi.io/v1" and kafka["metadata"]["namespace"] == "kafka"
+    assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+    assert kafka["metadata"]["namespace"] == "kafka"
     assert "zookeeper" not in kafka["spec"], "FR-C05 is met by KRaft: no ZooKeeper at all"
     pools = by_kind(objs, "KafkaNodePool", "kafka")
-    assert len(pools) == 1 and pools[0]["metadata"]["labels"]["strimzi.io/cluster"] == "todo-kafka"
-    assert sorted(pools[0]["spec"]["roles"]) == ["broker", "controller"] and pools[0]["spec"]["replicas"] == 1
+    assert len(pools) == 1
+    assert pools[0]["metadata"]["labels"]["strimzi.io/cluster"] == "todo-kafka"
+    assert sorted(pools[0]["spec"]["roles"]) == ["broker", "controller"]
+    assert pools[0]["spec"]["replicas"] == 1
     vols = pools[0]["spec"]["storage"]["volumes"]
-    assert vols and all(v["type"] == "ephemeral" for v in vols), "FR-C02"
+    assert vols, "FR-C02"
+    assert all(v["type"] == "ephemeral" for v in vols), "FR-C02"
     assert all(lst["type"] == "internal" for lst in kafka["spec"]["kafka"]["listeners"]), "FR-C04"
     assert "kafkaExporter" in kafka["spec"], "FR-G08: consumer lag"
 
@@ -248,13 +261,16 @@ def test_state_and_secret_stores(overlay) -> None:
         assert one(objs, "ServiceAccount", app)["automountServiceAccountToken"] is True, "daprd needs the token"
     assert one(objs, "ServiceAccount", "frontend")["automountServiceAccountToken"] is False
     conf = one(objs, "Configuration", "todo-config")["spec"]["secrets"]["scopes"][0]
-    assert conf["defaultAccess"] == "deny" and set(conf["allowedSecrets"]) == SECRET_NAMES
+    assert conf["defaultAccess"] == "deny"
+    assert set(conf["allowedSecrets"]) == SECRET_NAMES
 
 
 def test_configuration_and_resiliency(overlay) -> None:
     _, objs = overlay
     conf = one(objs, "Configuration", "todo-config")["spec"]
-    assert conf["mtls"]["enabled"] is True and conf["metrics"]["enabled"] is True and "tracing" in conf
+    assert conf["mtls"]["enabled"] is True
+    assert conf["metrics"]["enabled"] is True
+    assert "tracing" in conf
     assert conf["accessControl"]["defaultAction"] == "deny"
     res = one(objs, "Resiliency", "todo-resiliency")["spec"]
     assert all(r["policy"] == "exponential" for r in res["policies"]["retries"].values())
@@ -285,12 +301,14 @@ def test_ingress_routes_and_tls(overlay) -> None:
         assert issuer == "letsencrypt-prod"
         assert one(objs, "ClusterIssuer", issuer)["spec"]["acme"]["server"].startswith("https://acme-v02.api.letsencrypt.org")
     else:
-        assert issuer == "selfsigned" and cert["spec"]["dnsNames"][0].endswith(".nip.io")
+        assert issuer == "selfsigned"
+        assert cert["spec"]["dnsNames"][0].endswith(".nip.io")
 
 
 def test_ingress_controller_values_set_hsts_headers_and_oci_flexible_lb() -> None:
     values = release_values("ingress-nginx", "prod")["controller"]
-    assert values["config"]["hsts"] == "true" and int(values["config"]["hsts-max-age"]) >= 31536000
+    assert values["config"]["hsts"] == "true"
+    assert int(values["config"]["hsts-max-age"]) >= 31536000
     assert {"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"} <= set(values["addHeaders"])
     ann = values["service"]["annotations"]
     assert ann["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
@@ -300,7 +318,8 @@ def test_ingress_controller_values_set_hsts_headers_and_oci_flexible_lb() -> Non
 def test_images_per_overlay(rendered) -> None:
     for dep in deployments(rendered["prod"]):
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-        assert ".ocir.io/" in image and not image.endswith(":latest"), image
+        assert ".ocir.io/" in image, image
+        assert not image.endswith(":latest"), image
     for dep in deployments(rendered["dev"]):
         assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":dev")
 
@@ -394,24 +413,30 @@ def test_kafka_reachable_only_from_todo_app_and_operators(overlay) -> None:
 # ------------------------------------------------------------------ H01/H02: RBAC
 def test_rbac_is_least_privilege(overlay) -> None:
     _, objs = overlay
-    assert not by_kind(objs, "ClusterRole") and not by_kind(objs, "ClusterRoleBinding")
+    assert not by_kind(objs, "ClusterRole")
+    assert not by_kind(objs, "ClusterRoleBinding")
     for role in by_kind(objs, "Role"):
         for rule in role["rules"]:
-            assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+            assert "*" not in rule["verbs"]
+            assert "*" not in rule["resources"]
+            assert "*" not in rule["apiGroups"]
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
             if "secrets" in rule["resources"]:
-                assert rule["verbs"] == ["get"] and rule.get("resourceNames"), f"{role['metadata']['name']}: named secrets only"
+                assert rule["verbs"] == ["get"], f"{role['metadata']['name']}: named secrets only"
+                assert rule.get("resourceNames"), f"{role['metadata']['name']}: named secrets only"
 
 
 def test_ci_deployer_can_only_deploy_into_todo_app(overlay) -> None:
     _, objs = overlay
     bindings = [b for b in by_kind(objs, "RoleBinding") if any(s["name"] == "ci-deployer" for s in b["subjects"])]
-    assert len(bindings) == 1 and bindings[0]["metadata"]["namespace"] == "todo-app"
+    assert len(bindings) == 1
+    assert bindings[0]["metadata"]["namespace"] == "todo-app"
     role = one(objs, "Role", bindings[0]["roleRef"]["name"])
     assert role["metadata"]["namespace"] == "todo-app"
     verbs = {v for r in role["rules"] for v in r["verbs"]}
     resources = {res for r in role["rules"] for res in r["resources"]}
-    assert "deployments" in resources and {"patch", "update"} <= verbs
+    assert "deployments" in resources
+    assert {"patch", "update"} <= verbs
     assert not {"delete", "deletecollection"} & verbs
     assert not {"secrets", "pods/exec", "roles", "rolebindings"} & resources
 
@@ -435,21 +460,24 @@ def test_todo_app_quota_admits_every_service_at_max_scale_plus_a_surge_pod(overl
     for key, used in totals.items():
         limit = cpu_millis(hard[key]) if "cpu" in key else mem_mib(hard[key])
         assert used <= limit, f"{key}: {used} needed at max scale, quota {hard[key]}"
-    assert hard["services.loadbalancers"] == "0" and hard["services.nodeports"] == "0"
+    assert hard["services.loadbalancers"] == "0"
+    assert hard["services.nodeports"] == "0"
 
 
 # ------------------------------------------------------------------ operators and secrets
 def test_operators_pinned_with_values_and_requests() -> None:
     releases = read_releases()
     for rel in releases:
-        assert rel.version and rel.version not in ("latest", "*"), rel
+        assert rel.version, rel
+        assert rel.version not in ("latest", "*"), rel
         assert (KUSTOMIZE_DIR / "operators" / rel.name / "values.yaml").is_file(), rel.name
     assert [r.name for r in releases][:2] == ["metrics-server", "kube-prometheus-stack"], \
         "monitoring CRDs before charts that create ServiceMonitors"
     assert {"dapr", "strimzi-kafka-operator", "ingress-nginx", "cert-manager", "keda"} <= {r.name for r in releases}
     assert next(r for r in releases if r.name == "dapr").namespace == "dapr-system", "FR-D01"
     assert next(r for r in releases if r.name == "strimzi-kafka-operator").namespace == "kafka", "FR-C01"
-    assert unset_helm_requests("prod") == [] and unset_helm_requests("dev") == []
+    assert unset_helm_requests("prod") == []
+    assert unset_helm_requests("dev") == []
 
 
 @pytest.mark.parametrize("env_name", ["dev", "prod"])
@@ -460,8 +488,10 @@ def test_install_script_dry_run_installs_every_release_in_order(env_name) -> Non
     wanted = [r for r in read_releases() if env_name in r.environments]
     assert len(out) == len(wanted)
     for line, rel in zip(out, wanted, strict=True):
-        assert f"upgrade --install {rel.name} " in line and f"--version {rel.version} " in line
-        assert f"--namespace {rel.namespace} " in line and f"{rel.name}/values.yaml" in line
+        assert f"upgrade --install {rel.name} " in line
+        assert f"--version {rel.version} " in line
+        assert f"--namespace {rel.namespace} " in line
+        assert f"{rel.name}/values.yaml" in line
 
 
 def test_scheduler_persists_and_nothing_else_claims_block_volumes() -> None:
@@ -477,11 +507,13 @@ def test_secret_templates_hold_placeholders_only() -> None:
     assert {p.name.split("-secret")[0] for p in templates} >= SECRET_NAMES
     for path in templates:
         doc = yaml.safe_load(path.read_text())
-        assert doc["kind"] == "Secret" and "data" not in doc
+        assert doc["kind"] == "Secret"
+        assert "data" not in doc
         for key, value in doc["stringData"].items():
             assert "<" in value or key == "admin-user", f"{path.name}:{key} must be a placeholder"
     ignore = (folder / ".gitignore").read_text().splitlines()
-    assert "*" in ignore and "!*.template.yaml" in ignore
+    assert "*" in ignore
+    assert "!*.template.yaml" in ignore
 
 
 def test_service_invocation_acl_matches_the_network_path(overlay) -> None:
@@ -491,10 +523,12 @@ def test_service_invocation_acl_matches_the_network_path(overlay) -> None:
     callers = {p["appId"] for p in acl["policies"]}
     assert callers == {"worker", "notification"}
     for policy in acl["policies"]:
-        assert policy["defaultAction"] == "deny" and all(op["name"].startswith("/internal/") for op in policy["operations"])
+        assert policy["defaultAction"] == "deny"
+        assert all(op["name"].startswith("/internal/") for op in policy["operations"])
     rule = one(objs, "NetworkPolicy", "allow-dapr-invocation")["spec"]["ingress"][0]
     allowed = set(rule["from"][0]["podSelector"]["matchExpressions"][0]["values"])
-    assert allowed == callers and rule["ports"] == [{"protocol": "TCP", "port": 50002}]
+    assert allowed == callers
+    assert rule["ports"] == [{"protocol": "TCP", "port": 50002}]
 
 
 def test_public_host_reaches_the_token_issuer(rendered) -> None:

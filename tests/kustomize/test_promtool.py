@@ -62,4 +62,5 @@ def test_promtool_unit_tests_catch_a_broken_threshold(prod, promtool, tmp_path: 
                     rule["expr"] = rule["expr"].replace("> 100", "> 100000")
     write_rules(prod, tmp_path, raise_lag_threshold)
     result = run(promtool, "test", "rules", UNIT_TESTS.name, cwd=tmp_path)
-    assert result.returncode != 0 and "TodoConsumerLagHigh" in result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "TodoConsumerLagHigh" in result.stdout + result.stderr

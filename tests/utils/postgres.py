@@ -64,8 +64,8 @@ def running_postgres() -> Iterator[PostgresServer]:
 
         user = getpass.getuser()
     port = free_port()
-    run = lambda *args: subprocess.run(
-        [*prefix, *args], check=True, capture_output=True, text=True, cwd=workdir)
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, cwd=workdir)
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8")
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "server.log"), "-w", "-t", "30",

@@ -174,12 +174,12 @@ class BulkDelivery:
             if not isinstance(event, dict):
                 raise TypeError("cloud event is not a JSON object")
         except (ValueError, TypeError) as exc:
-            log.error(f"error deserializing one of the messages in bulk cloud event in pubsub {pubsub} "
-                      f"and topic {sub.topic}: {exc}")
+            log.error("error deserializing one of the messages in bulk cloud event in pubsub %s and topic %s: %s",
+                      pubsub, sub.topic, exc)
             entry.fail(f"error deserializing cloud event: {exc}")
             return None
         if cloudevents.has_expired(event):
-            log.warning(f"dropping expired pub/sub event {event.get('id')} as of {event.get('expiration')}")
+            log.warning("dropping expired pub/sub event %s as of %s", event.get("id"), event.get("expiration"))
             self._drop(sub, entry, "expired")
             return None
         entry.item = {"entryId": entry.entry_id, "event": event, "metadata": item_md,
@@ -193,8 +193,8 @@ class BulkDelivery:
         CloudEvent (daprd evaluates them against the raw string and fails the entry)."""
         path = sub.route_for(event) if event is not None else sub.default_route or None
         if path is None:
-            log.warning(f"No matching route for event in pubsub {self.subscriber.pubsub} and topic {sub.topic}; "
-                        "skipping")
+            log.warning("No matching route for event in pubsub %s and topic %s; skipping",
+                        self.subscriber.pubsub, sub.topic)
             self._drop(sub, entry, "no matching route")
         return path
 
@@ -218,7 +218,7 @@ class BulkDelivery:
             s.policy.run(attempt, stop=s.stop)
         except _Interrupted:
             raise
-        except Exception as exc:  # noqa: BLE001 - the entries keep their errors; the caller decides
+        except Exception as exc:
             for entry in group:
                 if entry.failed and not entry.error:  # not attempted (an open circuit breaker)
                     entry.error = str(exc)
@@ -244,7 +244,8 @@ class BulkDelivery:
                 "/" + path.lstrip("/"), content=json.dumps(envelope).encode(), headers=headers,
                 timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
         except httpx.HTTPError as exc:
-            raise self._fail_all(pending, None, f"error from app channel while sending pub/sub event to app: {exc}")
+            raise self._fail_all(
+                pending, None, f"error from app channel while sending pub/sub event to app: {exc}") from exc
         for entry in pending:
             entry.status = resp.status_code
         if 200 <= resp.status_code <= 299:
@@ -274,10 +275,11 @@ class BulkDelivery:
         try:
             statuses = parse_statuses(body)
         except (ValueError, TypeError) as exc:
-            raise self._fail_all(pending, pending[0].status, f"failed unmarshalling app response for bulk subscribe: {exc}")
+            raise self._fail_all(
+                pending, pending[0].status, f"failed unmarshalling app response for bulk subscribe: {exc}") from exc
         sent = {e.entry_id for e in pending}
         for entry_id in statuses.keys() - sent:
-            log.warning(f"Invalid entry id received from app while processing pub/sub event {entry_id}")
+            log.warning("Invalid entry id received from app while processing pub/sub event %s", entry_id)
         for entry in pending:
             self._apply(sub, entry, statuses.get(entry.entry_id))
         if any(e.failed for e in pending):
@@ -290,7 +292,7 @@ class BulkDelivery:
         elif status == "SUCCESS":
             entry.settle()
         elif status == "DROP":
-            log.warning(f"DROP status returned from app while processing pub/sub event {eid}")
+            log.warning("DROP status returned from app while processing pub/sub event %s", eid)
             self._drop(sub, entry, "DROP status returned from app")
         elif status in ("RETRY", ""):  # daprd: an empty status on a 2xx answer is a retry, too
             entry.fail(f"RETRY required while processing bulk subscribe event for entry id: {eid}")

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     try:
         return run(options)
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line for the user, never a traceback
+    except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__  # drivers add hint lines: keep one
         log.error("sidecar failed", extra={"error": f"{type(exc).__name__}: {message}"})
         print(f"error: {message}", file=sys.stderr)

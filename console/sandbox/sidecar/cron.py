@@ -110,9 +110,9 @@ def parse(spec: str) -> Schedule:
     parts = text.split()
     if len(parts) != 6:
         raise CronError(f"expected exactly 6 fields, found {len(parts)}: [{' '.join(parts)}]")
-    parsed = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _BOUNDS)]
+    parsed = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _BOUNDS, strict=True)]
     dow_values, dow_star = parsed[5]
     if 7 in dow_values:  # robfig accepts 7 as Sunday
         dow_values = (dow_values - {7}) | {0}
-    return Schedule(fields=tuple(v for v, _ in parsed[:5]) + (dow_values,),
+    return Schedule(fields=(*tuple(v for v, _ in parsed[:5]), dow_values),
                     dom_star=parsed[3][1], dow_star=dow_star)

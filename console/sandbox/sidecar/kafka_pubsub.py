@@ -100,7 +100,7 @@ class Producer:
         except KafkaError as exc:
             self._reset()
             raise PublishError(_describe(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - kafka-python raises assorted types on broken connections
+        except Exception as exc:
             self._reset()
             raise PublishError(f"{type(exc).__name__}: {exc}") from None
         return record.partition, record.offset

@@ -84,7 +84,7 @@ class RetryPolicy:
         while self.max_retries < 0 or n < self.max_retries:
             n += 1
             if self.policy == "exponential":
-                yield min(self.max_interval, interval * (1 + random.uniform(-0.5, 0.5)))
+                yield min(self.max_interval, interval * (1 + random.uniform(-0.5, 0.5)))  # noqa: S311 (retry jitter)
                 interval = min(self.max_interval, interval * 1.5)
             else:
                 yield self.duration

@@ -293,7 +293,7 @@ class Runtime:
         full = self._state_key(store, key)
         try:
             value, etag = self.store.get(full)
-        except Exception as exc:  # noqa: BLE001 - any driver error (sqlite3/psycopg) is daprd's ERR_STATE_GET
+        except Exception as exc:
             raise errors.state_get(key, store, str(exc)) from None
         return value or b"", etag or ""
 

@@ -211,7 +211,7 @@ class Subscriber:
                         self._consumer = self._new_consumer()
                         backoff = 0.5
                     self._loop(self._consumer)
-                except Exception as exc:  # noqa: BLE001 - broker unreachable or a client failure: reconnect
+                except Exception as exc:
                     log.warning("kafka consumer failed; reconnecting", extra={
                         "error": f"{type(exc).__name__}: {exc}", "retry_in_s": backoff})
                     self._close_consumer()
@@ -356,7 +356,7 @@ class Subscriber:
             except Dropped as exc:
                 return self.dead_letter_if_any(record, sub, metadata,
                                                Outcome("dropped", state.count, state.status, str(exc)))
-            except Exception as exc:  # noqa: BLE001 - any failed attempt (status, transport, breaker) counts
+            except Exception as exc:
                 if self.stop.is_set():
                     return False
                 outcome = Outcome("failed", state.count, state.status, state.error or str(exc))
@@ -385,7 +385,7 @@ class Subscriber:
             if status in ("", "SUCCESS"):
                 return
             if status == "DROP":
-                log.warning(f"DROP status returned from app while processing pub/sub event {event_id}")
+                log.warning("DROP status returned from app while processing pub/sub event %s", event_id)
                 state.error = "DROP status returned from app"
                 raise PermanentError(Dropped(state.error))
             if status == "RETRY":
@@ -396,8 +396,8 @@ class Subscriber:
             raise RuntimeError(state.error)
         body = resp.content.decode(errors="replace")
         if resp.status_code == 404:
-            log.error(f"non-retriable error returned from app while processing pub/sub event {event_id}: "
-                      f"{body}. status code returned: 404")
+            log.error("non-retriable error returned from app while processing pub/sub event %s: %s. "
+                      "status code returned: 404", event_id, body)
             state.error = "non-retriable error returned from app: status code 404"
             raise PermanentError(Dropped(state.error))
         state.error = (f"retriable error returned from app while processing pub/sub event {event_id}, "

@@ -55,16 +55,20 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert set(procs) == {"backend", "backend-dapr", "worker", "worker-dapr"}
     backend, sidecar = procs["backend"], procs["backend-dapr"]
     assert backend.argv[1:4] == ["-m", "uvicorn", "services.backend.main:app"]
-    assert backend.env["SECRET_SOURCE"] == "dapr" and backend.env["APP_ENV"] == "development"
+    assert backend.env["SECRET_SOURCE"] == "dapr"
+    assert backend.env["APP_ENV"] == "development"
     assert backend.env["DAPR_HTTP_PORT"] == str(sidecar.port)
     assert backend.env["DAPR_GRPC_PORT"] == str(sidecar.extra_ports[0])
     assert backend.env["DATABASE_URL"] == f"sqlite:///{layout.root}/backend.db"
     assert "DATABASE_URL" not in procs["worker"].env
     assert backend.ready_url == f"http://127.0.0.1:{backend.port}/readyz"
-    assert sidecar.ready_url.endswith("/v1.0/healthz") and sidecar.ready_status == 204
-    flags = dict(zip(sidecar.argv[3::2], sidecar.argv[4::2]))
-    assert flags["--app-id"] == "backend" and flags["--app-port"] == str(backend.port)
-    assert flags["--kafka-bootstrap"] == "127.0.0.1:9092" and flags["--registry"] == str(layout.registry)
+    assert sidecar.ready_url.endswith("/v1.0/healthz")
+    assert sidecar.ready_status == 204
+    flags = dict(zip(sidecar.argv[3::2], sidecar.argv[4::2], strict=True))
+    assert flags["--app-id"] == "backend"
+    assert flags["--app-port"] == str(backend.port)
+    assert flags["--kafka-bootstrap"] == "127.0.0.1:9092"
+    assert flags["--registry"] == str(layout.registry)
     assert flags["--resources-path"] == str(fixture_manifests)
     assert len({port for p in plan.processes for port in p.ports}) == 6
     assert plan.urls["api"] == f"http://127.0.0.1:{backend.port}/api"
@@ -74,7 +78,8 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert secrets["todo-db"]["url"] == secrets["todo-db"]["connection-string"] == f"sqlite:///{layout.root}/backend.db"
     assert secrets["todo-audit-db"]["url"] == f"sqlite:///{layout.root}/audit.db"
     first_secret = secrets["todo-auth"]["jwt-secret"]
-    assert len(first_secret) >= 32 and len(secrets["todo-internal"]["token"]) >= 32
+    assert len(first_secret) >= 32
+    assert len(secrets["todo-internal"]["token"]) >= 32
     assert backend.env["JWT_SECRET"] == first_secret
 
     secrets["mine"] = {"k": "v"}  # added by hand: kept
@@ -128,19 +133,24 @@ def test_missing_parts_are_named(tmp_path: Path, fixture_manifests: Path, servic
 def test_commands_on_a_sandbox_that_is_not_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = str(tmp_path / "sb")
     code, out, err = run(capsys, "--dir", d, "down")
-    assert code == 2 and err.strip() == f"todo-console sandbox: sandbox is not up in {tmp_path / 'sb'}"
+    assert code == 2
+    assert err.strip() == f"todo-console sandbox: sandbox is not up in {tmp_path / 'sb'}"
     code, out, err = run(capsys, "--dir", d, "status")
-    assert code == 1 and "not up" in out
+    assert code == 1
+    assert "not up" in out
     code, out, err = run(capsys, "--dir", d, "logs", "nosuch")
-    assert code == 2 and err.startswith("todo-console sandbox: unknown service 'nosuch'; known: audit, audit-dapr")
+    assert code == 2
+    assert err.startswith("todo-console sandbox: unknown service 'nosuch'; known: audit, audit-dapr")
     assert len(err.strip().splitlines()) == 1
     code, out, err = run(capsys, "--dir", d, "logs", "backend")
-    assert code == 2 and "no log yet for backend" in err
+    assert code == 2
+    assert "no log yet for backend" in err
 
 
 def test_bad_port_base_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--dir", str(tmp_path), "up", "--port-base", "80")
-    assert code == 2 and "--port-base must be 0 or between 1024 and 65000" in err
+    assert code == 2
+    assert "--port-base must be 0 or between 1024 and 65000" in err
 
 
 # --- CLI on a running sandbox ----------------------------------------------------------------------
@@ -159,29 +169,43 @@ def test_status_logs_and_down_on_a_running_sandbox(
         assert code == 0
         lines = out.splitlines()
         assert lines[0] == f"sandbox {layout.root}: ready"
-        assert lines[1].startswith(f"broker  {plan.broker.bootstrap}  mode=memory") and "alive=yes" in lines[1]
+        assert lines[1].startswith(f"broker  {plan.broker.bootstrap}  mode=memory")
+        assert "alive=yes" in lines[1]
         assert lines[2].split() == ["NAME", "PID", "PORT", "READY", "RESTARTS", "UPTIME"]
-        row = dict(zip(lines[2].split(), lines[3].split()))
-        assert row["NAME"] == "shop" and row["PORT"] == str(plan.processes[1].port) and row["READY"] == "yes"
-        assert row["RESTARTS"] == "0" and row["UPTIME"].endswith("s") and row["PID"].isdigit()
+        row = dict(zip(lines[2].split(), lines[3].split(), strict=True))
+        assert row["NAME"] == "shop"
+        assert row["PORT"] == str(plan.processes[1].port)
+        assert row["READY"] == "yes"
+        assert row["RESTARTS"] == "0"
+        assert row["UPTIME"].endswith("s")
+        assert row["PID"].isdigit()
 
         code, out, _ = run(capsys, "--dir", d, "status", "--json")
         data = json.loads(out)
-        assert code == 0 and data["up"] and data["phase"] == "ready"
-        assert data["processes"]["shop-dapr"]["ready"] and data["broker"]["mode"] == "memory"
+        assert code == 0
+        assert data["up"]
+        assert data["phase"] == "ready"
+        assert data["processes"]["shop-dapr"]["ready"]
+        assert data["broker"]["mode"] == "memory"
 
         code, out, _ = run(capsys, "--dir", d, "logs", "supervisor", "-n", "1")
-        assert code == 0 and len(out.splitlines()) == 1 and json.loads(out)["logger"]
+        assert code == 0
+        assert len(out.splitlines()) == 1
+        assert json.loads(out)["logger"]
         code, out, _ = run(capsys, "--dir", d, "logs")
-        assert code == 0 and any(line.startswith("supervisor | ") for line in out.splitlines())
+        assert code == 0
+        assert any(line.startswith("supervisor | ") for line in out.splitlines())
 
         code, _, err = run(capsys, "--dir", d, "up", "--port-base", "0")
-        assert code == 2 and "already up" in err
+        assert code == 2
+        assert "already up" in err
     finally:
         code, out, _ = run(capsys, "--dir", d, "down")
-    assert code == 0 and "sandbox stopped" in out
+    assert code == 0
+    assert "sandbox stopped" in out
     code, out, _ = run(capsys, "--dir", d, "status")
-    assert code == 1 and out.startswith(f"sandbox {layout.root}: stopped")
+    assert code == 1
+    assert out.startswith(f"sandbox {layout.root}: stopped")
 
 
 @pytest.mark.timeout(20)

@@ -72,17 +72,20 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         assert "Traceback" not in up.stderr
         api = re.search(r"^api\s+(\S+)$", up.stdout, re.MULTILINE)
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
-        assert api and token, up.stdout
+        assert api, up.stdout
+        assert token, up.stdout
         assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
 
         status = sandbox(env, "status", "--json")
         assert status.returncode == 0, status.stderr
         state = json.loads(status.stdout)
-        assert state["phase"] == "ready" and state["broker"]["alive"]
+        assert state["phase"] == "ready"
+        assert state["broker"]["alive"]
         unwell = {n: p for n, p in state["processes"].items() if not p["ready"] or p["restarts"]}
         assert not unwell, diagnose(layout, unwell)
         for name in REQUIRED_SERVICES:
-            assert state["processes"][name]["ready"] and state["processes"][f"{name}-dapr"]["ready"]
+            assert state["processes"][name]["ready"]
+            assert state["processes"][f"{name}-dapr"]["ready"]
 
         resp = httpx.post(f"{api.group(1)}/tasks", json={"title": "sandbox end-to-end"},
                           headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=10)
@@ -116,4 +119,5 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         assert not pid_alive(proc["pgid"])
         assert all(port_is_free(p) for p in proc["ports"])
     if state:
-        assert not pid_alive(state["supervisor_pid"]) and not pid_alive(state["broker"]["pid"])
+        assert not pid_alive(state["supervisor_pid"])
+        assert not pid_alive(state["broker"]["pid"])

@@ -36,15 +36,18 @@ def test_loads_topics_and_subscriptions_and_ignores_the_rest(tmp_path: Path) -> 
 
     topics = {t.name: t for t in m.topics}
     assert set(topics) == {"orders", "payments"}  # spec.topicName wins over metadata.name
-    assert topics["orders"].partitions == 3 and topics["payments"].partitions == 1
+    assert topics["orders"].partitions == 3
+    assert topics["payments"].partitions == 1
     assert topics["orders"].configs == {"retention.ms": "604800000", "cleanup.policy": "delete"}
     assert topics["orders"].cluster == "todo-kafka"
 
     subs = {s.name: s for s in m.subscriptions}
     assert set(subs) == {"shop-orders", "legacy"}  # the Component and the Deployment are not ours to read
-    assert subs["shop-orders"].default_route == "/events/orders" and subs["shop-orders"].scopes == ("shop",)
+    assert subs["shop-orders"].default_route == "/events/orders"
+    assert subs["shop-orders"].scopes == ("shop",)
     assert subs["shop-orders"].dead_letter_topic == "orders-dlq"
-    assert subs["legacy"].default_route == "/events/payments" and subs["legacy"].dead_letter_topic is None
+    assert subs["legacy"].default_route == "/events/payments"
+    assert subs["legacy"].dead_letter_topic is None
 
 
 def test_dead_letter_topics_are_added_once(fixture_manifests: Path) -> None:
@@ -101,5 +104,6 @@ def test_real_kustomize_base_declares_the_contract_topics() -> None:
         "task-events": 3, "reminders": 1, "task-updates": 3,
         "task-events-dlq": 1, "reminders-dlq": 1, "task-updates-dlq": 1,
     }
-    assert m.subscriptions and {s.dead_letter_topic for s in m.subscriptions} <= set(topics)
+    assert m.subscriptions
+    assert {s.dead_letter_topic for s in m.subscriptions} <= set(topics)
     assert all(s.pubsub == "kafka-pubsub" for s in m.subscriptions)

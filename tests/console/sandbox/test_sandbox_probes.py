@@ -25,7 +25,9 @@ def test_one_slow_probe_does_not_make_a_ready_process_unready(tmp_path: Path) ->
         Supervisor.record_readiness(svc, False, running=True)
         assert svc.ready
     Supervisor.record_readiness(svc, True, running=True)
-    assert svc.ready and svc.ready_at == first_ready_at and svc.ready_failures == 0
+    assert svc.ready
+    assert svc.ready_at == first_ready_at
+    assert svc.ready_failures == 0
 
 
 def test_failure_threshold_in_a_row_makes_it_unready_and_it_comes_back(tmp_path: Path) -> None:
@@ -35,7 +37,8 @@ def test_failure_threshold_in_a_row_makes_it_unready_and_it_comes_back(tmp_path:
         Supervisor.record_readiness(svc, False, running=True)
     assert not svc.ready
     Supervisor.record_readiness(svc, True, running=True)
-    assert svc.ready and svc.ready_failures == 0
+    assert svc.ready
+    assert svc.ready_failures == 0
 
 
 def test_a_process_that_is_not_running_is_unready_at_once(tmp_path: Path) -> None:
@@ -48,7 +51,9 @@ def test_a_process_that_is_not_running_is_unready_at_once(tmp_path: Path) -> Non
 def test_never_ready_until_it_answers(tmp_path: Path) -> None:
     svc = child(tmp_path)
     Supervisor.record_readiness(svc, False, running=True)
-    assert not svc.ready and not svc.seen_ready and svc.ready_at is None
+    assert not svc.ready
+    assert not svc.seen_ready
+    assert svc.ready_at is None
 
 
 def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
@@ -67,7 +72,8 @@ def test_a_port_is_never_handed_out_twice_before_it_is_bound(monkeypatch: pytest
     draws = iter([first, first, first + 1 if first + 1 < ports.ephemeral_range()[0] else first - 1])
     monkeypatch.setattr(ports.random, "randint", lambda *_: next(draws))
     second = ports.free_port()
-    assert second != first and ports.port_is_free(first)
+    assert second != first
+    assert ports.port_is_free(first)
 
 
 def test_a_taken_port_is_not_free() -> None:

@@ -67,7 +67,8 @@ def test_up_is_ready_with_topics_registry_and_logs(running: tuple[SandboxLayout,
     shop, sidecar = plan.processes[1], plan.processes[0]
     registry = json.loads(layout.registry.read_text())
     assert registry == {"shop": {"app_port": shop.port, "dapr_http_port": sidecar.port, "dapr_grpc_port": 0}}
-    assert layout.log("broker").exists() and layout.log("shop").exists()
+    assert layout.log("broker").exists()
+    assert layout.log("shop").exists()
     records = [json.loads(line) for line in layout.log("supervisor").read_text().splitlines()]
     assert any(r["msg"] == "sandbox ready" for r in records)  # structured JSON, one record per line
 
@@ -87,7 +88,8 @@ def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, P
     # The orphaned grandchild of the killed leader was reaped with its group.
     assert wait_for(lambda: not [p for p in group_members(old_pid) if pid_alive(p)], 5, "old group gone")
     status = control.status(layout)
-    assert status["processes"]["shop"]["restarts"] == 1 and status["processes"]["shop-dapr"]["restarts"] == 0
+    assert status["processes"]["shop"]["restarts"] == 1
+    assert status["processes"]["shop-dapr"]["restarts"] == 0
     assert status["processes"]["shop"]["uptime_s"] is not None
 
     # Killed again straight away: counted again, after the (doubled) backoff.
@@ -109,7 +111,7 @@ def test_a_crashed_broker_is_restarted_with_its_topics(running: tuple[SandboxLay
 def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, plan, state = running
     assert {name for name, _ in control.held_ports(state)} == {"shop", "shop-dapr", "broker"}
-    grandchildren = [p for p in group_members(state["processes"]["shop"]["pgid"])]
+    grandchildren = list(group_members(state["processes"]["shop"]["pgid"]))
     assert len(grandchildren) == 2  # the stand-in and its `sleep`
     assert control.down(layout) == []
     for pid in all_pids(state) + grandchildren:
@@ -129,7 +131,7 @@ def test_down_cleans_up_after_a_dead_supervisor(running: tuple[SandboxLayout, Pl
     os.kill(state["supervisor_pid"], signal.SIGKILL)
     wait_for(lambda: not pid_alive(state["supervisor_pid"]), 5, "supervisor gone")
     assert control.status(layout)["phase"] == "supervisor-gone"
-    with pytest.raises(control.SandboxError, match="earlier sandbox .* still running"):
+    with pytest.raises(control.SandboxError, match=r"earlier sandbox .* still running"):
         control.start_supervisor(layout, Plan.load(layout.plan))
     leftovers = control.down(layout)
     assert set(leftovers) == {p["pgid"] for p in state["processes"].values()} | {state["broker"]["pid"]}
@@ -189,7 +191,8 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
     layout = SandboxLayout(Path(plan.dir))
     state = start_sandbox(layout, plan)
     try:
-        assert state["broker"]["mode"] == "external" and state["broker"]["pid"] is None
+        assert state["broker"]["mode"] == "external"
+        assert state["broker"]["pid"] is None
         admin = admin_client(tansu.bootstrap)
         try:
             assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
@@ -197,7 +200,8 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
             admin.close()
     finally:
         control.down(layout)
-    assert tansu.alive() and port_is_free(plan.processes[0].port)
+    assert tansu.alive()
+    assert port_is_free(plan.processes[0].port)
 
 
 def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
@@ -213,7 +217,8 @@ def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[...,
         hang.touch()  # alive as a process, but it answers nothing any more
         proc = wait_for(lambda: (control.read_state(layout) or {})["processes"]["shop"]["restarts"] == 1
                         and control.read_state(layout)["processes"]["shop"], what="liveness restart")
-        assert proc["last_exit"] == -signal.SIGTERM and not pid_alive(old_pid)
+        assert proc["last_exit"] == -signal.SIGTERM
+        assert not pid_alive(old_pid)
         assert "liveness probe failed" in layout.log("supervisor").read_text()
         hang.unlink()
         wait_for(lambda: control.read_state(layout)["processes"]["shop"]["ready"], what="ready again")

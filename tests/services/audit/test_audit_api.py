@@ -44,10 +44,12 @@ def get(client: TestClient, auth: Auth, *, user: str = "alice", scopes: str = "t
 
 def test_users_see_only_their_own_entries(seeded: TestClient, auth: Auth) -> None:
     page = get(seeded, auth).json()
-    assert page["total"] == 4 and {e["user_id"] for e in page["items"]} == {"alice"}
+    assert page["total"] == 4
+    assert {e["user_id"] for e in page["items"]} == {"alice"}
     assert get(seeded, auth, user="bob").json()["total"] == 1
     refused = get(seeded, auth, user="bob", user_id="alice")
-    assert refused.status_code == 403 and OPERATOR in refused.json()["detail"]
+    assert refused.status_code == 403
+    assert OPERATOR in refused.json()["detail"]
 
 
 def test_operators_see_everyone_and_filter_by_user(seeded: TestClient, auth: Auth) -> None:
@@ -74,17 +76,21 @@ def test_pages_are_newest_first_and_complete(seeded: TestClient, auth: Auth) -> 
     seen = []
     for offset in range(0, 4, 3):
         page = get(seeded, auth, limit=3, offset=offset).json()
-        assert page["limit"] == 3 and page["offset"] == offset and page["total"] == 4
+        assert page["limit"] == 3
+        assert page["offset"] == offset
+        assert page["total"] == 4
         seen += page["items"]
     assert len({e["id"] for e in seen}) == 4
     times = [datetime.fromisoformat(e["occurred_at"]) for e in seen]
-    assert times == sorted(times, reverse=True) and all(t.tzinfo is not None for t in times)
+    assert times == sorted(times, reverse=True)
+    assert all(t.tzinfo is not None for t in times)
     entry = next(e for e in seen if e["action"] == "completed")
     assert datetime.fromisoformat(entry["occurred_at"]) == T0 + timedelta(hours=2)
-    assert entry["payload"]["task"]["id"] == "t-a" and entry["correlation_id"]
+    assert entry["payload"]["task"]["id"] == "t-a"
+    assert entry["correlation_id"]
 
 
-@pytest.mark.parametrize("params,fragment", [
+@pytest.mark.parametrize(("params", "fragment"), [
     ({"limit": 0}, "limit"), ({"limit": 100_000}, "at most"), ({"offset": -1}, "offset"),
     ({"since": "yesterday"}, "since"), ({"since": "2026-12-01T10:00:00"}, "timezone offset"),
     ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "before until"),
@@ -92,7 +98,8 @@ def test_pages_are_newest_first_and_complete(seeded: TestClient, auth: Auth) -> 
 ])
 def test_bad_queries_get_a_clear_422(sqlite_client: TestClient, auth: Auth, params: dict, fragment: str) -> None:
     answer = get(sqlite_client, auth, **params)
-    assert answer.status_code == 422 and fragment in answer.text
+    assert answer.status_code == 422
+    assert fragment in answer.text
 
 
 def test_the_api_needs_a_valid_token(client: TestClient, auth: Auth) -> None:

@@ -70,4 +70,5 @@ def test_a_poison_message_is_dropped_to_the_dead_letter_topic(audit: Audit, kafk
 
 def test_readiness_checks_sidecar_and_database(audit: Audit) -> None:
     answer = httpx.get(f"{audit.app.url}/readyz", timeout=10)
-    assert answer.status_code == 200 and answer.json()["checks"] == {"database": "ok", "dapr": "ok"}
+    assert answer.status_code == 200
+    assert answer.json()["checks"] == {"database": "ok", "dapr": "ok"}

@@ -49,7 +49,8 @@ def test_a_token_without_the_write_scope_cannot_write(client: TestClient, auth: 
     read_only = auth("alice", scopes="tasks:read")
     assert client.get("/api/tasks", headers=read_only).status_code == 200
     denied = client.post("/api/tasks", json={"title": "x"}, headers=read_only)
-    assert denied.status_code == 403 and "tasks:write" in denied.json()["detail"]
+    assert denied.status_code == 403
+    assert "tasks:write" in denied.json()["detail"]
 
 
 def test_users_never_see_or_touch_each_others_tasks(client: TestClient, auth: Auth) -> None:
@@ -62,13 +63,16 @@ def test_users_never_see_or_touch_each_others_tasks(client: TestClient, auth: Au
     assert client.post(f"{path}/complete", headers=auth("bob")).status_code == 404
     assert client.delete(path, headers=auth("bob")).status_code == 404
     mine = client.get(path, headers=auth("alice")).json()
-    assert mine["title"] == "alice's" and mine["status"] == "pending" and mine["version"] == 1
+    assert mine["title"] == "alice's"
+    assert mine["status"] == "pending"
+    assert mine["version"] == 1
 
 
 def test_idempotency_keys_are_per_user(client: TestClient, auth: Auth) -> None:
     a = client.post("/api/tasks", json={"title": "same"}, headers={**auth("alice"), "Idempotency-Key": "k"})
     b = client.post("/api/tasks", json={"title": "same"}, headers={**auth("bob"), "Idempotency-Key": "k"})
-    assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
 
 
 @pytest.fixture
@@ -104,6 +108,7 @@ def test_jwks_mode_accepts_the_providers_tokens_and_refuses_dev_tokens(
                        key, algorithm="RS256", headers={"kid": "k1"})
     with TestClient(build_app(settings)) as client:
         created = client.post("/api/tasks", json={"title": "from idp"}, headers=bearer(token))
-        assert created.status_code == 201 and created.json()["owner_id"] == "carol"
+        assert created.status_code == 201
+        assert created.json()["owner_id"] == "carol"
         # An HS256 token signed with the (still configured) shared secret must not pass in JWKS mode.
         assert client.get("/api/tasks", headers=auth("carol")).status_code == 401

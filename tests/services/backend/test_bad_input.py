@@ -18,7 +18,7 @@ def fields_in_error(response) -> set[str]:  # type: ignore[no-untyped-def]
     return {str(error["loc"][-1]) for error in detail} if isinstance(detail, list) else set()
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize(("body", "field"), [
     ({}, "title"),
     ({"title": ""}, "title"),
     ({"title": "x" * 201}, "title"),
@@ -49,7 +49,8 @@ def test_create_names_the_bad_field(client: TestClient, auth: Auth, body: dict, 
 def test_create_refuses_cross_field_nonsense(client: TestClient, auth: Auth) -> None:
     for body in ({"title": "x", "recurrence_rule": "FREQ=DAILY"}, {"title": "x", "reminder_offset_minutes": 5}):
         response = client.post("/api/tasks", json=body, headers=auth())
-        assert response.status_code == 422 and "needs due_at" in response.text
+        assert response.status_code == 422
+        assert "needs due_at" in response.text
 
 
 def test_malformed_json_and_wrong_content(client: TestClient, auth: Auth) -> None:
@@ -71,9 +72,11 @@ def test_unknown_and_malformed_ids(client: TestClient, auth: Auth) -> None:
     for method, suffix in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/complete")):
         kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
         unknown = client.request(method, f"/api/tasks/{UNKNOWN}{suffix}", headers=auth(), **kwargs)
-        assert unknown.status_code == 404 and UNKNOWN in unknown.json()["detail"]
+        assert unknown.status_code == 404
+        assert UNKNOWN in unknown.json()["detail"]
         malformed = client.request(method, f"/api/tasks/not-a-uuid{suffix}", headers=auth(), **kwargs)
-        assert malformed.status_code == 422 and "task_id" in fields_in_error(malformed)
+        assert malformed.status_code == 422
+        assert "task_id" in fields_in_error(malformed)
 
 
 def test_update_validation(client: TestClient, auth: Auth) -> None:
@@ -84,7 +87,8 @@ def test_update_validation(client: TestClient, auth: Auth) -> None:
     assert "status" in fields_in_error(client.patch(path, json={"status": "completed"}, headers=auth()))
     assert client.patch(path, json={"recurrence_rule": "FREQ=DAILY"}, headers=auth()).status_code == 409
     bad_etag = client.patch(path, json={"title": "y"}, headers={**auth(), "If-Match": "yesterday"})
-    assert bad_etag.status_code == 400 and "If-Match" in bad_etag.json()["detail"]
+    assert bad_etag.status_code == 400
+    assert "If-Match" in bad_etag.json()["detail"]
 
 
 def test_idempotency_key_reused_with_another_body(client: TestClient, auth: Auth) -> None:
@@ -92,9 +96,11 @@ def test_idempotency_key_reused_with_another_body(client: TestClient, auth: Auth
     first = client.post("/api/tasks", json={"title": "a"}, headers=headers)
     again = client.post("/api/tasks", json={"title": "a"}, headers=headers)
     other = client.post("/api/tasks", json={"title": "b"}, headers=headers)
-    assert first.status_code == again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
-    assert other.status_code == 422 and "different request" in other.json()["detail"]
+    assert other.status_code == 422
+    assert "different request" in other.json()["detail"]
     assert client.get("/api/tasks", headers=auth()).json()["total"] == 1
     too_long = client.post("/api/tasks", json={"title": "a"}, headers={**auth(), "Idempotency-Key": "k" * 256})
     assert too_long.status_code == 422

@@ -32,7 +32,8 @@ def test_next_occurrence_is_created_once_however_often_it_is_asked(database_url:
         assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
         assert len({a.json()["id"] for a in answers}) == 1
         created = answers[0].json()
-        assert created["owner_id"] == "alice" and created["occurrence_index"] == 2
+        assert created["owner_id"] == "alice"
+        assert created["occurrence_index"] == 2
         assert created["series_id"] == "s-1"
 
 
@@ -52,4 +53,5 @@ def test_internal_route_validates_the_occurrence(database_url: str) -> None:
                           headers={"X-Internal-Token": TOKEN})
         assert bad.status_code == 422
         fields = {tuple(e["loc"]) for e in bad.json()["detail"]}
-        assert ("body", "occurrence_index") in fields and ("body", "due_at") in fields
+        assert ("body", "occurrence_index") in fields
+        assert ("body", "due_at") in fields

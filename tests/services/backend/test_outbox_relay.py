@@ -115,9 +115,11 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
     with Backend(tmp_path, http_port, grpc_port) as backend, stopping(sandbox):
         change_tasks(backend)  # the sidecar is not running: the API answers all the same
         rows = backend.outbox()
-        assert len(rows) == 18 and all(r.published_at is None for r in rows)
+        assert len(rows) == 18
+        assert all(r.published_at is None for r in rows)
         ready = backend.http.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["checks"]["dapr"].startswith("failing")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["dapr"].startswith("failing")
         time.sleep(1.0)  # the relay keeps trying and failing meanwhile
         assert all(r.published_at is None for r in backend.outbox())
         assert max(r.attempts for r in backend.outbox()) >= 1
@@ -179,7 +181,8 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
             started = time.monotonic()
             for n in range(2):
                 answer = backend.http.post("/api/tasks", json={"title": f"during {n}"})
-                assert answer.status_code == 201 and time.monotonic() - started < 5
+                assert answer.status_code == 201
+                assert time.monotonic() - started < 5
             # The relay keeps getting control back and retrying: attempts grow while Kafka is down.
             wait_until(lambda: max(r.attempts for r in backend.outbox()) >= 2, 30, message="repeated attempts")
             assert sum(r.published_at is None for r in backend.outbox()) == 4
@@ -204,10 +207,12 @@ def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path:
     first = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     second = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     first.holder, second.holder = "replica-a", "replica-b"
-    assert first._hold_lease() and first._hold_lease()  # taken, then renewed
+    assert first._hold_lease()
+    assert first._hold_lease()
     assert not second._hold_lease()
     time.sleep(0.6)  # replica-a stops renewing (it died)
-    assert second._hold_lease() and not first._hold_lease()
+    assert second._hold_lease()
+    assert not first._hold_lease()
     engine.dispose()
 
 
@@ -227,7 +232,9 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
 
     assert asyncio.run(relay._lease_held())
     taken = expires_at()
-    assert asyncio.run(relay._lease_held()) and expires_at() == taken  # within TTL/3: no write
+    assert asyncio.run(relay._lease_held())
+    assert expires_at() == taken
     time.sleep(0.25)
-    assert asyncio.run(relay._lease_held()) and expires_at() > taken  # TTL/3 passed: renewed
+    assert asyncio.run(relay._lease_held())
+    assert expires_at() > taken
     engine.dispose()

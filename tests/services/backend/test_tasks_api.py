@@ -30,20 +30,28 @@ def create(client: TestClient, auth: Auth, user: str = "alice", **fields: object
 def test_create_get_list_update_complete_delete(client: TestClient, auth: Auth) -> None:
     created = create(client, auth, description="Q4", priority="high", tags=["work"], due_at=DUE,
                      timezone="Europe/Berlin", reminder_offset_minutes=30)
-    assert created["owner_id"] == "alice" and created["status"] == "pending" and created["version"] == 1
+    assert created["owner_id"] == "alice"
+    assert created["status"] == "pending"
+    assert created["version"] == 1
     assert created["due_at"].startswith("2026-12-01T08:00:00")  # stored and returned in UTC
     got = client.get(f"/api/tasks/{created['id']}", headers=auth())
-    assert got.status_code == 200 and got.headers["etag"] == '"1"' and got.json() == created
+    assert got.status_code == 200
+    assert got.headers["etag"] == '"1"'
+    assert got.json() == created
 
     updated = client.patch(f"/api/tasks/{created['id']}", json={"title": "Write Q4 report"},
                            headers={**auth(), "If-Match": '"1"'})
-    assert updated.status_code == 200 and updated.json()["version"] == 2 and updated.headers["etag"] == '"2"'
+    assert updated.status_code == 200
+    assert updated.json()["version"] == 2
+    assert updated.headers["etag"] == '"2"'
 
     completed = client.post(f"/api/tasks/{created['id']}/complete", headers=auth())
-    assert completed.json()["status"] == "completed" and completed.json()["completed_at"]
+    assert completed.json()["status"] == "completed"
+    assert completed.json()["completed_at"]
 
     listed = client.get("/api/tasks", headers=auth()).json()
-    assert listed["total"] == 1 and listed["items"][0]["title"] == "Write Q4 report"
+    assert listed["total"] == 1
+    assert listed["items"][0]["title"] == "Write Q4 report"
 
     assert client.delete(f"/api/tasks/{created['id']}", headers=auth()).status_code == 204
     assert client.get(f"/api/tasks/{created['id']}", headers=auth()).status_code == 404
@@ -69,8 +77,10 @@ def test_each_change_writes_its_events_in_one_transaction(client: TestClient, au
     _, _, scheduled = events[2]
     assert scheduled["data"]["remind_at"].startswith("2026-12-01T07:45:00")
     _, _, completed = events[5]
-    assert completed["subject"] == task["id"] and completed["specversion"] == "1.0"
-    assert completed["data"]["user_id"] == "alice" and completed["data"]["action"] == "completed"
+    assert completed["subject"] == task["id"]
+    assert completed["specversion"] == "1.0"
+    assert completed["data"]["user_id"] == "alice"
+    assert completed["data"]["action"] == "completed"
     recurrence = completed["data"]["task"]["recurrence"]
     assert recurrence == {"rule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Europe/Berlin", "series_id": task["id"],
                           "series_start": recurrence["series_start"], "occurrence_index": 1}
@@ -112,7 +122,8 @@ def test_list_filters_sorts_and_paginates(client: TestClient, auth: Auth) -> Non
     assert titles(due_after="2026-12-02T00:00:00Z", due_before="2026-12-04T00:00:00Z", sort="due_at") == ["t2", "t3"]
     assert titles(tag="a", sort="due_at") == ["t1", "t3"]
     page = client.get("/api/tasks", params={"sort": "due_at", "limit": 2, "offset": 2}, headers=auth()).json()
-    assert [t["title"] for t in page["items"]] == ["t3", "t4"] and page["total"] == 4
+    assert [t["title"] for t in page["items"]] == ["t3", "t4"]
+    assert page["total"] == 4
 
 
 def test_stale_if_match_is_refused_and_nothing_changes(client: TestClient, auth: Auth) -> None:
@@ -120,7 +131,8 @@ def test_stale_if_match_is_refused_and_nothing_changes(client: TestClient, auth:
     client.patch(f"/api/tasks/{task['id']}", json={"title": "v2"}, headers=auth())
     stale = client.patch(f"/api/tasks/{task['id']}", json={"title": "lost update"},
                          headers={**auth(), "If-Match": '"1"'})
-    assert stale.status_code == 412 and stale.headers["etag"] == '"2"'
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == '"2"'
     assert client.delete(f"/api/tasks/{task['id']}", headers={**auth(), "If-Match": '"1"'}).status_code == 412
     assert client.get(f"/api/tasks/{task['id']}", headers=auth()).json()["title"] == "v2"
 
@@ -129,15 +141,18 @@ def test_completing_twice_is_a_conflict(client: TestClient, auth: Auth) -> None:
     task = create(client, auth)
     assert client.post(f"/api/tasks/{task['id']}/complete", headers=auth()).status_code == 200
     again = client.post(f"/api/tasks/{task['id']}/complete", headers=auth())
-    assert again.status_code == 409 and "already completed" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "already completed" in again.json()["detail"]
 
 
 def test_recurrence_rule_is_stored_canonical_with_a_series(client: TestClient, auth: Auth) -> None:
     task = create(client, auth, due_at=DUE, recurrence_rule="rrule:interval=2;freq=daily")
     assert task["recurrence_rule"] == "FREQ=DAILY;INTERVAL=2"
-    assert task["series_id"] == task["id"] and task["occurrence_index"] == 1
+    assert task["series_id"] == task["id"]
+    assert task["occurrence_index"] == 1
     cleared = client.patch(f"/api/tasks/{task['id']}", json={"recurrence_rule": None}, headers=auth()).json()
-    assert cleared["recurrence_rule"] is None and cleared["series_id"] is None
+    assert cleared["recurrence_rule"] is None
+    assert cleared["series_id"] is None
 
 
 def test_removing_the_due_date_cancels_the_reminder(client: TestClient, auth: Auth) -> None:
@@ -145,4 +160,5 @@ def test_removing_the_due_date_cancels_the_reminder(client: TestClient, auth: Au
     response = client.patch(f"/api/tasks/{task['id']}", json={"due_at": None}, headers=auth())
     assert response.status_code == 200
     last = outbox(client)[-1]
-    assert last[1] == "todo.reminder.cancelled.v1" and last[2]["data"]["reason"] == "reminder_removed"
+    assert last[1] == "todo.reminder.cancelled.v1"
+    assert last[2]["data"]["reason"] == "reminder_removed"

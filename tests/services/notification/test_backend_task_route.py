@@ -17,9 +17,12 @@ def test_internal_task_read_is_guarded_and_sees_any_owner(database_url: str, aut
         assert created.status_code == 201, created.text
         task_id = created.json()["id"]
         read = client.get(f"/internal/tasks/{task_id}", headers={"X-Internal-Token": TOKEN})
-        assert read.status_code == 200 and read.headers["ETag"] == '"1"'
-        assert read.json()["owner_id"] == "alice" and read.json()["reminder_offset_minutes"] == 15
+        assert read.status_code == 200
+        assert read.headers["ETag"] == '"1"'
+        assert read.json()["owner_id"] == "alice"
+        assert read.json()["reminder_offset_minutes"] == 15
         assert client.get(f"/internal/tasks/{task_id}").status_code == 403
         assert client.get(f"/internal/tasks/{task_id}", headers={"X-Internal-Token": "wrong"}).status_code == 403
         missing = client.get("/internal/tasks/nope", headers={"X-Internal-Token": TOKEN})
-        assert missing.status_code == 404 and missing.json()["detail"] == "task not found"
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "task not found"

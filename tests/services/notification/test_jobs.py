@@ -24,7 +24,9 @@ DATA = {"task_id": "t-1", "task_version": 2, "user_id": "alice", "title": "Pay r
 ])
 def test_job_data_in_every_wrapper(body: dict) -> None:
     job = parse_job_body(json.dumps(body).encode())
-    assert job.task_id == "t-1" and job.task_version == 2 and job.correlation_id == "c-1"
+    assert job.task_id == "t-1"
+    assert job.task_version == 2
+    assert job.correlation_id == "c-1"
     assert job.remind_at == datetime(2026, 12, 1, 7, 45, tzinfo=UTC)
 
 

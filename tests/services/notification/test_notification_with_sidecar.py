@@ -132,7 +132,9 @@ def test_a_reminder_fires_at_its_time_and_is_delivered_once(world: World) -> Non
     job = world.job(task["id"])
     assert job is not None
     [sent] = wait_until(lambda: world.deliveries(task["id"]), 20, message="the webhook delivery")
-    assert sent["title"] == "Pay rent" and sent["task_version"] == task["version"] and sent["user_id"] == "alice"
+    assert sent["title"] == "Pay rent"
+    assert sent["task_version"] == task["version"]
+    assert sent["user_id"] == "alice"
     fired_at = datetime.now(UTC)
     assert fired_at >= datetime.fromisoformat(sent["remind_at"])
     # The same trigger again (a retried trigger, another replica): deduplicated.
@@ -167,7 +169,8 @@ def test_a_moved_due_date_reschedules_and_the_old_time_sends_nothing(world: Worl
     assert moved.status_code == 200, moved.text
     assert world.reminder(moved.json()) == "SUCCESS"
     job = world.job(task["id"])
-    assert job is not None and job.due_time.startswith((datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d"))
+    assert job is not None
+    assert job.due_time.startswith((datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d"))
     # An old event replayed after the newer one leaves the newer job alone.
     assert world.reminder(task) == "SUCCESS"
     assert world.job(task["id"]).due_time == job.due_time
@@ -175,7 +178,8 @@ def test_a_moved_due_date_reschedules_and_the_old_time_sends_nothing(world: Worl
 
 def test_a_cancelled_reminder_deletes_the_job(world: World) -> None:
     task = world.create_task(remind_in_s=3600)
-    assert world.reminder(task) == "SUCCESS" and world.job(task["id"]) is not None
+    assert world.reminder(task) == "SUCCESS"
+    assert world.job(task["id"]) is not None
     cancel = reminder_cancelled(task_id=task["id"], version=2, reason="completed")
     answer = httpx.post(f"{world.notification.url}/events/reminders", content=delivered(cancel, TOPIC_REMINDERS))
     assert answer.json() == {"status": "SUCCESS"}
@@ -209,7 +213,8 @@ def test_state_is_kept_in_the_shared_state_store(world: World) -> None:
     task = world.create_task(remind_in_s=3600)
     world.reminder(task)
     entry = asyncio.run(world.notification.app.state.gateway.get_state(f"reminder-version:{task['id']}"))
-    assert entry is not None and json.loads(entry.value)["version"] == 1
+    assert entry is not None
+    assert json.loads(entry.value)["version"] == 1
 
 
 def test_a_backend_that_does_not_answer_in_time_fails_the_trigger_for_a_retry(
@@ -228,4 +233,5 @@ def test_a_backend_that_does_not_answer_in_time_fails_the_trigger_for_a_retry(
                 "due_at": "2027-01-01T09:00:00Z", "remind_at": "2027-01-01T08:45:00Z"})
     finally:
         slow.stop()
-    assert trigger.status_code == 503 and "retry" in trigger.json()["detail"]
+    assert trigger.status_code == 503
+    assert "retry" in trigger.json()["detail"]

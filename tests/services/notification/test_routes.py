@@ -43,10 +43,12 @@ def test_other_types_on_the_topic_are_acknowledged_and_garbage_is_dropped(client
 def test_job_trigger_answers(client: TestClient) -> None:
     assert client.post("/job/cleanup-1", json=JOB).status_code == 404
     bad = client.post("/job/reminder-t-1", json={"task_id": "t-1"})
-    assert bad.status_code == 422 and "not a reminder" in bad.json()["detail"]
+    assert bad.status_code == 422
+    assert "not a reminder" in bad.json()["detail"]
     # Checking the task needs the backend through the sidecar: without it, the trigger must fail (retried).
     down = client.post("/job/reminder-t-1", content=json.dumps(JOB))
-    assert down.status_code == 503 and "retry" in down.json()["detail"]
+    assert down.status_code == 503
+    assert "retry" in down.json()["detail"]
 
 
 def test_the_notifier_follows_the_settings() -> None:
@@ -55,6 +57,7 @@ def test_the_notifier_follows_the_settings() -> None:
     webhook = settings(notifier="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret-value-x")
     with TestClient(build_app(webhook)) as client:
         notifier = client.app.state.notifier  # type: ignore[attr-defined]
-        assert isinstance(notifier, WebhookNotifier) and notifier.secret == "s3cret-value-x"
+        assert isinstance(notifier, WebhookNotifier)
+        assert notifier.secret == "s3cret-value-x"
     with pytest.raises(ValueError, match="WEBHOOK_URL"):
         settings(notifier="webhook")

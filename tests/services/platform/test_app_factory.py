@@ -44,4 +44,5 @@ def test_unhandled_errors_never_leak_internals() -> None:
     with make(ready=True) as client:
         response = client.get("/boom", headers={"X-Correlation-ID": "c-1"})
         assert response.status_code == 500
-        assert response.json()["detail"] == "internal error" and "secret" not in response.text
+        assert response.json()["detail"] == "internal error"
+        assert "secret" not in response.text

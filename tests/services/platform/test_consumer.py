@@ -70,16 +70,18 @@ def metric(name: str, **labels: str) -> float:
 def test_success_runs_the_handler_in_the_events_correlation(client: TestClient, lines: io.StringIO) -> None:
     before = metric("events_consumed_total")
     status, event_correlation = send(client, "fine")
-    assert status == "SUCCESS" and seen == [("fine", event_correlation)]
+    assert status == "SUCCESS"
+    assert seen == [("fine", event_correlation)]
     assert metric("events_consumed_total") == before + 1
     logged = [json.loads(line) for line in lines.getvalue().splitlines()]
     ours = [entry for entry in logged if entry["msg"] in ("handling", "event handled")]
     assert [e["msg"] for e in ours] == ["handling", "event handled"]
     assert {e["correlation_id"] for e in ours} == {event_correlation} != {"the-http-request"}
-    assert ours[1]["event_type"] == "todo.task.updated.v1" and ours[1]["topic"] == "task-events"
+    assert ours[1]["event_type"] == "todo.task.updated.v1"
+    assert ours[1]["topic"] == "task-events"
 
 
-@pytest.mark.parametrize("title,status,stage", [
+@pytest.mark.parametrize(("title", "status", "stage"), [
     ("drop", "DROP", "drop"), ("retry", "RETRY", "retry"), ("sidecar", "RETRY", "retry"), ("bug", "RETRY", "error"),
 ])
 def test_failures_map_to_dapr_answers(client: TestClient, title: str, status: str, stage: str) -> None:

@@ -19,7 +19,8 @@ def test_correlation_header_wins_then_trace_id_then_generated() -> None:
     assert ctx.traceparent.split("-")[2] != "00f067aa0ba902b7"  # we are a new span
     assert correlation.from_headers(None, f"00-{TRACE}-00f067aa0ba902b7-01").correlation_id == TRACE
     generated = correlation.from_headers(None, None)
-    assert len(generated.correlation_id) == 32 and correlation.parse_traceparent(generated.traceparent)
+    assert len(generated.correlation_id) == 32
+    assert correlation.parse_traceparent(generated.traceparent)
 
 
 def test_malformed_ids_from_clients_are_not_trusted() -> None:
@@ -47,6 +48,10 @@ def test_log_lines_are_json_with_the_current_correlation_id() -> None:
         correlation.reset(token)
         logger.removeHandler(handler)
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert first["msg"] == "hello world" and first["service"] == "svc" and first["level"] == "info"
-    assert first["correlation_id"] == "corr-1" and first["task_id"] == "t1"
-    assert second["level"] == "error" and "RuntimeError: boom" in second["exc"]
+    assert first["msg"] == "hello world"
+    assert first["service"] == "svc"
+    assert first["level"] == "info"
+    assert first["correlation_id"] == "corr-1"
+    assert first["task_id"] == "t1"
+    assert second["level"] == "error"
+    assert "RuntimeError: boom" in second["exc"]

@@ -58,7 +58,9 @@ def test_state_with_first_write_etags(apps: tuple[StubApp, StubApp, Sidecar]) ->
         assert await gateway.get_state("missing-key") is None
         await gateway.save_state("recur:e1", "done", first_write=True)
         entry = await gateway.get_state("recur:e1")
-        assert entry is not None and entry.value == b"done" and entry.etag
+        assert entry is not None
+        assert entry.value == b"done"
+        assert entry.etag
         await gateway.save_state("recur:e1", "again", etag=entry.etag, first_write=True)
         with pytest.raises(DaprCallError):  # a stale etag loses: this is how replicas dedupe
             await gateway.save_state("recur:e1", "third", etag=entry.etag, first_write=True)
@@ -96,8 +98,10 @@ def test_invoke_carries_the_correlation_id_and_returns_the_callees_answer(
         echoed = ok.json()
         assert echoed["headers"]["x-correlation-id"] == "corr-77"
         assert echoed["headers"]["traceparent"].split("-")[1] == ctx.traceparent.split("-")[1]
-        assert echoed["headers"]["x-internal-token"] == "t" and json.loads(echoed["body"]) == {"n": 1}
-        assert missing.status == 404 and missing.json() == {"detail": "nope"}
+        assert echoed["headers"]["x-internal-token"] == "t"
+        assert json.loads(echoed["body"]) == {"n": 1}
+        assert missing.status == 404
+        assert missing.json() == {"detail": "nope"}
         with pytest.raises(DaprUnavailable):  # daprd cannot resolve the app-id: retry later
             await gateway.invoke("no-such-app", "anything")
 

@@ -22,12 +22,15 @@ def test_build_and_parse_round_trip_with_correlation() -> None:
                                    data=reminder_data())
     finally:
         correlation.reset(token)
-    assert event.correlationid == "corr-9" and event.specversion == "1.0" and event.subject == "t1"
+    assert event.correlationid == "corr-9"
+    assert event.specversion == "1.0"
+    assert event.subject == "t1"
     # daprd adds its own attributes on delivery; consumers must accept them.
     delivered = {**event.model_dump(mode="json"), "topic": "reminders", "pubsubname": "kafka-pubsub",
                  "traceid": event.traceparent}
     parsed, data = events.parse_event(delivered)
-    assert parsed.id == event.id and data == reminder_data()
+    assert parsed.id == event.id
+    assert data == reminder_data()
 
 
 def test_data_must_match_the_type() -> None:

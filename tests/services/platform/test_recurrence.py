@@ -93,7 +93,8 @@ def test_parse_plain_byday_for_daily_and_weekly() -> None:
 def test_parse_until_utc_and_date_forms() -> None:
     assert parse_rrule("FREQ=DAILY;UNTIL=20261231T235959Z").until == utc(2026, 12, 31, 23, 59, 59)
     until = parse_rrule("FREQ=DAILY;UNTIL=20261231").until
-    assert until == date(2026, 12, 31) and not isinstance(until, datetime)
+    assert until == date(2026, 12, 31)
+    assert not isinstance(until, datetime)
 
 
 def test_parse_is_lenient_where_rfc5545_is() -> None:
@@ -382,7 +383,8 @@ def test_skipped_calendar_day_gives_one_occurrence_not_two() -> None:
 def test_results_are_utc_and_wall_time_comes_from_tz() -> None:
     start = utc(2026, 1, 5, 14)  # 09:00 in New York, given in UTC
     result = nxt("FREQ=DAILY", start, start, NY)
-    assert result is not None and result.tzinfo is UTC
+    assert result is not None
+    assert result.tzinfo is UTC
     assert result == utc(2026, 1, 6, 14)
     # The same instant seen from Tokyo (23:00) is a 23:00 task there.
     assert nxt("FREQ=DAILY", start, start, "Asia/Tokyo") == utc(2026, 1, 6, 14)

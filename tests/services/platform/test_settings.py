@@ -28,7 +28,8 @@ def test_secrets_come_from_the_store_in_dapr_mode() -> None:
         return "real-value-from-the-store"
 
     resolved = DemoSettings(app_env="production", secret_source="dapr").with_secrets(fetch)
-    assert resolved.api_key == "real-value-from-the-store" and asked == [("demo", "key")]
+    assert resolved.api_key == "real-value-from-the-store"
+    assert asked == [("demo", "key")]
 
 
 def test_placeholder_secrets_are_refused_outside_development() -> None:

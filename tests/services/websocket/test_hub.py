@@ -25,9 +25,12 @@ def test_updates_reach_only_the_owners_connections() -> None:
         alice2, _ = hub.subscribe("alice")
         bob, _ = hub.subscribe("bob")
         assert hub.publish("alice", "e1", msg(1)) == 2
-        assert drain(alice1.queue) == [msg(1)] and drain(alice2.queue) == [msg(1)] and drain(bob.queue) == []
+        assert drain(alice1.queue) == [msg(1)]
+        assert drain(alice2.queue) == [msg(1)]
+        assert drain(bob.queue) == []
         hub.unsubscribe(alice2)
-        assert hub.publish("alice", "e2", msg(2)) == 1 and hub.connections("alice") == 1
+        assert hub.publish("alice", "e2", msg(2)) == 1
+        assert hub.connections("alice") == 1
         hub.unsubscribe(alice1)
         hub.unsubscribe(bob)
         assert hub.connections() == 0
@@ -86,6 +89,8 @@ def test_a_slow_client_is_flagged_instead_of_blocking_the_others() -> None:
         for n in range(3):
             hub.publish("alice", f"e{n}", msg(n))
             drain(fast.queue)
-        assert slow.overflowed and slow.queue.qsize() == 2 and not fast.overflowed
+        assert slow.overflowed
+        assert slow.queue.qsize() == 2
+        assert not fast.overflowed
 
     asyncio.run(run())

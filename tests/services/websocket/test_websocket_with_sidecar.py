@@ -52,11 +52,13 @@ def receive(ws, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
 
 def test_a_published_update_reaches_only_its_owner(world: World) -> None:
     with world.ws("dave") as dave, world.ws("erin") as erin:
-        assert receive(dave)["type"] == "ready" and receive(erin)["type"] == "ready"
+        assert receive(dave)["type"] == "ready"
+        assert receive(erin)["type"] == "ready"
         event = task_event("updated", snapshot(owner="dave", title="Call mum"))
         world.publisher.publish(TOPIC_TASK_UPDATES, event)
         got = receive(dave)
-        assert got["id"] == event.id and got["data"]["task"]["title"] == "Call mum"
+        assert got["id"] == event.id
+        assert got["data"]["task"]["title"] == "Call mum"
         with pytest.raises(TimeoutError):
             receive(erin, timeout=1.5)
     # Reconnecting with the last id seen: nothing missed, nothing replayed twice.
@@ -68,4 +70,5 @@ def test_a_refused_token_closes_with_4401(world: World) -> None:
     with connect(f"ws://127.0.0.1:{world.app.port}/ws?token=forged", open_timeout=10) as ws, \
             pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401

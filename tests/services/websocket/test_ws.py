@@ -45,12 +45,15 @@ def test_each_user_receives_only_their_own_updates(client: TestClient) -> None:
     before = connected()
     with client.websocket_connect(f"/ws?token={token('alice')}") as alice, \
             client.websocket_connect(f"/ws?token={token('bob')}") as bob:
-        assert alice.receive_json()["type"] == "ready" and bob.receive_json()["user_id"] == "bob"
+        assert alice.receive_json()["type"] == "ready"
+        assert bob.receive_json()["user_id"] == "bob"
         assert connected() == before + 2
         update(client, "bob", "t-bob")
         first = update(client, "alice", "t-alice")
         got = alice.receive_json()
-        assert got["type"] == "event" and got["id"] == first and got["data"]["task"]["id"] == "t-alice"
+        assert got["type"] == "event"
+        assert got["id"] == first
+        assert got["data"]["task"]["id"] == "t-alice"
         assert got["event_type"] == "todo.task.updated.v1"
         assert bob.receive_json()["data"]["task"]["id"] == "t-bob"
         # Bob's next message is his own next update, not alice's.
@@ -67,7 +70,7 @@ def test_token_by_subprotocol_and_by_first_message(client: TestClient) -> None:
         assert ws.receive_json()["user_id"] == "bob"
 
 
-@pytest.mark.parametrize("url,first,code", [
+@pytest.mark.parametrize(("url", "first", "code"), [
     ("/ws?token=not-a-jwt", None, 4401),
     (f"/ws?token={token(scopes='tasks:write')}", None, 4403),
     ("/ws", {"type": "hello"}, 4401),
@@ -80,7 +83,8 @@ def test_bad_or_missing_tokens_close_with_a_clear_code(client: TestClient, url: 
             ws.send_json(first)
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
-    assert closed.value.code == code and closed.value.reason
+    assert closed.value.code == code
+    assert closed.value.reason
 
 
 @pytest.mark.parametrize("client", [{"auth_timeout_s": 0.2}], indirect=True)
@@ -121,7 +125,10 @@ def test_heartbeats_keep_a_live_client_and_close_a_silent_one(client: TestClient
             ws.send_json({"type": "pong"})
         ws.send_json({"type": "ping"})
         assert {ws.receive_json()["type"] for _ in range(2)} >= {"pong"}
-        with pytest.raises(WebSocketDisconnect) as closed:
+        def read_until_closed() -> None:
             while True:  # now silent: pings keep coming until the idle close
                 assert ws.receive_json()["type"] == "ping"
+
+        with pytest.raises(WebSocketDisconnect) as closed:
+            read_until_closed()
     assert closed.value.code == 4408

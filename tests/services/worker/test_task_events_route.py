@@ -61,4 +61,5 @@ def test_a_completion_that_needs_the_sidecar_asks_for_redelivery_while_it_is_dow
 
 def test_readiness_reports_the_missing_sidecar(client: TestClient) -> None:
     answer = client.get("/readyz")
-    assert answer.status_code == 503 and answer.json()["checks"]["dapr"].startswith("failing")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["dapr"].startswith("failing")

@@ -91,12 +91,16 @@ def test_a_completion_creates_the_next_instance_once_and_records_it(world: World
     assert post(app, body) == "SUCCESS"
     [nxt] = world.series(series)
     # Feb 28 09:00 New York (EST, UTC-5) = 14:00 UTC; the task keeps its owner, title and rule.
-    assert nxt.occurrence_index == 2 and nxt.due_at == datetime(2027, 2, 28, 14, tzinfo=UTC)
-    assert nxt.owner_id == "alice" and nxt.recurrence_rule == "FREQ=MONTHLY;BYMONTHDAY=-1"
+    assert nxt.occurrence_index == 2
+    assert nxt.due_at == datetime(2027, 2, 28, 14, tzinfo=UTC)
+    assert nxt.owner_id == "alice"
+    assert nxt.recurrence_rule == "FREQ=MONTHLY;BYMONTHDAY=-1"
     recorded = asyncio.run(gateway.get_state(f"recur:{series}:2"))
-    assert recorded is not None and nxt.id in recorded.value.decode()
+    assert recorded is not None
+    assert nxt.id in recorded.value.decode()
     # A redelivery is answered from the state store.
-    assert post(app, body) == "SUCCESS" and len(world.series(series)) == 1
+    assert post(app, body) == "SUCCESS"
+    assert len(world.series(series)) == 1
 
 
 def test_two_replicas_receiving_the_same_completion_create_one_instance(world: World) -> None:
@@ -125,4 +129,5 @@ def test_a_worker_with_the_wrong_internal_token_asks_for_redelivery(world: World
     finally:
         app.app.state.settings = app.app.state.settings.model_copy(update={"internal_api_token": INTERNAL_TOKEN})
     assert world.series(series) == []
-    assert post(app, body) == "SUCCESS" and len(world.series(series)) == 1
+    assert post(app, body) == "SUCCESS"
+    assert len(world.series(series)) == 1

@@ -6,5 +6,5 @@ from services.audit.recording import on_any_event, on_event_batch
 from services.platform.consumer import subscription_router
 from services.platform.events import TOPICS
 
-router = subscription_router("audit", {topic: on_any_event for topic in TOPICS},
-                             batch_handlers={topic: on_event_batch for topic in TOPICS})
+router = subscription_router("audit", dict.fromkeys(TOPICS, on_any_event),
+                             batch_handlers=dict.fromkeys(TOPICS, on_event_batch))

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/dev", tags=["dev"])
 
 class DevToken(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (OAuth token type)
     user_id: str
 
 

@@ -1,7 +1,7 @@
 """initial schema: tasks, outbox, idempotency keys, relay lease
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa

@@ -290,7 +290,7 @@ class Sandbox:
             argv += ["--app-port", str(app_port)]
             self.register(app_id, app_port, http_port, grpc_port)
         log_path = self.root / f"{app_id}-{uuid.uuid4().hex[:6]}-dapr.log"
-        log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it
+        log_file = open(log_path, "wb")  # noqa: SIM115 (outlives this function: closed by its owner)
         process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO,
                                    env={**os.environ, "PYTHONPATH": str(REPO)})
         sidecar = Sidecar(app_id, http_port, grpc_port, process, log_path, argv)

@@ -177,7 +177,8 @@ def test_app_answer_is_decoded_as_daprd_does() -> None:
     # Go matches keys case-insensitively; a decode error fails every entry
     assert parse_statuses(b'{"Statuses": [{"EntryId": "0", "status": "DROP"}, {"entryId": "1"}]}') == \
         {"0": "DROP", "1": ""}
-    assert parse_statuses(b"null") == {} and parse_statuses(b"{}") == {}
+    assert parse_statuses(b"null") == {}
+    assert parse_statuses(b"{}") == {}
     for bad in (b"", b"ok", b"[]", b'{"statuses": {}}', b'{"statuses": [{"entryId": 0}]}'):
         with pytest.raises((ValueError, TypeError)):
             parse_statuses(bad)
@@ -193,11 +194,14 @@ def test_bulk_envelope_matches_daprd(bulk_sandbox: Sandbox, bulker: Sidecar, bul
              headers=[("x-correlation-id", b"corr-bulk")])
     call = bulk_app.wait_calls("/bulk/env")[0]
     body = call.json()
-    assert call.method == "POST" and call.headers["content-type"] == "application/json"
+    assert call.method == "POST"
+    assert call.headers["content-type"] == "application/json"
     assert call.headers["pubsubname"] == "kafka-pubsub"
     assert set(body) == {"id", "type", "topic", "pubsubname", "metadata", "entries"}
-    assert body["type"] == "com.dapr.event.sent.bulk" and len(body["id"]) == 36
-    assert body["topic"] == B["env"] and body["pubsubname"] == "kafka-pubsub"
+    assert body["type"] == "com.dapr.event.sent.bulk"
+    assert len(body["id"]) == 36
+    assert body["topic"] == B["env"]
+    assert body["pubsubname"] == "kafka-pubsub"
     assert body["metadata"] == {"pubsubName": "kafka-pubsub"}
     assert [e["entryId"] for e in body["entries"]] == ["0", "1", "2"]
     for i, entry in enumerate(body["entries"]):
@@ -205,8 +209,12 @@ def test_bulk_envelope_matches_daprd(bulk_sandbox: Sandbox, bulker: Sidecar, bul
         assert entry["event"] == events[i]  # the CloudEvent as a JSON object, not a string
         assert entry["contentType"] == "application/cloudevents+json"
         md = entry["metadata"]
-        assert md["__key"] == f"e{i}" and md["__topic"] == B["env"] and md["__partition"] == "0"
-        assert md["__offset"] == str(i) and md["__timestamp"].isdigit() and md["x-correlation-id"] == "corr-bulk"
+        assert md["__key"] == f"e{i}"
+        assert md["__topic"] == B["env"]
+        assert md["__partition"] == "0"
+        assert md["__offset"] == str(i)
+        assert md["__timestamp"].isdigit()
+        assert md["x-correlation-id"] == "corr-bulk"
         assert "pubsubName" not in md
 
 
@@ -265,12 +273,19 @@ def test_per_entry_statuses_retry_drop_and_dead_letter(bulk_sandbox: Sandbox, bu
     dropped, failed = _headers(records[b"drop"]), _headers(records[b"never"])
     assert json.loads(records[b"never"].value)["data"] == {"want": "never"}  # the original bytes
     for h, key in ((dropped, "drop"), (failed, "never")):  # the single-delivery DLQ headers (README)
-        assert h["__key"] == key and h["__topic"] == B["status"] and h["pubsubName"] == "kafka-pubsub"
-        assert h["x-dlq-original-topic"] == B["status"] and h["x-dlq-original-offset"] == h["__offset"]
-        assert h["x-dlq-subscription"] == "bulk-status" and h["x-dlq-app-id"] == APP_ID
-        assert h["x-dlq-consumer-group"] == APP_ID and h["x-dlq-status"] == "200"
-    assert dropped["x-dlq-reason"] == "dropped" and dropped["x-dlq-attempts"] == "1"
-    assert failed["x-dlq-reason"] == "failed" and failed["x-dlq-attempts"] == "3"
+        assert h["__key"] == key
+        assert h["__topic"] == B["status"]
+        assert h["pubsubName"] == "kafka-pubsub"
+        assert h["x-dlq-original-topic"] == B["status"]
+        assert h["x-dlq-original-offset"] == h["__offset"]
+        assert h["x-dlq-subscription"] == "bulk-status"
+        assert h["x-dlq-app-id"] == APP_ID
+        assert h["x-dlq-consumer-group"] == APP_ID
+        assert h["x-dlq-status"] == "200"
+    assert dropped["x-dlq-reason"] == "dropped"
+    assert dropped["x-dlq-attempts"] == "1"
+    assert failed["x-dlq-reason"] == "failed"
+    assert failed["x-dlq-attempts"] == "3"
     assert "unknown status" in failed["x-dlq-error"]
 
 
@@ -288,7 +303,8 @@ def test_a_non_2xx_answer_fails_every_entry(bulk_sandbox: Sandbox, bulker: Sidec
     bulk_app.routes["/bulk/fail"] = answer
     _produce(bulk_sandbox, B["fail"], [("flaky", _event({"mode": "flaky", "i": i})) for i in range(2)])
     calls = bulk_app.wait_calls("/bulk/fail", 2)
-    assert _data(calls, "i") == [[0, 1], [0, 1]] and calls[0].json()["id"] == calls[1].json()["id"]
+    assert _data(calls, "i") == [[0, 1], [0, 1]]
+    assert calls[0].json()["id"] == calls[1].json()["id"]
     with topic_reader(bulk_sandbox.bootstrap, B["fail-dlq"]) as dlq:
         _produce(bulk_sandbox, B["fail"], [("broken", _event({"mode": "broken", "i": i})) for i in range(2)])
         records = dlq.wait(lambda rs: len(rs) >= 2, 15, "2 dead letters")
@@ -296,7 +312,9 @@ def test_a_non_2xx_answer_fails_every_entry(bulk_sandbox: Sandbox, bulker: Sidec
     assert all(r.key == b"broken" for r in dlq.records)  # the flaky batch was acknowledged
     assert sorted(json.loads(r.value)["data"]["i"] for r in records) == [0, 1]
     h = _headers(records[0])
-    assert h["x-dlq-reason"] == "failed" and h["x-dlq-attempts"] == "3" and h["x-dlq-status"] == "500"
+    assert h["x-dlq-reason"] == "failed"
+    assert h["x-dlq-attempts"] == "3"
+    assert h["x-dlq-status"] == "500"
     assert "boom" in h["x-dlq-error"]
 
 
@@ -395,12 +413,17 @@ def test_undeliverable_entries_are_dead_lettered_and_the_rest_delivered(
                                             ("expired", expired), ("noroute", other)])
         records = dlq.by_key(b"bad", b"expired", b"noroute", timeout=15)
     calls = bulk_app.wait_calls("/bulk/mixed")
-    assert len(calls) == 1 and [e["entryId"] for e in calls[0].json()["entries"]] == ["0"]
+    assert len(calls) == 1
+    assert [e["entryId"] for e in calls[0].json()["entries"]] == ["0"]
     bad, old, unrouted = (_headers(records[k]) for k in (b"bad", b"expired", b"noroute"))
     assert records[b"bad"].value == b"{not json"
-    assert bad["x-dlq-reason"] == "failed" and bad["x-dlq-attempts"] == "0" and "deserializing" in bad["x-dlq-error"]
-    assert old["x-dlq-reason"] == "dropped" and old["x-dlq-error"] == "expired"
-    assert unrouted["x-dlq-reason"] == "dropped" and unrouted["x-dlq-error"] == "no matching route"
+    assert bad["x-dlq-reason"] == "failed"
+    assert bad["x-dlq-attempts"] == "0"
+    assert "deserializing" in bad["x-dlq-error"]
+    assert old["x-dlq-reason"] == "dropped"
+    assert old["x-dlq-error"] == "expired"
+    assert unrouted["x-dlq-reason"] == "dropped"
+    assert unrouted["x-dlq-error"] == "no matching route"
     assert b"ok" not in {r.key for r in dlq.records}
 
 

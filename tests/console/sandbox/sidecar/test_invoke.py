@@ -46,7 +46,9 @@ def test_sdk_invoke_method_goes_over_http_and_reaches_the_app(backend: Sidecar, 
                                     content_type="application/json", http_querystring=(("x", "1"),))
     body = resp.json()
     assert resp.status_code == 200
-    assert body["method"] == "PUT" and body["path"] == "/echo?x=1" and body["body"] == '{"q": 1}'
+    assert body["method"] == "PUT"
+    assert body["path"] == "/echo?x=1"
+    assert body["body"] == '{"q": 1}'
     assert body["headers"]["x-correlation-id"] == "c-7"
     assert body["headers"]["content-type"] == "application/json"
     assert resp.headers.get("x-callee") == ["worker"] or resp.headers.get("X-Callee") == ["worker"]
@@ -57,7 +59,8 @@ def test_callee_status_and_body_are_passed_back(backend: Sidecar, worker: Sideca
     assert (resp.status_code, resp.text, resp.headers["x-callee"]) == (418, "short and stout", "worker")
     # proxy style: any path, target app in the dapr-app-id header
     resp = httpx.post(f"{backend.http}/echo?via=header", headers={"dapr-app-id": "worker"}, content=b"hi")
-    assert resp.status_code == 200 and resp.json()["path"] == "/echo?via=header"
+    assert resp.status_code == 200
+    assert resp.json()["path"] == "/echo?via=header"
     assert "dapr-app-id" not in resp.json()["headers"]
 
 
@@ -85,7 +88,8 @@ def test_retries_then_circuit_breaker(backend: Sidecar, flaky_app: StubApp) -> N
     assert len(flaky_app.calls("/fail")) == 6
     opened = httpx.post(url)
     assert len(flaky_app.calls("/fail")) == 6  # not called: the breaker is open
-    assert opened.status_code == 500 and opened.json()["errorCode"] == "ERR_DIRECT_INVOKE"
+    assert opened.status_code == 500
+    assert opened.json()["errorCode"] == "ERR_DIRECT_INVOKE"
     assert "circuit breaker is open" in opened.json()["message"]
     # after the breaker's timeout it lets a trial request through (half-open) and closes on success
     wait_until(lambda: httpx.post(f"{backend.http}/v1.0/invoke/flaky/method/ok").status_code == 200, 5, 0.2,
@@ -105,7 +109,8 @@ def test_timeout_policy(backend: Sidecar, flaky_app: StubApp) -> None:
     started = time.monotonic()
     resp = httpx.post(f"{backend.http}/v1.0/invoke/slow/method/sleep", timeout=10)
     assert time.monotonic() - started < 2.5
-    assert resp.status_code == 500 and "context deadline exceeded" in resp.json()["message"]
+    assert resp.status_code == 500
+    assert "context deadline exceeded" in resp.json()["message"]
 
 
 def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
@@ -116,11 +121,14 @@ def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
     try:
         with backend.client() as client:
             resp = client.invoke_method("worker", "echo", data=b"over grpc", http_verb="POST")
-            assert resp.json()["body"] == "over grpc" and resp.json()["method"] == "POST"
-            assert resp.headers["x-callee"] == ["worker"] and resp.headers["dapr-http-status"] == ["200"]
+            assert resp.json()["body"] == "over grpc"
+            assert resp.json()["method"] == "POST"
+            assert resp.headers["x-callee"] == ["worker"]
+            assert resp.headers["dapr-http-status"] == ["200"]
             with pytest.raises(grpc.RpcError) as err:
                 client.invoke_method("worker", "missing-route", data=b"", http_verb="GET")
-            assert err.value.code() == grpc.StatusCode.NOT_FOUND and err.value.details() == "Not Found"
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+            assert err.value.details() == "Not Found"
             with pytest.raises(grpc.RpcError) as err:
                 client.invoke_method("ghost", "x", data=b"")
             assert err.value.code() == grpc.StatusCode.INTERNAL

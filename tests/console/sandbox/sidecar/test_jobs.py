@@ -46,7 +46,8 @@ def test_one_shot_job_fires_with_its_data(backend: Sidecar, backend_app: StubApp
     backend_client.schedule_job_alpha1(Job(name="remind-1", due_time="1s", data=_value({"task": "t1"})))
     call = backend_app.wait_calls("/job/remind-1", timeout=5)[0]
     assert 0.8 < call.at - started < 3
-    assert call.method == "POST" and call.headers["content-type"] == "application/json"
+    assert call.method == "POST"
+    assert call.headers["content-type"] == "application/json"
     assert json.loads(call.body) == {"task": "t1"}
     # a finished one-shot job is gone: GetJob fails as daprd wraps the Scheduler's NotFound
     with pytest.raises(grpc.RpcError) as err:
@@ -61,7 +62,8 @@ def test_due_time_in_the_past_fires_immediately(backend: Sidecar, backend_app: S
     started = time.monotonic()
     backend_client.schedule_job(Job(name="overdue", due_time="2020-01-01T00:00:00Z", data=_value("late")))
     call = backend_app.wait_calls("/job/overdue", timeout=3)[0]
-    assert call.at - started < 1.0 and json.loads(call.body) == "late"
+    assert call.at - started < 1.0
+    assert json.loads(call.body) == "late"
 
 
 def test_every_schedule_with_repeats(backend: Sidecar, backend_app: StubApp, backend_client) -> None:
@@ -168,6 +170,8 @@ def test_http_jobs_api(backend: Sidecar, backend_app: StubApp) -> None:
     assert (got["name"], got["schedule"], got["repeats"]) == ("hourly", "@every 1h", 3)
     assert httpx.delete(f"{base}/hourly").status_code == 204
     gone = httpx.get(f"{base}/hourly")
-    assert gone.status_code == 500 and "job not found: hourly" in gone.json()["message"]
+    assert gone.status_code == 500
+    assert "job not found: hourly" in gone.json()["message"]
     named = httpx.post(f"{base}/x", json={"name": "x", "dueTime": "1s"})
-    assert named.status_code == 400 and named.json()["message"] == "Set the job name in the url only"
+    assert named.status_code == 400
+    assert named.json()["message"] == "Set the job name in the url only"

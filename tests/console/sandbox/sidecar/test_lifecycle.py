@@ -7,6 +7,7 @@ for the pubsub component: https://docs.dapr.io/operations/resiliency/targets/#co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -30,7 +31,8 @@ def test_health_waits_for_the_app_and_sigterm_stops_cleanly(sandbox: Sandbox) ->
     sidecar = sandbox.start("latecomer", app_port, wait=False)
     sidecar.wait_ready(path="/v1.0/healthz/outbound")
     resp = httpx.get(f"{sidecar.http}/v1.0/healthz")
-    assert resp.status_code == 500 and resp.json()["errorCode"] == "ERR_HEALTH_NOT_READY"
+    assert resp.status_code == 500
+    assert resp.json()["errorCode"] == "ERR_HEALTH_NOT_READY"
     app = start_app({}, port=app_port)
     try:
         sidecar.wait_ready(timeout=10)
@@ -119,11 +121,9 @@ def test_delivery_resumes_after_a_broker_restart(tmp_path: Path) -> None:
             create_topics(broker.bootstrap, {"outage": 1, "outage-dlq": 1})
 
             def delivered_after_restart() -> bool:
-                try:
+                with contextlib.suppress(DaprGrpcError):  # the producer is still reconnecting
                     client.publish_event("kafka-pubsub", "outage", json.dumps({"n": "after"}),
                                          data_content_type="application/json")
-                except DaprGrpcError:
-                    pass  # the producer is still reconnecting
                 return any(c.json()["data"]["n"] == "after" for c in app.calls("/events/outage"))
             wait_until(delivered_after_restart, 30, 0.3, "delivery after the broker restart")
         assert sidecar.stop() == 0
@@ -137,7 +137,8 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "console.sandbox.sidecar"]
     missing = subprocess.run([*run, "--app-id", "x"], cwd=REPO, capture_output=True, text=True, timeout=30,
                              check=False)
-    assert missing.returncode == 2 and "the following arguments are required" in missing.stderr
+    assert missing.returncode == 2
+    assert "the following arguments are required" in missing.stderr
     assert "Traceback" not in missing.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -152,5 +153,7 @@ def test_bad_input_gets_one_line(tmp_path: Path) -> None:
                             str(free_port()), "--state-dir", str(tmp_path), "--resources-path", str(tmp_path),
                             "--database-url", f"postgresql://nobody@127.0.0.1:{free_port()}/none"],
                            cwd=REPO, capture_output=True, text=True, timeout=30, check=False)
-    assert no_db.returncode == 2 and len(no_db.stderr.strip().splitlines()) == 1
-    assert no_db.stderr.startswith("error: ") and "Traceback" not in no_db.stderr
+    assert no_db.returncode == 2
+    assert len(no_db.stderr.strip().splitlines()) == 1
+    assert no_db.stderr.startswith("error: ")
+    assert "Traceback" not in no_db.stderr

@@ -56,10 +56,12 @@ def configured(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_access_control_allows_only_the_listed_operations(configured: tuple[Sidecar, StubApp]) -> None:
     worker, backend = configured
     allowed = httpx.post(f"{worker.http}/v1.0/invoke/backend/method/internal/tasks", json={})
-    assert allowed.status_code == 200 and allowed.json() == {"ok": True}
+    assert allowed.status_code == 200
+    assert allowed.json() == {"ok": True}
     for verb, path in (("GET", "internal/tasks"), ("POST", "public")):
         denied = httpx.request(verb, f"{worker.http}/v1.0/invoke/backend/method/{path}")
-        assert denied.status_code == 403 and denied.json()["errorCode"] == "ERR_DIRECT_INVOKE"
+        assert denied.status_code == 403
+        assert denied.json()["errorCode"] == "ERR_DIRECT_INVOKE"
         assert denied.json()["message"] == (
             "failed to invoke, id: backend, err: rpc error: code = PermissionDenied desc = access control "
             f"policy has denied access to id: spiffe://public/ns/todo-app/worker operation: {path} verb: {verb}")
@@ -91,5 +93,7 @@ def test_policy_rules() -> None:
     assert p.may_invoke("worker", "todo-app", "internal/a", "POST")  # verb not listed: app default
     assert not p.may_invoke("frontend", "todo-app", "tasks", "GET")  # no policy: global default
     assert not p.may_invoke("other-ns", "todo-app", "tasks", "GET")  # namespace must match
-    assert p.may_read_secret("s", "y") and not p.may_read_secret("s", "x") and p.may_read_secret("t", "x")
+    assert p.may_read_secret("s", "y")
+    assert not p.may_read_secret("s", "x")
+    assert p.may_read_secret("t", "x")
     assert Policies.from_configuration(None).may_invoke("anyone", "ns", "x", "GET")

@@ -44,7 +44,8 @@ def test_publish_wraps_payload_in_daprs_cloudevent(sandbox: Sandbox, backend: Si
     assert event["source"] == "backend"
     assert event["type"] == "com.dapr.event.sent"
     assert event["specversion"] == "1.0"
-    assert event["topic"] == T["pub"] and event["pubsubname"] == "kafka-pubsub"
+    assert event["topic"] == T["pub"]
+    assert event["pubsubname"] == "kafka-pubsub"
     assert re.fullmatch(r"[0-9a-f-]{36}", event["id"])
     assert event["traceid"] == event["traceparent"]
     assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", event["traceparent"])
@@ -64,8 +65,10 @@ def test_publish_text_and_binary_payloads(sandbox: Sandbox, backend_client) -> N
                                      publish_metadata={"partitionKey": "bin"})
         records = reader.by_key(b"text", b"bin")
     text, binary = json.loads(records[b"text"].value), json.loads(records[b"bin"].value)
-    assert text["data"] == "plain words" and text["datacontenttype"] == "text/plain"
-    assert binary["data_base64"] == "AAE=" and "data" not in binary
+    assert text["data"] == "plain words"
+    assert text["datacontenttype"] == "text/plain"
+    assert binary["data_base64"] == "AAE="
+    assert "data" not in binary
 
 
 def test_app_cloudevent_keeps_its_fields_and_gets_the_missing_ones(sandbox: Sandbox, backend: Sidecar) -> None:
@@ -81,10 +84,12 @@ def test_app_cloudevent_keeps_its_fields_and_gets_the_missing_ones(sandbox: Sand
         record = reader.by_key(b"t1")[b"t1"]
     event = json.loads(record.value)
     assert {k: event[k] for k in own} == own
-    assert event["topic"] == T["pub"] and event["pubsubname"] == "kafka-pubsub"
+    assert event["topic"] == T["pub"]
+    assert event["pubsubname"] == "kafka-pubsub"
     # daprd's publish span is a child of the caller's: same trace id, new span id
     assert event["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
-    assert event["traceparent"] != TRACEPARENT and event["traceid"] == event["traceparent"]
+    assert event["traceparent"] != TRACEPARENT
+    assert event["traceid"] == event["traceparent"]
     # sandbox extension (README): the caller's correlation id rides along as a Kafka header
     assert ("x-correlation-id", b"corr-123") in record.headers
 
@@ -108,7 +113,8 @@ def test_raw_payload_is_published_without_envelope(sandbox: Sandbox, backend_cli
         record = reader.by_key(b"raw")[b"raw"]
     assert record.value == b"not a cloud event"
     headers = dict(record.headers)
-    assert headers["rawPayload"] == b"true" and headers["traceid"].startswith(b"00-")
+    assert headers["rawPayload"] == b"true"
+    assert headers["traceid"].startswith(b"00-")
 
 
 def test_invalid_raw_payload_flag_is_rejected(backend_client) -> None:
@@ -142,7 +148,8 @@ def test_http_publish_endpoint(sandbox: Sandbox, backend: Sidecar) -> None:
         event = json.loads(reader.by_key(b"http")[b"http"].value)
     assert event["data"] == {"via": "http"}
     resp = httpx.post(f"{backend.http}/v1.0/publish/nope/{T['pub']}", json={})
-    assert resp.status_code == 404 and resp.json()["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
+    assert resp.status_code == 404
+    assert resp.json()["errorCode"] == "ERR_PUBSUB_NOT_FOUND"
 
 
 # ---- delivery -------------------------------------------------------------------------------------
@@ -157,9 +164,12 @@ def test_delivery_posts_the_cloudevent_to_the_route(worker: Sidecar, worker_app:
     event = call.json()
     assert call.method == "POST"
     assert call.headers["content-type"] == "application/cloudevents+json"
-    assert event["data"] == {"hello": "worker"} and event["source"] == "backend"
-    assert call.headers["__key"] == "k1" and call.headers["__topic"] == T["ok"]
-    assert call.headers["partitionkey"] == "k1" and call.headers["pubsubname"] == "kafka-pubsub"
+    assert event["data"] == {"hello": "worker"}
+    assert event["source"] == "backend"
+    assert call.headers["__key"] == "k1"
+    assert call.headers["__topic"] == T["ok"]
+    assert call.headers["partitionkey"] == "k1"
+    assert call.headers["pubsubname"] == "kafka-pubsub"
     assert call.headers["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
     assert call.headers["x-correlation-id"] == "corr-9"  # sandbox extension via the Kafka header (README)
 
@@ -178,15 +188,23 @@ def test_failing_route_is_retried_then_dead_lettered_with_headers(
         record = reader.by_key(b"f1")[b"f1"]
     assert len(worker_app.calls("/events/fail")) == 3
     event = json.loads(record.value)
-    assert event["data"] == {"n": 500} and event["topic"] == T["fail"]
+    assert event["data"] == {"n": 500}
+    assert event["topic"] == T["fail"]
     h = _dlq_headers(record)
     # what daprd itself carries over (message metadata of the original)
-    assert h["__topic"] == T["fail"] and h["__partition"] == "0" and h["__key"] == "f1"
-    assert h["pubsubName"] == "kafka-pubsub" and "__offset" in h
+    assert h["__topic"] == T["fail"]
+    assert h["__partition"] == "0"
+    assert h["__key"] == "f1"
+    assert h["pubsubName"] == "kafka-pubsub"
+    assert "__offset" in h
     # the sandbox's explanation headers (README: dead-letter headers)
-    assert h["x-dlq-original-topic"] == T["fail"] and h["x-dlq-original-offset"] == h["__offset"]
-    assert h["x-dlq-subscription"] == "worker-fail" and h["x-dlq-app-id"] == "worker"
-    assert h["x-dlq-reason"] == "failed" and h["x-dlq-attempts"] == "3" and h["x-dlq-status"] == "500"
+    assert h["x-dlq-original-topic"] == T["fail"]
+    assert h["x-dlq-original-offset"] == h["__offset"]
+    assert h["x-dlq-subscription"] == "worker-fail"
+    assert h["x-dlq-app-id"] == "worker"
+    assert h["x-dlq-reason"] == "failed"
+    assert h["x-dlq-attempts"] == "3"
+    assert h["x-dlq-status"] == "500"
     assert "boom" in h["x-dlq-error"]
 
 
@@ -211,9 +229,12 @@ def test_drop_and_404_are_not_retried_and_go_to_the_dead_letter_topic(
                                      publish_metadata={"partitionKey": "n"})
         dropped = _dlq_headers(drops.by_key(b"d")[b"d"])
         missing = _dlq_headers(nfs.by_key(b"n")[b"n"])
-    assert len(worker_app.calls("/events/drop")) == 1 and len(worker_app.calls("/events/missing")) == 1
-    assert dropped["x-dlq-reason"] == "dropped" and dropped["x-dlq-attempts"] == "1"
-    assert missing["x-dlq-reason"] == "dropped" and missing["x-dlq-status"] == "404"
+    assert len(worker_app.calls("/events/drop")) == 1
+    assert len(worker_app.calls("/events/missing")) == 1
+    assert dropped["x-dlq-reason"] == "dropped"
+    assert dropped["x-dlq-attempts"] == "1"
+    assert missing["x-dlq-reason"] == "dropped"
+    assert missing["x-dlq-status"] == "404"
     assert any("DROP status returned from app" in line.get("msg", "") and line["level"] == "warning"
                for line in worker.logs())
 
@@ -233,8 +254,11 @@ def test_raw_payload_subscription_gets_a_wrapping_cloudevent(worker: Sidecar, wo
     # https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-raw/#subscribing-to-raw-messages
     backend_client.publish_event("kafka-pubsub", T["raw"], b"\x01raw", publish_metadata={"rawPayload": "true"})
     event = worker_app.wait_calls("/events/raw")[0].json()
-    assert event["data_base64"] == "AXJhdw==" and event["datacontenttype"] == "application/octet-stream"
-    assert event["source"] == "Dapr" and event["type"] == "com.dapr.event.sent" and event["topic"] == T["raw"]
+    assert event["data_base64"] == "AXJhdw=="
+    assert event["datacontenttype"] == "application/octet-stream"
+    assert event["source"] == "Dapr"
+    assert event["type"] == "com.dapr.event.sent"
+    assert event["topic"] == T["raw"]
 
 
 def test_programmatic_subscription_and_routing_rules(worker: Sidecar, worker_app: StubApp, backend_client) -> None:
@@ -261,7 +285,8 @@ def test_per_partition_order_is_preserved(worker: Sidecar, worker_app: StubApp, 
     for call in calls:
         data = call.json()["data"]
         seen.setdefault(data["key"], []).append(data["i"])
-    assert all(v == sorted(v) for v in seen.values()) and sum(map(len, seen.values())) == 20
+    assert all(v == sorted(v) for v in seen.values())
+    assert sum(map(len, seen.values())) == 20
 
 
 def test_offsets_are_committed_for_the_apps_consumer_group(sandbox: Sandbox, worker: Sidecar,

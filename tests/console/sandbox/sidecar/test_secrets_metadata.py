@@ -18,7 +18,8 @@ def test_get_secret_and_bulk(backend_client) -> None:
     assert backend_client.get_secret("secretstore", "postgres").secret == {
         "url": "postgresql://todo@db/todo", "password": "s3cret"}
     bulk = backend_client.get_bulk_secret("secretstore").secrets
-    assert bulk["jwt"] == {"key": "k"} and set(bulk) == {"postgres", "jwt"}
+    assert bulk["jwt"] == {"key": "k"}
+    assert set(bulk) == {"postgres", "jwt"}
 
 
 def test_missing_secret_and_unknown_store(backend_client) -> None:

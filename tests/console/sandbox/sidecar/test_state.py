@@ -24,13 +24,16 @@ STORE = "statestore"
 def test_save_get_delete_roundtrip_with_etags(backend_client) -> None:
     backend_client.save_state(STORE, "task-1", "v1")
     first = backend_client.get_state(STORE, "task-1")
-    assert first.data == b"v1" and uuid.UUID(first.etag)  # v2: a random UUID per write
+    assert first.data == b"v1"
+    assert uuid.UUID(first.etag)
     backend_client.save_state(STORE, "task-1", "v2")
     second = backend_client.get_state(STORE, "task-1")
-    assert second.data == b"v2" and second.etag != first.etag  # every write gets a new ETag
+    assert second.data == b"v2"
+    assert second.etag != first.etag
     backend_client.delete_state(STORE, "task-1")
     gone = backend_client.get_state(STORE, "task-1")
-    assert gone.data == b"" and gone.etag == ""  # a missing key is not an error
+    assert gone.data == b""
+    assert gone.etag == ""
 
 
 def test_keys_are_prefixed_with_the_app_id(sandbox: Sandbox, backend_client) -> None:
@@ -83,7 +86,8 @@ def test_v1_components_use_numeric_etags(tmp_path) -> None:
     store = open_store(tmp_path, None)
     store.set(SetOp("k", b"a", uuid_etags=False))
     etag = store.get("k")[1]
-    assert etag is not None and etag.isdigit()
+    assert etag is not None
+    assert etag.isdigit()
     store.set(SetOp("k", b"b", etag=etag, uuid_etags=False))
     with pytest.raises(ETagMismatch):
         store.set(SetOp("k", b"c", etag=etag, uuid_etags=False))
@@ -114,7 +118,8 @@ def test_bulk_get_and_bulk_save(backend_client) -> None:
     backend_client.save_bulk_state(STORE, [StateItem("b1", "one"), StateItem("b2", "two")])
     items = backend_client.get_bulk_state(STORE, ["b1", "b2", "missing"]).items
     assert [(i.key, i.data) for i in items] == [("b1", b"one"), ("b2", b"two"), ("missing", b"")]
-    assert items[0].etag and items[2].etag == ""
+    assert items[0].etag
+    assert items[2].etag == ""
 
 
 def test_transaction_is_all_or_nothing(backend_client) -> None:
@@ -149,7 +154,8 @@ def test_unknown_store_and_bad_keys(backend_client) -> None:
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(DaprGrpcError) as err:
         backend_client.get_state(STORE, "a||b")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "can't contain '||'" in err.value.details()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "can't contain '||'" in err.value.details()
 
 
 def test_ttl_expires_the_value(backend_client) -> None:
@@ -171,19 +177,26 @@ def test_http_state_and_secrets_api(backend: Sidecar, backend_client) -> None:
     base = f"{backend.http}/v1.0/state/{STORE}"
     assert httpx.post(base, json=[{"key": "h1", "value": {"a": 1}}]).status_code == 204
     got = httpx.get(f"{base}/h1")
-    assert got.status_code == 200 and got.json() == {"a": 1} and uuid.UUID(got.headers["etag"])
+    assert got.status_code == 200
+    assert got.json() == {"a": 1}
+    assert uuid.UUID(got.headers["etag"])
     assert backend_client.get_state(STORE, "h1").data == b'{"a":1}'  # the same row over gRPC
     stale = got.headers["etag"]
     assert httpx.post(base, json=[{"key": "h1", "value": 2, "etag": stale}]).status_code == 204
     conflict = httpx.post(base, json=[{"key": "h1", "value": 3, "etag": stale}])
-    assert conflict.status_code == 409 and conflict.json()["errorCode"] == "ERR_STATE_SAVE"
+    assert conflict.status_code == 409
+    assert conflict.json()["errorCode"] == "ERR_STATE_SAVE"
     assert httpx.delete(f"{base}/h1", headers={"If-Match": stale}).status_code == 409
     bulk = httpx.post(f"{base}/bulk", json={"keys": ["h1", "nope"]}).json()
-    assert bulk[0]["key"] == "h1" and bulk[0]["data"] == 2 and bulk[1] == {"key": "nope"}
+    assert bulk[0]["key"] == "h1"
+    assert bulk[0]["data"] == 2
+    assert bulk[1] == {"key": "nope"}
     assert httpx.delete(f"{base}/h1").status_code == 204
     assert httpx.get(f"{base}/h1").status_code == 204  # missing key: 204, no body
     missing_store = httpx.get(f"{backend.http}/v1.0/state/nope/k")
-    assert missing_store.status_code == 400 and missing_store.json()["errorCode"] == "ERR_STATE_STORE_NOT_FOUND"
+    assert missing_store.status_code == 400
+    assert missing_store.json()["errorCode"] == "ERR_STATE_STORE_NOT_FOUND"
     assert httpx.get(f"{backend.http}/v1.0/secrets/secretstore/jwt").json() == {"key": "k"}
     missing = httpx.get(f"{backend.http}/v1.0/secrets/secretstore/nope")
-    assert missing.status_code == 500 and missing.json()["errorCode"] == "ERR_SECRET_GET"
+    assert missing.status_code == 500
+    assert missing.json()["errorCode"] == "ERR_SECRET_GET"
