@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,7 +289,7 @@ def tail_lines(path: Path, lines: int) -> list[str]:
     return data[-lines:] if lines > 0 else data
 
 
-def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Iterator[tuple[str, str]]:
+def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Generator[tuple[str, str], None, None]:
     """Yield (name, line) for each line appended to any of the files from now on (like `tail -f`).
 
     The files are opened here, not on the first `next()`, so nothing written in between is lost.
@@ -302,7 +302,7 @@ def follow(paths: list[tuple[str, Path]], poll_s: float = 0.2) -> Iterator[tuple
     return _follow(handles, poll_s)
 
 
-def _follow(handles: dict[str, Any], poll_s: float) -> Iterator[tuple[str, str]]:
+def _follow(handles: dict[str, Any], poll_s: float) -> Generator[tuple[str, str], None, None]:
     try:
         while True:
             idle = True

@@ -67,7 +67,7 @@ def test_updates_reach_the_owners_socket_only(sandbox: Sandbox) -> None:
         with sandbox.client("e2e-ws-a") as api:
             task_id = api.post("/tasks", json={"title": "Live"}).json()["id"]
 
-        def next_event(ws) -> dict:  # type: ignore[no-untyped-def]
+        def next_event(ws) -> dict:
             while True:
                 message = json.loads(ws.recv(timeout=30))
                 if message["type"] == "event":

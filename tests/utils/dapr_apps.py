@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -131,6 +132,14 @@ class Ports:
     dapr_http: int = field(default_factory=free_port)
     dapr_grpc: int = field(default_factory=free_port)
 
-    def settings(self) -> dict[str, int]:
+    def settings(self) -> PortSettings:
         return {"port": self.app, "dapr_http_port": self.dapr_http, "dapr_grpc_port": self.dapr_grpc}
+
+
+class PortSettings(TypedDict):
+    """The ServiceSettings fields that `Ports` fills in (typed, so `Settings(**ports.settings())` checks)."""
+
+    port: int
+    dapr_http_port: int
+    dapr_grpc_port: int
 

@@ -62,7 +62,7 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert backend.env["DATABASE_URL"] == f"sqlite:///{layout.root}/backend.db"
     assert "DATABASE_URL" not in procs["worker"].env
     assert backend.ready_url == f"http://127.0.0.1:{backend.port}/readyz"
-    assert sidecar.ready_url.endswith("/v1.0/healthz")
+    assert str(sidecar.ready_url).endswith("/v1.0/healthz")
     assert sidecar.ready_status == 204
     flags = dict(zip(sidecar.argv[3::2], sidecar.argv[4::2], strict=True))
     assert flags["--app-id"] == "backend"

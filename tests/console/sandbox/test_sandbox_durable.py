@@ -44,7 +44,7 @@ def local_s3(tmp_path: Path) -> Iterator[LocalS3]:
     s3.stop()
 
 
-def start_durable(tmp_path: Path, s3: LocalS3, port: int):  # type: ignore[no-untyped-def]
+def start_durable(tmp_path: Path, s3: LocalS3, port: int):
     return start_tansu(tmp_path / "broker", port=port, storage_url=s3.storage_url, extra_env=s3.tansu_env())
 
 

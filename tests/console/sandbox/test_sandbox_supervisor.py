@@ -45,6 +45,11 @@ def running(tiny_plan: Callable[..., Plan]) -> Iterator[tuple[SandboxLayout, Pla
         control.down(layout)
 
 
+def _state(layout: SandboxLayout) -> dict[str, Any]:
+    """The supervisor's state file, or {} while it is not written yet."""
+    return control.read_state(layout) or {}
+
+
 def all_pids(state: dict[str, Any]) -> list[int]:
     pids = [p["pgid"] for p in state["processes"].values()]
     pids.append(state["broker"]["pid"])
@@ -79,7 +84,7 @@ def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, P
     os.kill(old_pid, signal.SIGKILL)
 
     def restarted() -> dict[str, Any] | None:
-        proc = (control.read_state(layout) or {}).get("processes", {}).get("shop", {})
+        proc = _state(layout).get("processes", {}).get("shop", {})
         return proc if proc.get("restarts") == 1 and proc.get("ready") and proc.get("pid") != old_pid else None
 
     proc = wait_for(restarted, what="shop restarted and ready")
@@ -94,13 +99,13 @@ def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, P
 
     # Killed again straight away: counted again, after the (doubled) backoff.
     os.kill(proc["pid"], signal.SIGKILL)
-    wait_for(lambda: (control.read_state(layout) or {})["processes"]["shop"]["restarts"] == 2, what="2nd restart")
+    wait_for(lambda: _state(layout)["processes"]["shop"]["restarts"] == 2, what="2nd restart")
 
 
 def test_a_crashed_broker_is_restarted_with_its_topics(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, plan, state = running
     os.kill(state["broker"]["pid"], signal.SIGKILL)
-    wait_for(lambda: (control.read_state(layout) or {})["broker"]["restarts"] == 1, what="broker restart")
+    wait_for(lambda: _state(layout)["broker"]["restarts"] == 1, what="broker restart")
     admin = admin_client(plan.broker.bootstrap)
     try:  # memory storage came back empty; the supervisor created the topics again
         assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
@@ -117,11 +122,13 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     for pid in all_pids(state) + grandchildren:
         assert not pid_alive(pid), pid
     for spec in plan.processes:
+        assert spec.port is not None
         assert port_is_free(spec.port)
+    assert plan.broker.port is not None
     assert port_is_free(plan.broker.port)
-    assert control.held_ports(control.read_state(layout)) == []
+    assert control.held_ports(_state(layout)) == []
     assert not layout.pid.exists()
-    assert control.read_state(layout)["phase"] == "stopped"
+    assert _state(layout)["phase"] == "stopped"
     with pytest.raises(control.SandboxError, match="not up"):
         control.down(layout)
 
@@ -165,7 +172,7 @@ def test_a_broker_that_cannot_start_fails_up_and_cleans_up(tiny_plan: Callable[.
     with pytest.raises(control.SandboxError, match="sandbox failed to start: no broker answers"):
         control.start_supervisor(layout, plan, timeout_s=30)
     assert control.supervisor_pid(layout) is None
-    assert all(port_is_free(p.port) for p in plan.processes)
+    assert all(p.port is None or port_is_free(p.port) for p in plan.processes)
 
 
 def test_a_process_waits_for_its_dependency_then_starts_anyway(tiny_plan: Callable[..., Plan]) -> None:
@@ -201,7 +208,9 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
     finally:
         control.down(layout)
     assert tansu.alive()
-    assert port_is_free(plan.processes[0].port)
+    port = plan.processes[0].port
+    assert port is not None
+    assert port_is_free(port)
 
 
 def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
@@ -215,14 +224,14 @@ def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[...,
     old_pid = state["processes"]["shop"]["pid"]
     try:
         hang.touch()  # alive as a process, but it answers nothing any more
-        proc = wait_for(lambda: (control.read_state(layout) or {})["processes"]["shop"]["restarts"] == 1
-                        and control.read_state(layout)["processes"]["shop"], what="liveness restart")
+        proc = wait_for(lambda: _state(layout)["processes"]["shop"]["restarts"] == 1
+                        and _state(layout)["processes"]["shop"], what="liveness restart")
         assert proc["last_exit"] == -signal.SIGTERM
         assert not pid_alive(old_pid)
         assert "liveness probe failed" in layout.log("supervisor").read_text()
         hang.unlink()
-        wait_for(lambda: control.read_state(layout)["processes"]["shop"]["ready"], what="ready again")
-        assert control.read_state(layout)["processes"]["shop-dapr"]["restarts"] == 0
+        wait_for(lambda: _state(layout)["processes"]["shop"]["ready"], what="ready again")
+        assert _state(layout)["processes"]["shop-dapr"]["restarts"] == 0
     finally:
         hang.unlink(missing_ok=True)
         control.down(layout)

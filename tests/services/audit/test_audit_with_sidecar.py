@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,7 @@ def audit(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def audited(app: ServedApp, event_id: str) -> list[tuple[str, str]]:
     with app.app.state.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(
             text("SELECT topic, action FROM audit_log WHERE event_id = :id"), {"id": event_id})]
 
 
@@ -52,7 +53,7 @@ def test_events_published_on_every_topic_are_recorded(audit: Audit) -> None:
     for topic, event in sent.items():
         audit.publisher.publish(topic, event)
     for topic, event in sent.items():
-        rows = wait_until(lambda e=event: audited(audit.app, e.id), 30, message=f"the {topic} event in the log")
+        rows = wait_until(partial(audited, audit.app, event.id), 30, message=f"the {topic} event in the log")
         assert rows == [(topic, event.data["action"])]
 
 

@@ -13,7 +13,7 @@ Auth = Callable[..., dict[str, str]]
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
-def fields_in_error(response) -> set[str]:  # type: ignore[no-untyped-def]
+def fields_in_error(response) -> set[str]:
     detail = response.json()["detail"]
     return {str(error["loc"][-1]) for error in detail} if isinstance(detail, list) else set()
 

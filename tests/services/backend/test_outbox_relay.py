@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Self
 
@@ -226,9 +227,11 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
     sessions = db.make_session_factory(engine)
     relay = OutboxRelay(sessions, None, lease_ttl_s=0.6)  # type: ignore[arg-type]
 
-    def expires_at() -> object:
+    def expires_at() -> datetime:
         with sessions() as session:
-            return session.get(RelayLease, LEASE_NAME).expires_at  # type: ignore[union-attr]
+            lease = session.get(RelayLease, LEASE_NAME)
+            assert lease is not None
+            return lease.expires_at
 
     assert asyncio.run(relay._lease_held())
     taken = expires_at()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import cast
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -15,7 +17,7 @@ DUE = "2026-12-01T09:00:00+01:00"
 
 
 def outbox(client: TestClient) -> list[tuple[str, str, dict]]:
-    with client.app.state.sessions() as session:
+    with cast(FastAPI, client.app).state.sessions() as session:
         rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
         return [(r.topic, r.event_type, json.loads(r.payload)) for r in rows]
 

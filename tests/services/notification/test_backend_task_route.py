@@ -10,7 +10,7 @@ from tests.services.backend.conftest import make_settings
 TOKEN = "internal-token-for-tests-0123456789"
 
 
-def test_internal_task_read_is_guarded_and_sees_any_owner(database_url: str, auth) -> None:  # type: ignore[no-untyped-def]
+def test_internal_task_read_is_guarded_and_sees_any_owner(database_url: str, auth) -> None:
     with TestClient(build_app(make_settings(database_url, internal_api_token=TOKEN))) as client:
         created = client.post("/api/tasks", json={"title": "Pay rent", "due_at": "2026-12-01T08:00:00Z",
                                                   "reminder_offset_minutes": 15}, headers=auth("alice"))

@@ -219,7 +219,11 @@ def test_state_is_kept_in_the_shared_state_store(world: World) -> None:
 
 def test_a_backend_that_does_not_answer_in_time_fails_the_trigger_for_a_retry(
         kafka_broker: Broker, tmp_path: Path) -> None:
-    slow = start_app({"/internal/tasks/t-slow": lambda _: (time.sleep(3), (200, {}))[1]})
+    def too_slow(_: object) -> tuple[int, dict]:
+        time.sleep(3)
+        return 200, {}
+
+    slow = start_app({"/internal/tasks/t-slow": too_slow})
     ports = Ports()
     settings = NotificationSettings(app_env="development", internal_api_token=INTERNAL_TOKEN, dapr_timeout_s=1,
                                     **ports.settings())

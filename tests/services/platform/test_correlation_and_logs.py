@@ -26,8 +26,10 @@ def test_correlation_header_wins_then_trace_id_then_generated() -> None:
 def test_malformed_ids_from_clients_are_not_trusted() -> None:
     for bad in ("x" * 200, "has space", "new\nline", ""):
         assert correlation.from_headers(bad, None).correlation_id != bad
-    for bad in ("01-" + TRACE + "-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01", "00-xyz", None):
-        assert correlation.parse_traceparent(bad) is None
+    bad_traceparents: tuple[str | None, ...] = (
+        "01-" + TRACE + "-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01", "00-xyz", None)
+    for bad_traceparent in bad_traceparents:
+        assert correlation.parse_traceparent(bad_traceparent) is None
 
 
 def test_log_lines_are_json_with_the_current_correlation_id() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -130,6 +131,7 @@ def test_an_unreachable_sidecar_is_unavailable_not_an_error() -> None:
 
 def test_backend_reads_its_secrets_through_the_sidecar(sandbox: Sandbox, tmp_path: Path) -> None:
     """SECRET_SOURCE=dapr: DB URL, JWT secret and internal token come from the secret store."""
+    from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
     from services.backend.config import BackendSettings
@@ -151,7 +153,7 @@ def test_backend_reads_its_secrets_through_the_sidecar(sandbox: Sandbox, tmp_pat
         token = mint_dev_token(BOOT_SECRET, "alice")
         created = client.post("/api/tasks", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"})
         assert created.status_code == 201
-        assert client.app.state.settings.internal_api_token == "internal-from-the-store"
+        assert cast(FastAPI, client.app).state.settings.internal_api_token == "internal-from-the-store"
     assert db_file.exists()
     sidecar.stop()
     callee.stop()

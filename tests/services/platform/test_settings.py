@@ -40,7 +40,7 @@ def test_placeholder_secrets_are_refused_outside_development() -> None:
     assert dev.api_key == "changethis"
 
 
-def test_secret_from_a_file_in_local_runs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_secret_from_a_file_in_local_runs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "key"
     secret.write_text("from-file\n")
     monkeypatch.setenv("API_KEY_FILE", str(secret))

@@ -28,7 +28,7 @@ class World:
     app: ServedApp
     publisher: Publisher
 
-    def ws(self, user: str, *extra: str):  # type: ignore[no-untyped-def]
+    def ws(self, user: str, *extra: str):
         query = "&".join((f"token={mint_dev_token(SECRET, user)}", *extra))
         return connect(f"ws://127.0.0.1:{self.app.port}/ws?{query}", open_timeout=10)
 
@@ -43,7 +43,7 @@ def world(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield World(app, dapr.publisher())
 
 
-def receive(ws, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
+def receive(ws, timeout: float = 30) -> dict:
     while True:
         message = json.loads(ws.recv(timeout=timeout))
         if message["type"] != "ping":

@@ -16,6 +16,7 @@ def test_daily_series_moves_one_day_and_keeps_the_task() -> None:
     assert plan is not None
     assert plan.due_at == datetime(2026, 12, 2, 8, tzinfo=UTC)
     assert plan.occurrence_index == 2
+    assert task.recurrence is not None
     assert plan.idempotency_key == f"{task.recurrence.series_id}:2"
     body = plan.body()
     assert body["owner_id"] == "alice"

@@ -32,6 +32,7 @@ from kafka.admin import NewTopic
 
 from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.ports import free_port
+from tests.utils.dapr_sdk import set_sdk_settings
 from tests.utils.required import require
 
 REPO = Path(__file__).resolve().parents[4]
@@ -161,7 +162,7 @@ def start_app(routes: dict[str, Any] | None = None, port: int | None = None) -> 
                 app.requests.append(req)
             route = app.routes.get(self.path.split("?")[0])
             if route is None:
-                status, body, headers = 404, b"not found", {}
+                status, body, headers = 404, b"not found", dict[str, str]()
             else:
                 answer = route(req) if callable(route) else route
                 status, body = answer[0], answer[1]
@@ -206,13 +207,9 @@ class Sidecar:
         as gRPC metadata (a client interceptor) and as HTTP headers (the SDK's headers_callback).
         """
         from dapr.clients import DaprClient
-        from dapr.conf import settings
 
-        settings.DAPR_HTTP_PORT = self.http_port
-        settings.DAPR_GRPC_PORT = self.grpc_port
-        settings.DAPR_RUNTIME_HOST = "127.0.0.1"
-        settings.DAPR_HTTP_ENDPOINT = None
-        settings.DAPR_GRPC_ENDPOINT = None
+        set_sdk_settings(DAPR_HTTP_PORT=self.http_port, DAPR_GRPC_PORT=self.grpc_port,
+                         DAPR_RUNTIME_HOST="127.0.0.1", DAPR_HTTP_ENDPOINT=None, DAPR_GRPC_ENDPOINT=None)
         if not headers:
             return DaprClient(address=f"127.0.0.1:{self.grpc_port}")
         return DaprClient(address=f"127.0.0.1:{self.grpc_port}", headers_callback=lambda: dict(headers),

@@ -375,7 +375,8 @@ def test_offsets_are_committed_only_after_the_whole_batch(bulk_sandbox: Sandbox,
 
 def test_order_within_a_partition_is_preserved(bulk_sandbox: Sandbox, bulker: Sidecar, bulk_app: StubApp) -> None:
     # Kafka component: batches are formed per partition claim, one at a time, in offset order
-    events = [(f"k{i % 4}", _event({"key": f"k{i % 4}", "i": i})) for i in range(40)]
+    events: list[tuple[str, dict[str, Any] | bytes]] = [
+        (f"k{i % 4}", _event({"key": f"k{i % 4}", "i": i})) for i in range(40)]
     _produce(bulk_sandbox, B["order"], events)
 
     def delivered() -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ import httpx
 import pytest
 from dapr.clients.exceptions import DaprHttpError, DaprInternalError
 
+from tests.utils.dapr_sdk import sdk_settings
+
 from .helpers import Sandbox, Sidecar, StubApp, start_app, wait_until
 
 
@@ -115,23 +117,17 @@ def test_timeout_policy(backend: Sidecar, flaky_app: StubApp) -> None:
 
 def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
     # SDK with DAPR_API_METHOD_INVOCATION_PROTOCOL=grpc uses InvokeService; non-2xx -> gRPC status
-    from dapr.conf import settings
-
-    settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = "grpc"
-    try:
-        with backend.client() as client:
-            resp = client.invoke_method("worker", "echo", data=b"over grpc", http_verb="POST")
-            assert resp.json()["body"] == "over grpc"
-            assert resp.json()["method"] == "POST"
-            assert resp.headers["x-callee"] == ["worker"]
-            assert resp.headers["dapr-http-status"] == ["200"]
-            with pytest.raises(grpc.RpcError) as err:
-                client.invoke_method("worker", "missing-route", data=b"", http_verb="GET")
-            assert err.value.code() == grpc.StatusCode.NOT_FOUND
-            assert err.value.details() == "Not Found"
-            with pytest.raises(grpc.RpcError) as err:
-                client.invoke_method("ghost", "x", data=b"")
-            assert err.value.code() == grpc.StatusCode.INTERNAL
-            assert err.value.details().startswith("failed to invoke, id: ghost")
-    finally:
-        settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = "http"
+    with sdk_settings(DAPR_API_METHOD_INVOCATION_PROTOCOL="grpc"), backend.client() as client:
+        resp = client.invoke_method("worker", "echo", data=b"over grpc", http_verb="POST")
+        assert resp.json()["body"] == "over grpc"
+        assert resp.json()["method"] == "POST"
+        assert resp.headers["x-callee"] == ["worker"]
+        assert resp.headers["dapr-http-status"] == ["200"]
+        with pytest.raises(grpc.RpcError) as err:
+            client.invoke_method("worker", "missing-route", data=b"", http_verb="GET")
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert err.value.details() == "Not Found"
+        with pytest.raises(grpc.RpcError) as err:
+            client.invoke_method("ghost", "x", data=b"")
+        assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert str(err.value.details()).startswith("failed to invoke, id: ghost")

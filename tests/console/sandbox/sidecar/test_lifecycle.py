@@ -22,6 +22,7 @@ from dapr.clients.exceptions import DaprGrpcError
 
 from console.sandbox.broker import start_tansu
 from console.sandbox.ports import free_port
+from tests.utils.dapr_sdk import sdk_settings
 
 from .helpers import BASE_DOCS, REPO, Sandbox, create_topics, make_sandbox, start_app, wait_until
 
@@ -68,16 +69,15 @@ def test_publish_with_the_broker_down_fails_after_the_outbound_policy(tmp_path: 
 def test_a_caller_deadline_ends_the_publish_retries(tmp_path: Path) -> None:
     # daprd runs the outbound policy inside the request context: when the caller's deadline passes,
     # the retries stop, so a publish the caller gave up on is not sent later behind its back.
-    from dapr.conf import settings
-
     silent = socket.socket()  # a "broker" that accepts connections and never answers: attempts time out
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
     sb = make_sandbox(tmp_path, f"127.0.0.1:{silent.getsockname()[1]}", BASE_DOCS)
     sidecar = sb.start("impatient", None)
-    settings.DAPR_API_TIMEOUT_SECONDS = 1.5  # the policy would take ~3.2 s: 1 s attempts, 2 retries
+    # DAPR_API_TIMEOUT_SECONDS: the policy would take ~3.2 s (1 s attempts, 2 retries)
     try:
-        with sidecar.client() as client, pytest.raises(DaprGrpcError) as err:
+        with sdk_settings(DAPR_API_TIMEOUT_SECONDS=1.5), sidecar.client() as client, \
+                pytest.raises(DaprGrpcError) as err:
             client.publish_event("kafka-pubsub", "task-events", b"{}", data_content_type="application/json")
         # the sidecar's own answer may just beat the client's deadline: either way the call ended
         assert err.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL)
@@ -86,7 +86,6 @@ def test_a_caller_deadline_ends_the_publish_retries(tmp_path: Path) -> None:
         retries = [line for line in sidecar.logs() if line.get("msg") == "operation failed, retrying"]
         assert len(retries) <= 1  # the policy allows 2, but the caller was gone after the first
     finally:
-        settings.DAPR_API_TIMEOUT_SECONDS = None
         sidecar.stop()
         silent.close()
 

@@ -267,7 +267,7 @@ def test_programmatic_subscription_and_routing_rules(worker: Sidecar, worker_app
     backend_client.publish_event("kafka-pubsub", T["prog"], b"{}", data_content_type="application/json")
     worker_app.wait_calls("/events/prog")
     for event_type in ("special", "ordinary"):
-        ce = {"specversion": "1.0", "id": event_type, "type": event_type, "source": "t", "data": {}}
+        ce: dict[str, object] = {"specversion": "1.0", "id": event_type, "type": event_type, "source": "t", "data": {}}
         backend_client.publish_event("kafka-pubsub", T["rules"], json.dumps(ce),
                                      data_content_type="application/cloudevents+json")
     assert worker_app.wait_calls("/events/special")[0].json()["id"] == "special"
@@ -343,7 +343,12 @@ def test_a_backlog_larger_than_the_fetch_buffer_is_delivered_whole(sandbox: Sand
 
     count = 1500
     marker = f"bulk-{time.monotonic_ns()}"
-    worker_app.routes["/events/ok"] = lambda r: (time.sleep(0.001), (200, b""))[1]
+
+    def slow_ok(_: object) -> tuple[int, bytes]:
+        time.sleep(0.001)
+        return 200, b""
+
+    worker_app.routes["/events/ok"] = slow_ok
     producer = KafkaProducer(bootstrap_servers=sandbox.bootstrap, linger_ms=5)
     for i in range(count):
         event = {"specversion": "1.0", "id": f"{marker}-{i}", "source": "test", "type": "bulk", "data": {}}

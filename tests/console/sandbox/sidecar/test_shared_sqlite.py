@@ -20,7 +20,7 @@ PROCESSES = 6
 TRIALS = 25
 
 
-def open_both(state_dir: str, start_at: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def open_both(state_dir: str, start_at: float, results: multiprocessing.Queue) -> None:
     while time.time() < start_at:  # all processes open the files within the same millisecond
         pass
     try:

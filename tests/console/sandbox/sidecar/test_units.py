@@ -68,8 +68,9 @@ def test_a_malformed_resiliency_is_skipped_not_fatal() -> None:
             "targets": {"apps": {"backend": {"retry": "r"}}}}
     bad = {"policies": {"timeouts": {"t": "5 seconds"}}, "targets": {"apps": {"worker": {"timeout": "t"}}}}
     res = Resiliency([bad, good])
-    assert res.app_policy("backend").retry is not None
-    assert res.app_policy("backend").retry.max_retries == 2
+    retry = res.app_policy("backend").retry
+    assert retry is not None
+    assert retry.max_retries == 2
     assert res.app_policy("worker").timeout is None  # the bad CR contributed nothing
 
 
