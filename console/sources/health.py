@@ -1,0 +1,46 @@
+"""How a source says it is down, and how the console remembers whether each source answered.
+
+An operator at 3 a.m. needs "Prometheus at http://...:9090 is unreachable: connection refused" on one line,
+and the rest of the screen still working; a traceback from urllib3 helps nobody. Every source raises
+`SourceError` for anything that is the outside world's fault, and the data layer records it in a
+`SourceHealth` that the CLI prints and the dashboard shows in that source's panel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+class SourceError(Exception):
+    """A source could not answer: which one, where it was asked, and why, in one line."""
+
+    def __init__(self, source: str, address: str, reason: str) -> None:
+        super().__init__(f"{source} at {address}: {reason}")
+        self.source = source
+        self.address = address
+        self.reason = reason
+
+
+@dataclass
+class SourceHealth:
+    """The last outcome of asking one source; `error` is None while it answers."""
+
+    source: str
+    address: str
+    ok: bool = False
+    error: str | None = None
+    checked_at: float | None = None
+    ok_at: float | None = field(default=None)
+
+    def succeeded(self) -> None:
+        self.ok, self.error = True, None
+        self.checked_at = self.ok_at = time.time()
+
+    def failed(self, error: SourceError | str) -> None:
+        self.ok, self.error = False, str(error)
+        self.checked_at = time.time()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "address": self.address, "ok": self.ok, "error": self.error,
+                "checked_at": self.checked_at, "ok_at": self.ok_at}
