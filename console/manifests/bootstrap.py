@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.manifests.budget import OPERATORS_DIR, Release, read_releases, release_values
-from console.manifests.render import KUSTOMIZE_DIR, REPO_ROOT, RenderError, render_dir
+from console.manifests.render import RenderError, render_dir
 
 INSTALL_SCRIPT = OPERATORS_DIR / "install.sh"
 EMPTY_CLUSTER_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -212,7 +212,7 @@ def _apply_manifests(objs: list[dict[str, Any]], where: str, replay: Replay) -> 
             replay.problems.append(f"{where}: needs Secret {ns}/{name}, which no earlier step creates")
 
 
-def _helm(step: Step, environment: str, releases: dict[str, Release], replay: Replay) -> None:
+def _helm(step: Step, environment: str, releases: dict[str, Release], replay: Replay, operators_dir: Path) -> None:
     state = replay.state
     name, namespace = step.argv[3], _option(step.argv, "--namespace") or "default"
     release = releases.get(name)
@@ -226,7 +226,7 @@ def _helm(step: Step, environment: str, releases: dict[str, Release], replay: Re
     plugin = _option(step.argv, "--post-renderer")
     if plugin and plugin not in state.helm_plugins:
         replay.problems.append(f"{step}: post-renderer plugin {plugin} is not installed yet")
-    values = release_values(name, environment)
+    values = release_values(name, environment, operators_dir)
     for secret in sorted(values_secrets(values)):
         if (namespace, secret) not in state.secrets:
             replay.problems.append(f"{step}: values name Secret {namespace}/{secret}, which no earlier step creates")
@@ -235,15 +235,16 @@ def _helm(step: Step, environment: str, releases: dict[str, Release], replay: Re
     state.crds |= _chart_installs(release, values)
 
 
-def replay_bootstrap(environment: str, steps: list[Step], overlay_objs: list[dict[str, Any]]) -> Replay:
+def replay_bootstrap(environment: str, steps: list[Step], overlay_objs: list[dict[str, Any]],
+                     operators_dir: Path = OPERATORS_DIR) -> Replay:
     """Follow the bootstrap's steps, then the overlay apply, and collect every unmet need."""
     replay = Replay()
     state = replay.state
-    releases = {r.name: r for r in read_releases()}
+    releases = {r.name: r for r in read_releases(operators_dir)}
     for step in steps:
         argv = step.argv
         if argv[:3] == ("helm", "upgrade", "--install"):
-            _helm(step, environment, releases, replay)
+            _helm(step, environment, releases, replay, operators_dir)
         elif argv[:3] == ("helm", "plugin", "install"):
             state.helm_plugins.add(Path(argv[3]).name)
         elif argv[:4] == ("kubectl", "create", "secret", "generic"):
@@ -258,5 +259,5 @@ def replay_bootstrap(environment: str, steps: list[Step], overlay_objs: list[dic
                 replay.problems.append(f"{step}: {exc}")
                 continue
             _apply_manifests(objs, str(step), replay)
-    _apply_manifests(overlay_objs, f"kubectl apply -k {KUSTOMIZE_DIR.relative_to(REPO_ROOT)}/overlays/<{environment}>", replay)
+    _apply_manifests(overlay_objs, f"kubectl apply -k kustomize/overlays/{environment}", replay)
     return replay

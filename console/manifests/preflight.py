@@ -22,7 +22,7 @@ from console.manifests import access, bootstrap
 from console.manifests import budget as budget_model
 from console.manifests.cluster_spec import ClusterSpec
 from console.manifests.quantity import cpu_millis, mem_mib, storage_gib
-from console.manifests.render import KUSTOMIZE_DIR, ObjectRef, overlay_dir, render_overlay, select
+from console.manifests.render import KUSTOMIZE_DIR, ObjectRef, overlay_dir, render_dir, select
 
 CALICO_CNI = "FLANNEL_OVERLAY"
 CI_DEPLOYER = ("ci-deployer", "todo-app")
@@ -43,9 +43,9 @@ class Check:
         return not self.findings
 
 
-def environment_file(overlay: str) -> Path | None:
+def environment_file(overlay: str, kustomize_dir: Path = KUSTOMIZE_DIR) -> Path | None:
     """The overlay's environment.yaml, in its own folder or in an overlay it includes (prod -> prod-apps)."""
-    folder = overlay_dir(overlay)
+    folder = overlay_dir(overlay, kustomize_dir)
     seen: set[Path] = set()
     while folder not in seen:
         seen.add(folder)
@@ -53,15 +53,15 @@ def environment_file(overlay: str) -> Path | None:
             return folder / "environment.yaml"
         doc = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
         included = [(folder / r).resolve() for r in doc.get("resources") or []
-                    if (folder / r).resolve().parent == (KUSTOMIZE_DIR / "overlays").resolve()]
+                    if (folder / r).resolve().parent == (kustomize_dir / "overlays").resolve()]
         if not included:
             return None
         folder = included[0]
     return None
 
 
-def environment_settings(overlay: str) -> dict[str, str]:
-    path = environment_file(overlay)
+def environment_settings(overlay: str, kustomize_dir: Path = KUSTOMIZE_DIR) -> dict[str, str]:
+    path = environment_file(overlay, kustomize_dir)
     if path is None:
         return {}
     doc = yaml.safe_load(path.read_text()) or {}
@@ -177,14 +177,19 @@ def resolves_to(host: str, address: str) -> list[str]:
 
 
 def run_checks(overlay: str, spec: ClusterSpec, *, address: str | None = None,
-               render: Callable[[str], list[dict[str, Any]]] = render_overlay) -> list[Check]:
-    """Every preflight check of one overlay, in the order an operator would fix them."""
+               kustomize_dir: Path = KUSTOMIZE_DIR) -> list[Check]:
+    """Every preflight check of one overlay (of the kustomize tree at `kustomize_dir`), in the order an operator
+    would fix them."""
+    def render(name: str) -> list[dict[str, Any]]:
+        return render_dir(overlay_dir(name, kustomize_dir))
+
     objs = render(overlay)
-    settings = environment_settings(overlay)
-    path = environment_file(overlay)
-    settings_name = str(path.relative_to(KUSTOMIZE_DIR.parent)) if path else "(no environment.yaml)"
+    settings = environment_settings(overlay, kustomize_dir)
+    path = environment_file(overlay, kustomize_dir)
+    settings_name = str(path.relative_to(kustomize_dir.parent)) if path else "(no environment.yaml)"
     environment = "prod" if overlay.startswith("prod") else overlay
-    plan = budget_model.compute(objs, overlay=overlay, spec=spec)
+    operators_dir = kustomize_dir / "operators"
+    plan = budget_model.compute(objs, overlay=overlay, spec=spec, operators_dir=operators_dir)
     checks = [Check("no placeholder values", placeholders(objs, settings, settings_name))]
     if environment == "prod":  # a local cluster (dev) is not the OKE cluster of the spec
         checks.append(Check("overlay matches the cluster spec", cluster_consistency(objs, settings, spec)))
@@ -193,10 +198,11 @@ def run_checks(overlay: str, spec: ClusterSpec, *, address: str | None = None,
                                                                  f"{overlay}: DOES NOT FIT"]),
         Check("quotas admit the budget", quotas_admit(objs, plan)),
     ]
-    replay = bootstrap.replay_bootstrap(environment, bootstrap.dry_run(environment), objs)
+    steps = bootstrap.dry_run(environment, script=operators_dir / "install.sh")
+    replay = bootstrap.replay_bootstrap(environment, steps, objs, operators_dir)
     checks.append(Check("bootstrap creates everything before it is needed", replay.problems))
     apps_overlay = f"{overlay}-apps"
-    if (KUSTOMIZE_DIR / "overlays" / apps_overlay).is_dir():
+    if (kustomize_dir / "overlays" / apps_overlay).is_dir():
         checks.append(Check(f"ci-deployer can apply overlays/{apps_overlay}", deployer_reach(render(apps_overlay), objs)))
     if address is not None:
         vs = next(iter(select(objs, "VirtualServer")), None)
