@@ -15,8 +15,9 @@ from console.manifests.cluster_spec import DEFAULT_SPEC_PATH, ClusterSpecError, 
 from console.manifests.render import RenderError, render_overlay
 
 
-def add_cluster_spec_argument(parser: argparse.ArgumentParser) -> None:
-    """--cluster-spec, shared with `preflight`: the provisioning spec the node pool and network come from."""
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """--overlay and --cluster-spec, shared with `preflight`: what is deployed, and onto which cluster."""
+    parser.add_argument("--overlay", default="prod", help="overlay under kustomize/overlays (default: prod)")
     parser.add_argument(
         "--cluster-spec", type=Path, default=None, metavar="FILE",
         help=f"OKE cluster spec (node pool, API endpoint subnet, CNI); default {DEFAULT_SPEC_PATH.relative_to(DEFAULT_SPEC_PATH.parents[2])} "
@@ -37,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "200 GB. Exit 1 if anything does not fit."
         ),
     )
-    parser.add_argument("--overlay", default="prod", help="overlay under kustomize/overlays (default: prod)")
-    add_cluster_spec_argument(parser)
+    add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the budget as JSON")
     parser.set_defaults(func=run)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from console.cli import CliError
-from console.commands.budget import add_cluster_spec_argument
+from console.commands.budget import add_target_arguments
 from console.manifests import bootstrap
 from console.manifests import budget as budget_model
 from console.manifests.cluster_spec import ClusterSpecError, load_cluster_spec
@@ -31,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--resolves-to, the public host already resolves to the load balancer. Exit 1 if any check fails."
         ),
     )
-    parser.add_argument("--overlay", default="prod", help="overlay under kustomize/overlays (default: prod)")
-    add_cluster_spec_argument(parser)
+    add_target_arguments(parser)
     parser.add_argument("--resolves-to", metavar="IP", default=None,
                         help="also check that the overlay's host resolves to this address (the load balancer's)")
     parser.set_defaults(func=run)
