@@ -6,7 +6,6 @@ import argparse
 import http.server
 import re
 import threading
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Self
@@ -83,7 +82,7 @@ class _Server:
 
 
 @pytest.fixture
-def server(shared_dir: Path) -> Iterator[partial[_Server]]:
+def server(shared_dir: Path) -> partial[_Server]:
     return partial(_Server, shared_dir)
 
 

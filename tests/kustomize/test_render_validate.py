@@ -148,7 +148,7 @@ def test_builtin_validation_agrees_with_kubernetes_validate(prod, validator: Man
     """The cached validators give kubernetes-validate's own verdict, one object of each built-in kind."""
     import kubernetes_validate
 
-    samples = {}
+    samples: dict[str, dict] = {}
     for obj in prod:
         if not validator.is_custom(obj):
             samples.setdefault(obj["kind"], obj)
