@@ -18,6 +18,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.sandbox",
     "console.commands.budget",
+    "console.commands.preflight",
     "console.commands.crds",
 )
 

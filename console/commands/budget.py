@@ -7,39 +7,48 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from console.cli import CliError
 from console.manifests import budget as budget_model
+from console.manifests.cluster_spec import DEFAULT_SPEC_PATH, ClusterSpecError, load_cluster_spec
 from console.manifests.render import RenderError, render_overlay
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """--overlay and --cluster-spec, shared with `preflight`: what is deployed, and onto which cluster."""
+    parser.add_argument("--overlay", default="prod", help="overlay under kustomize/overlays (default: prod)")
+    parser.add_argument(
+        "--cluster-spec", type=Path, default=None, metavar="FILE",
+        help=f"OKE cluster spec (node pool, API endpoint subnet, CNI); default {DEFAULT_SPEC_PATH.relative_to(DEFAULT_SPEC_PATH.parents[2])} "
+             "when it exists, else the same Always Free values built in",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "budget",
-        help="CPU, memory and block-volume budget of an overlay against Always Free (4 OCPU / 24 GB / 200 GB)",
+        help="CPU, memory and block volumes of an overlay against Always Free (4 OCPU / 24 GB / 200 GB)",
         description=(
-            "Render the overlay with kustomize and add up the CPU and memory requests of every pod at its minimum "
-            "scale (app containers, daprd sidecars, Strimzi, the Helm-installed operators and OKE's kube-system "
-            "pods) and the block volumes (each PVC rounds up to OKE's 50 GB minimum). Exit 1 if it does not fit."
+            "Render the overlay with kustomize and add up the CPU and memory requests of every pod (app containers "
+            "with their daprd sidecars, Strimzi, PostgreSQL, the Helm-installed operators, Calico and OKE's "
+            "kube-system pods) at minimum scale, maximum scale and during a rollout of every Deployment at maximum "
+            "scale, against the node pool's allocatable (capacity minus OKE's kube-reserved), in total and pod by "
+            "pod on the nodes; and the block volumes (every boot volume, every PVC at OKE's 50 GB minimum) against "
+            "200 GB. Exit 1 if anything does not fit."
         ),
     )
-    parser.add_argument("--overlay", default="prod", help="overlay under kustomize/overlays (default: prod)")
+    add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the budget as JSON")
-    parser.add_argument("--nodes", type=int, default=budget_model.DEFAULT_NODES,
-                        help="worker nodes sharing the 4 OCPU / 24 GB, for per-node pods (default: 2)")
-    parser.add_argument("--boot-volume-gb", type=int, default=0,
-                        help="also count each node's boot volume against the 200 GB (OKE default: 50); default: 0")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.boot_volume_gb < 0:
-        raise CliError("--boot-volume-gb cannot be negative")
     try:
+        spec = load_cluster_spec(args.cluster_spec)
         objs = render_overlay(args.overlay)
-        result = budget_model.compute(objs, overlay=args.overlay, nodes=args.nodes,
-                                      boot_volume_gb=args.boot_volume_gb)
-    except (RenderError, budget_model.BudgetError, ValueError) as exc:
+        result = budget_model.compute(objs, overlay=args.overlay, spec=spec)
+    except (ClusterSpecError, RenderError, budget_model.BudgetError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -45,6 +45,9 @@ _DAPR = ("dapr/dapr", "v1.18.3", "charts/dapr/crds")
 _KEDA = ("kedacore/keda", "v2.20.2", "config/crd/bases")
 _CERTM = ("cert-manager/cert-manager", "v1.21.1", "deploy/crds")
 _PROM = ("prometheus-operator/prometheus-operator", "v0.93.0", "example/prometheus-operator-crd")
+_CNPG = ("cloudnative-pg/cloudnative-pg", "v1.30.0", "config/crd/bases")
+_GATEWAY = ("kubernetes-sigs/gateway-api", "v1.6.1", "config/crd/standard")
+_NGINX = ("nginx/kubernetes-ingress", "v5.5.4", "config/crd/bases")
 
 
 def _pin(folder: str, origin: tuple[str, str, str], name: str, sha: str) -> PinnedFile:
@@ -70,6 +73,20 @@ PINNED: tuple[PinnedFile, ...] = (
     _pin("prometheus-operator", _PROM, "monitoring.coreos.com_podmonitors.yaml", "5c1bde3d4a5f3131fd6c148ab933193b867173f2"),
     _pin("prometheus-operator", _PROM, "monitoring.coreos.com_servicemonitors.yaml", "f5736255990a0e152851fadb55f84d6fd0f91d87"),
     _pin("prometheus-operator", _PROM, "monitoring.coreos.com_prometheusrules.yaml", "b423c3225b18489ca7bbc5091f38f7003c4bf3fc"),
+    _pin("cnpg", _CNPG, "postgresql.cnpg.io_clusters.yaml", "a65a1f0e93d46f092440ac42d1516a40822ca640"),
+    _pin("cnpg", _CNPG, "postgresql.cnpg.io_backups.yaml", "ffe59ea881c254ad64c0a9539ea40a43aab5852a"),
+    _pin("cnpg", _CNPG, "postgresql.cnpg.io_scheduledbackups.yaml", "8447e78fca3768de9caa03d717251da230513fcb"),
+    _pin("cnpg", _CNPG, "postgresql.cnpg.io_poolers.yaml", "76df8b6022738f00c46839f0d896d7f0e0ddd60a"),
+    _pin("cnpg", _CNPG, "postgresql.cnpg.io_databases.yaml", "5ec7f65d6df2bb50818811d596e252a5ece6023c"),
+    _pin("gateway-api", _GATEWAY, "gateway.networking.k8s.io_gatewayclasses.yaml", "ea55d0dad02d431952739c5bdac13db35fad3a3d"),
+    _pin("gateway-api", _GATEWAY, "gateway.networking.k8s.io_gateways.yaml", "6de4376f21fc8d304ac467f089686b84ccc5dbfb"),
+    _pin("gateway-api", _GATEWAY, "gateway.networking.k8s.io_httproutes.yaml", "32145881f43cbc528911e5640ee37af75e06d9d7"),
+    _pin("gateway-api", _GATEWAY, "gateway.networking.k8s.io_grpcroutes.yaml", "452de9a22e3318fe722410814c753e223bffaefc"),
+    _pin("gateway-api", _GATEWAY, "gateway.networking.k8s.io_referencegrants.yaml", "feb92c3727eb9ebc77ae9cedd9dd2add44429184"),
+    _pin("nginx-ingress", _NGINX, "k8s.nginx.org_virtualservers.yaml", "009fde127936d088ebc8c54db672094091c907ea"),
+    _pin("nginx-ingress", _NGINX, "k8s.nginx.org_virtualserverroutes.yaml", "d85d72aebffdb68894e0d933585acc5d5084304e"),
+    _pin("nginx-ingress", _NGINX, "k8s.nginx.org_policies.yaml", "b76983b9d1c3d1bb193a036d3e2541ba4a5cf523"),
+    _pin("nginx-ingress", _NGINX, "k8s.nginx.org_transportservers.yaml", "073773492df9e013eb3ea33c976ea98b52a05911"),
 )
 
 

@@ -15,7 +15,9 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
+# The complete overlays (prod-apps is the app layer of prod, what continuous deployment applies).
 OVERLAYS: tuple[str, ...] = ("dev", "prod")
+APPS_OVERLAY = "prod-apps"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"})
 
@@ -24,12 +26,12 @@ class RenderError(Exception):
     """kustomize could not build the directory; the message carries kustomize's own error."""
 
 
-def overlay_dir(name: str) -> Path:
+def overlay_dir(name: str, kustomize_dir: Path = KUSTOMIZE_DIR) -> Path:
     """The directory of a named overlay, refusing names that are not overlays (typos fail early)."""
-    path = KUSTOMIZE_DIR / "overlays" / name
+    path = kustomize_dir / "overlays" / name
     if not (path / "kustomization.yaml").is_file():
-        known = ", ".join(sorted(p.name for p in (KUSTOMIZE_DIR / "overlays").iterdir() if p.is_dir()))
-        raise RenderError(f"no overlay {name!r} under {KUSTOMIZE_DIR / 'overlays'} (known: {known})")
+        known = ", ".join(sorted(p.name for p in (kustomize_dir / "overlays").iterdir() if p.is_dir()))
+        raise RenderError(f"no overlay {name!r} under {kustomize_dir / 'overlays'} (known: {known})")
     return path
 
 

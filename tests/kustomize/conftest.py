@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from console.manifests.crds import CrdError, schema_dir
-from console.manifests.render import OVERLAYS, RenderError, render_overlay
+from console.manifests.render import APPS_OVERLAY, OVERLAYS, RenderError, render_overlay
 from console.manifests.validate import ManifestValidator
 from tests.utils.required import missing
 
@@ -24,7 +24,7 @@ Objects = list[dict[str, Any]]
 def rendered() -> dict[str, Objects]:
     """Every overlay's objects, rendered once per session."""
     out: dict[str, Objects] = {}
-    for name in OVERLAYS:
+    for name in (*OVERLAYS, APPS_OVERLAY):
         try:
             out[name] = render_overlay(name)
         except RenderError as exc:
@@ -42,6 +42,12 @@ def prod(rendered: dict[str, Objects]) -> Objects:
 @pytest.fixture(scope="session")
 def dev(rendered: dict[str, Objects]) -> Objects:
     return rendered["dev"]
+
+
+@pytest.fixture(scope="session")
+def prod_apps(rendered: dict[str, Objects]) -> Objects:
+    """The app layer continuous deployment applies (overlays/prod-apps)."""
+    return rendered[APPS_OVERLAY]
 
 
 @pytest.fixture(scope="session")

@@ -4,40 +4,119 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
+from console.cli import CliError
 from console.commands import budget as budget_cmd
 from console.manifests import budget as model
+from console.manifests.cluster_spec import (
+    DEFAULT_SPEC,
+    ClusterSpec,
+    ClusterSpecError,
+    NodePool,
+    load_cluster_spec,
+)
 from tests.kustomize.conftest import one
 
+SPEC_YAML = """\
+network: {vcn_cidr: 10.0.0.0/16, api_endpoint_subnet_cidr: 10.0.0.0/28, workers_subnet_cidr: 10.0.10.0/24,
+          load_balancer_subnet_cidr: 10.0.20.0/24, pods_cidr: 10.244.0.0/16, services_cidr: 10.96.0.0/16}
+cluster: {kubernetes_version: v1.34.1, type: BASIC_CLUSTER, cni: FLANNEL_OVERLAY}
+node_pool: {shape: VM.Standard.A1.Flex, ocpus_per_node: 2, memory_gb_per_node: 12, size: 2, boot_volume_gb: 50}
+"""
 
-def test_prod_fits_the_always_free_allowance(prod) -> None:
-    result = model.compute(prod, overlay="prod")
-    assert result.fits, model.format_report(result)
-    assert result.cpu_m <= model.CAPACITY_CPU_M
-    assert result.mem_mib <= model.CAPACITY_MEM_MIB
-    assert result.storage_gb <= model.CAPACITY_STORAGE_GB
+
+def with_pool(**changes) -> ClusterSpec:
+    return dataclasses.replace(DEFAULT_SPEC, node_pool=dataclasses.replace(DEFAULT_SPEC.node_pool, **changes))
 
 
-def test_prod_budget_counts_every_part(prod) -> None:
-    result = model.compute(prod, overlay="prod")
-    groups = result.by_group()
-    assert {"apps", "dapr-sidecars", "strimzi", "operators", "oke-system"} <= set(groups)
-    names = {line.name for line in result.lines}
-    assert {"backend", "backend daprd", "todo-kafka-dual-role", "todo-kafka-kafka-exporter", "dapr-scheduler-server",
-            "prometheus", "loki", "fluent-bit", "metrics-server", "keda-operator", "ingress-nginx-controller"} <= names
-    backend = next(line for line in result.lines if line.name == "backend")
-    assert (backend.replicas, backend.max_replicas) == (1, 3), "HPA minimum counts, maximum reported"
-    sidecar = next(line for line in result.lines if line.name == "backend daprd")
-    assert (sidecar.cpu_m, sidecar.mem_mib) == (50, 96), "from the dapr.io/sidecar-* annotations"
-    kafka = next(line for line in result.lines if line.name == "todo-kafka-dual-role")
-    assert kafka.cpu_m == 400, "from the KafkaNodePool"
-    assert kafka.mem_mib == 1536, "from the KafkaNodePool"
-    scheduler = [v for v in result.volumes if v.name.startswith("dapr-scheduler-data-dir")]
-    assert len(scheduler) == 3, "three scheduler PVCs, 50 GB each"
-    assert all(v.billed_gb == 50 for v in scheduler), "three scheduler PVCs, 50 GB each"
+@pytest.fixture(scope="module")
+def plan(prod) -> model.Budget:
+    return model.compute(prod, overlay="prod", spec=DEFAULT_SPEC)
+
+
+def test_prod_fits_always_free_at_every_moment(plan: model.Budget) -> None:
+    assert plan.fits, model.format_report(plan)
+    for scale in model.Scale:
+        used = plan.usage(scale)
+        assert used.cpu_m <= plan.allocatable_cpu_m, scale
+        assert used.mem_mib <= plan.allocatable_mem_mib, scale
+        assert plan.unplaced(scale) == [], scale
+    assert plan.storage_gb <= model.CAPACITY_STORAGE_GB
+
+
+def test_allocatable_is_capacity_minus_okes_reservation(plan: model.Budget) -> None:
+    """Oracle's kube-reserved for a 2 OCPU / 12 GB node: 60+10 m CPU; 4x255 + 4x205 + 4x105 MiB, + 100 MiB eviction."""
+    assert (plan.reserved.cpu_m, plan.reserved.mem_mib) == (70, 2360)
+    assert plan.allocatable_cpu_m == 2 * (2000 - 70)
+    assert plan.allocatable_mem_mib == 2 * (12 * 1024 - 2360)
+    big = model.node_reserved(NodePool("VM.Standard.A1.Flex", 1, 4, 24, 50))
+    assert (big.cpu_m, big.mem_mib) == (60 + 10 + 5 + 5, 4 * 255 + 4 * 205 + 8 * 105 + 8 * 60 + 100)
+
+
+def test_rollout_counts_every_surge_pod_with_its_sidecar(plan: model.Budget) -> None:
+    apps = [p for p in plan.pods if p.group == "apps"]
+    assert {p.name for p in apps} == {"backend", "worker", "notification", "websocket", "audit", "frontend"}
+    backend = next(p for p in apps if p.name == "backend")
+    assert (backend.min_replicas, backend.max_replicas, backend.surge) == (1, 3, 1), "HPA 1..3, maxSurge 1"
+    assert (backend.cpu_m, backend.sidecar_cpu_m) == (100 + 25, 25), "app container + daprd annotations"
+    rollout, maximum = plan.usage(model.Scale.ROLLOUT), plan.usage(model.Scale.MAXIMUM)
+    assert rollout.cpu_m - maximum.cpu_m == sum(p.cpu_m * p.surge for p in apps)
+    assert rollout.pods - maximum.pods == len(apps)
+
+
+def test_budget_counts_postgres_boot_volumes_and_one_scheduler(plan: model.Budget) -> None:
+    names = {p.name for p in plan.pods}
+    assert {"todo-pg", "todo-kafka-dual-role", "dapr-scheduler-server", "prometheus", "loki", "fluent-bit",
+            "metrics-server", "keda-operator", "nginx-ingress-controller", "cnpg-controller-manager", "calico-node",
+            "kube-flannel", "coredns"} <= names
+    assert next(p for p in plan.pods if p.name == "todo-pg").mem_mib == 384
+    assert next(p for p in plan.pods if p.name == "calico-node").per_node
+    assert [(v.name, v.billed_gb) for v in plan.volumes] == [("todo-pg-1", 50), ("dapr-scheduler-data-dir", 50)]
+    assert plan.boot_volumes_gb == 100
+    assert plan.storage_gb == 200
+
+
+def test_a_third_scheduler_volume_or_a_bigger_boot_volume_breaks_storage(prod) -> None:
+    assert not model.compute(prod, overlay="prod", spec=with_pool(boot_volume_gb=60)).fits_storage
+    objs = [*copy.deepcopy(prod), {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "extra", "namespace": "todo-app"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+    result = model.compute(objs, overlay="prod", spec=DEFAULT_SPEC)
+    assert result.storage_gb == 250, "a 1 GiB claim is billed 50 GB"
+    assert not result.fits
+
+
+def test_a_rollout_that_only_fits_raw_capacity_does_not_fit(prod, plan: model.Budget) -> None:
+    """Requests that fit 4000m of capacity but not the allocatable during a rollout fail the budget."""
+    headroom = plan.allocatable_cpu_m - plan.usage(model.Scale.ROLLOUT).cpu_m
+    objs = copy.deepcopy(prod)
+    dep = one(objs, "Deployment", "worker")
+    per_pod = headroom // 4 + 20  # worker runs 3 replicas + 1 surge pod at the rollout
+    app = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+    app["cpu"] = f"{int(app['cpu'].rstrip('m')) + per_pod}m"
+    result = model.compute(objs, overlay="prod", spec=DEFAULT_SPEC)
+    assert result.fits_at(model.Scale.MINIMUM)
+    assert not result.fits_at(model.Scale.ROLLOUT)
+    assert result.usage(model.Scale.ROLLOUT).cpu_m <= DEFAULT_SPEC.node_pool.size * DEFAULT_SPEC.node_pool.cpu_m_per_node
+    assert not result.fits
+
+
+def test_a_pod_bigger_than_any_node_is_unplaced(prod) -> None:
+    objs = copy.deepcopy(prod)
+    one(objs, "KafkaNodePool", "dual-role")["spec"]["resources"]["requests"]["memory"] = "11Gi"
+    result = model.compute(objs, overlay="prod", spec=DEFAULT_SPEC)
+    assert "kafka/todo-kafka-dual-role" in result.unplaced(model.Scale.MINIMUM)
+    assert not result.fits
+
+
+def test_a_node_pool_beyond_always_free_does_not_fit(prod) -> None:
+    assert not model.compute(prod, overlay="prod", spec=with_pool(size=3)).always_free_pool
+    assert not model.compute(prod, overlay="prod", spec=with_pool(shape="VM.Standard.E5.Flex", ocpus_per_node=1)).fits
 
 
 def test_missing_requests_fall_back_to_the_limitrange_default(prod) -> None:
@@ -46,62 +125,88 @@ def test_missing_requests_fall_back_to_the_limitrange_default(prod) -> None:
     del dep["spec"]["template"]["spec"]["containers"][0]["resources"]
     for key in [k for k in dep["spec"]["template"]["metadata"]["annotations"] if k.startswith("dapr.io/sidecar-")]:
         del dep["spec"]["template"]["metadata"]["annotations"][key]
-    lines = {line.name: line for line in model.workload_lines(objs, nodes=2)}
-    assert (lines["worker"].cpu_m, lines["worker"].mem_mib) == (50, 64)
-    assert lines["worker daprd"].source == "LimitRange default in todo-app"
+    worker = next(p for p in model.workload_pods(objs) if p.name == "worker")
+    assert (worker.cpu_m, worker.mem_mib) == (50 + 50, 64 + 64)
+    assert "LimitRange default in todo-app" in worker.source
 
 
-def test_every_volume_rounds_up_to_the_oke_minimum() -> None:
-    assert model.Volume("v", "ns", 1.0, "t").billed_gb == 50
-    assert model.Volume("v", "ns", 50.0, "t").billed_gb == 50
-    assert model.Volume("v", "ns", 60.5, "t").billed_gb == 61
+def test_percentage_surge_rounds_up() -> None:
+    dep = {"kind": "Deployment", "spec": {"strategy": {"rollingUpdate": {"maxSurge": "25%"}}}}
+    assert model._surge(dep, 3) == 1
+    assert model._surge({"kind": "Deployment", "spec": {"strategy": {"type": "Recreate"}}}, 3) == 0
 
 
-def test_an_extra_small_pvc_breaks_the_storage_budget(prod) -> None:
-    objs = copy.deepcopy(prod) + [
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"data-{i}", "namespace": "todo-app"},
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
-        for i in range(2)
-    ]
-    result = model.compute(objs, overlay="prod")
-    assert result.storage_gb == 250
-    assert not result.fits_storage
-    assert not result.fits
+# ------------------------------------------------------------------ the cluster spec
+def test_cluster_spec_is_read_from_the_provisioning_file(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_YAML.replace("size: 2", "size: 1").replace("ocpus_per_node: 2", "ocpus_per_node: 4"))
+    spec = load_cluster_spec(path)
+    assert spec.node_pool == NodePool("VM.Standard.A1.Flex", 1, 4.0, 12.0, 50)
+    assert (spec.api_endpoint_subnet_cidr, spec.cni, spec.source) == ("10.0.0.0/28", "FLANNEL_OVERLAY", str(path))
+    assert not spec.from_defaults
 
 
-def test_boot_volumes_count_when_asked(prod) -> None:
-    """OCI counts boot volumes in the same 200 GB: 1 node fits, 2 nodes do not (3 scheduler PVCs)."""
-    assert model.compute(prod, overlay="prod", nodes=1, boot_volume_gb=50).fits_storage
-    assert not model.compute(prod, overlay="prod", nodes=2, boot_volume_gb=50).fits_storage
+def test_the_built_in_defaults_match_the_provisioning_example(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_YAML)
+    assert dataclasses.replace(load_cluster_spec(path), source=DEFAULT_SPEC.source) == DEFAULT_SPEC
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("node_pool: {shape: x}\n", "missing node_pool.size"),
+    (SPEC_YAML.replace("size: 2", "size: two"), "node_pool.size must be a int"),
+    (SPEC_YAML.replace("size: 2", "size: 0"), "at least one node"),
+    ("- a list\n", "expected a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_a_bad_cluster_spec_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(ClusterSpecError, match=message):
+        load_cluster_spec(path)
+
+
+# ------------------------------------------------------------------ the command
 def _args(**kw) -> argparse.Namespace:
-    base = {"overlay": "prod", "json": False, "nodes": 2, "boot_volume_gb": 0}
-    base.update(kw)
-    return argparse.Namespace(**base)
+    return argparse.Namespace(**{"overlay": "prod", "json": False, "cluster_spec": None, **kw})
 
 
-def test_cli_exit_zero_and_json(prod, monkeypatch, capsys) -> None:
+def test_cli_prints_the_report_and_json(prod, monkeypatch, capsys) -> None:
     monkeypatch.setattr(budget_cmd, "render_overlay", lambda name: prod)
     assert budget_cmd.run(_args(json=True)) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["fits"]["all"] is True
-    assert data["capacity"]["cpu_m"] == 4000
-    assert data["requests"]["cpu_m"] == sum(line["total_cpu_m"] for line in data["lines"])
+    assert data["fits"] is True
+    assert data["allocatable"]["cpu_m"] == 3860
+    assert data["scales"]["rollout"]["cpu_m"] > data["scales"]["maximum"]["cpu_m"] > data["scales"]["minimum"]["cpu_m"]
+    assert data["storage"]["boot_volumes_gb"] == 100
     assert budget_cmd.run(_args()) == 0
-    assert "fits the Always Free allowance" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fits the Always Free allowance" in out
+    assert "rollout at maximum scale" in out
 
 
-def test_cli_exit_one_when_it_does_not_fit(prod, monkeypatch, capsys) -> None:
-    objs = copy.deepcopy(prod)
-    one(objs, "KafkaNodePool", "dual-role")["spec"]["replicas"] = 9
-    monkeypatch.setattr(budget_cmd, "render_overlay", lambda name: objs)
-    assert budget_cmd.run(_args()) == 1
-    assert "DOES NOT FIT" in capsys.readouterr().out
+def test_cli_names_the_spec_file_or_the_defaults(prod, monkeypatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setattr(budget_cmd, "render_overlay", lambda name: prod)
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_YAML.replace("size: 2", "size: 1").replace("ocpus_per_node: 2", "ocpus_per_node: 4")
+                    .replace("memory_gb_per_node: 12", "memory_gb_per_node: 24"))
+    assert budget_cmd.run(_args(cluster_spec=path)) == 0
+    out = capsys.readouterr().out
+    assert f"1 x VM.Standard.A1.Flex, 4 OCPU / 24 GB, 50 GB boot volume each ({path})" in out
+    assert "Storage: 150 GB of 200 GB" in out
 
 
-def test_cli_real_render_and_bad_overlay(capsys) -> None:
+def test_cli_exit_one_when_it_does_not_fit(prod, monkeypatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setattr(budget_cmd, "render_overlay", lambda name: prod)
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_YAML.replace("boot_volume_gb: 50", "boot_volume_gb: 100"))
+    assert budget_cmd.run(_args(cluster_spec=path)) == 1
+    assert "Storage: 300 GB of 200 GB  DOES NOT FIT" in capsys.readouterr().out
+
+
+def test_cli_real_render_bad_overlay_and_bad_spec(tmp_path: Path) -> None:
     assert budget_cmd.run(_args()) == 0
-    from console.cli import CliError
     with pytest.raises(CliError, match="no overlay 'staging'"):
         budget_cmd.run(_args(overlay="staging"))
+    with pytest.raises(CliError, match="cannot read cluster spec"):
+        budget_cmd.run(_args(cluster_spec=tmp_path / "missing.yaml"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
+import copy
 from typing import Any
 
-import pytest
-import yaml
-
+from console.manifests import access, budget, netpol
 from console.manifests.budget import read_releases, release_values, unset_helm_requests
+from console.manifests.cluster_spec import DEFAULT_SPEC
+from console.manifests.netpol import Endpoint
+from console.manifests.preflight import quotas_admit
 from console.manifests.quantity import cpu_millis, mem_mib
 from console.manifests.render import KUSTOMIZE_DIR, iter_containers
 from tests.kustomize.conftest import by_kind, one
@@ -17,7 +18,7 @@ APPS = ("backend", "worker", "notification", "websocket", "audit", "frontend")
 CONSUMERS = {"worker": ["task-events"], "notification": ["reminders"], "websocket": ["task-updates"],
              "audit": ["task-events", "reminders", "task-updates"]}
 TOPICS = {"task-events": 3, "reminders": 1, "task-updates": 3}
-NAMESPACES = ("todo-app", "kafka", "dapr-system", "monitoring")
+NAMESPACES = ("todo-app", "kafka", "dapr-system", "monitoring", "postgres")
 # What the services' settings read through the Dapr secret store (services/*/config.py SECRET_FIELDS).
 SECRETS_READ = {"backend": {"todo-db", "todo-auth", "todo-internal"}, "worker": {"todo-internal"},
                 "notification": {"todo-internal", "todo-notification"}, "websocket": {"todo-auth"},
@@ -268,7 +269,10 @@ def test_state_and_secret_stores(overlay) -> None:
 def test_configuration_and_resiliency(overlay) -> None:
     _, objs = overlay
     conf = one(objs, "Configuration", "todo-config")["spec"]
-    assert conf["mtls"]["enabled"] is True
+    assert "mtls" not in conf, "daprd reads mTLS from the daprsystem Configuration only: set it in the Dapr chart"
+    mtls = release_values("dapr", "prod")["global"]["mtls"]
+    assert mtls["enabled"] is True, "the chart renders global.mtls into daprsystem"
+    assert mtls["workloadCertTTL"]
     assert conf["metrics"]["enabled"] is True
     assert "tracing" in conf
     assert conf["accessControl"]["defaultAction"] == "deny"
@@ -281,38 +285,65 @@ def test_configuration_and_resiliency(overlay) -> None:
     assert {"retry", "timeout", "circuitBreaker"} <= set(res["targets"]["apps"]["backend"]), "FR-D10"
 
 
-# ------------------------------------------------------------------ A11-A15, H11-H13: ingress
-def test_ingress_routes_and_tls(overlay) -> None:
+# ------------------------------------------------------------------ A11-A15, H11-H13: the public entry
+SECURITY_HEADERS = {"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+                    "Permissions-Policy", "Content-Security-Policy"}
+
+
+def test_virtualserver_routes_tls_and_redirect(overlay) -> None:
     name, objs = overlay
-    routes = {}
-    for ing in by_kind(objs, "Ingress", "todo-app"):
-        assert ing["spec"]["ingressClassName"] == "nginx"
-        assert ing["spec"]["tls"][0]["secretName"] == "todo-tls"
-        assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true", "FR-H12"
-        for rule in ing["spec"]["rules"]:
-            assert rule["host"] in ing["spec"]["tls"][0]["hosts"]
-            for p in rule["http"]["paths"]:
-                routes[p["path"]] = p["backend"]["service"]["name"]
-    assert routes == {"/": "frontend", "/app": "frontend", "/api": "backend", "/api/audit": "audit", "/ws": "websocket"}
+    assert not by_kind(objs, "Ingress"), "routes are a VirtualServer of F5's NGINX Ingress Controller"
+    vs = one(objs, "VirtualServer", "todo")["spec"]
+    assert vs["ingressClassName"] == "nginx"
+    assert vs["tls"]["secret"] == one(objs, "Certificate", "todo-tls")["spec"]["secretName"], "FR-A15/H11"
+    assert vs["tls"]["redirect"] == {"enable": True, "code": 301}, "FR-H12"
+    upstreams = {u["name"]: u for u in vs["upstreams"]}
+    routes = {r["path"]: upstreams[r["action"]["proxy"]["upstream"]]["service"] for r in vs["routes"]}
+    assert routes == {"/": "frontend", "/api": "backend", "/api/audit": "audit", "/ws": "websocket"}, \
+        "FR-A13/A14 (/app/* is under /)"
+    for upstream in upstreams.values():
+        svc = one(objs, "Service", upstream["service"])
+        assert upstream["port"] in [p["port"] for p in svc["spec"]["ports"]]
+    assert upstreams["websocket"]["read-timeout"] == "3600s", "long-lived WebSocket connections"
     cert = one(objs, "Certificate", "todo-tls")
+    assert cert["spec"]["dnsNames"] == [vs["host"]]
     issuer = cert["spec"]["issuerRef"]["name"]
     assert one(objs, "ClusterIssuer", issuer)
     if name == "prod":
         assert issuer == "letsencrypt-prod"
-        assert one(objs, "ClusterIssuer", issuer)["spec"]["acme"]["server"].startswith("https://acme-v02.api.letsencrypt.org")
+        acme = one(objs, "ClusterIssuer", issuer)["spec"]["acme"]
+        assert acme["server"].startswith("https://acme-v02.api.letsencrypt.org")
+        assert acme["solvers"][0]["http01"]["ingress"]["ingressClassName"] == vs["ingressClassName"]
+        assert cert["metadata"]["annotations"]["cert-manager.io/issue-temporary-certificate"] == "true", \
+            "without a certificate in todo-tls NGINX refuses TLS, and the redirected HTTP-01 challenge fails"
     else:
         assert issuer == "selfsigned"
-        assert cert["spec"]["dnsNames"][0].endswith(".nip.io")
+        assert vs["host"].endswith(".nip.io")
 
 
-def test_ingress_controller_values_set_hsts_headers_and_oci_flexible_lb() -> None:
-    values = release_values("ingress-nginx", "prod")["controller"]
-    assert values["config"]["hsts"] == "true"
-    assert int(values["config"]["hsts-max-age"]) >= 31536000
-    assert {"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"} <= set(values["addHeaders"])
+def test_every_route_sends_hsts_and_the_security_headers(overlay) -> None:
+    """FR-H13: the controller's ConfigMap HSTS applies to Ingress resources only, so each route adds them."""
+    _, objs = overlay
+    for route in one(objs, "VirtualServer", "todo")["spec"]["routes"]:
+        added = {h["name"]: h for h in route["action"]["proxy"]["responseHeaders"]["add"]}
+        assert set(added) == SECURITY_HEADERS, route["path"]
+        assert all(h["always"] for h in added.values()), "on error responses too"
+        assert "max-age=31536000" in added["Strict-Transport-Security"]["value"]
+
+
+def test_ingress_controller_is_maintained_nginx_behind_the_free_load_balancer() -> None:
+    release = next(r for r in read_releases() if r.name == "nginx-ingress")
+    assert release.repo == "oci://ghcr.io/nginx/charts", "F5 NGINX Ingress Controller, not the retired ingress-nginx"
+    assert not [r for r in read_releases() if r.name == "ingress-nginx"]
+    values = release_values("nginx-ingress", "prod")["controller"]
+    assert values["enableCustomResources"] is True
+    assert values["enableCertManager"] is True, "merges cert-manager's HTTP-01 solver into the VirtualServer's host"
+    assert values["enableSnippets"] is False
+    assert values["telemetryReporting"]["enable"] is False
     ann = values["service"]["annotations"]
     assert ann["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
     assert ann["service.beta.kubernetes.io/oci-load-balancer-shape-flex-max"] == "10"
+    assert values["config"]["entries"]["server-tokens"] == "false"
 
 
 def test_images_per_overlay(rendered) -> None:
@@ -389,7 +420,7 @@ def test_only_the_ingress_controller_takes_outside_traffic(overlay) -> None:
                 ns_sel = peer.get("namespaceSelector")
                 if ns_sel is not None:
                     outside.add(ns_sel["matchLabels"]["kubernetes.io/metadata.name"])
-    assert outside <= {"ingress-nginx", "monitoring"}, outside
+    assert outside <= {"nginx-ingress", "monitoring"}, outside
 
 
 def test_kafka_reachable_only_from_todo_app_and_operators(overlay) -> None:
@@ -402,7 +433,8 @@ def test_kafka_reachable_only_from_todo_app_and_operators(overlay) -> None:
                     assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in allowed
                 else:
                     assert set(peer) == {"podSelector"}, "same-namespace peers only"
-    client_rule = one(objs, "NetworkPolicy", "allow-clients")["spec"]["ingress"][0]
+    client_rule = next(p for p in by_kind(objs, "NetworkPolicy", "kafka") if p["metadata"]["name"] == "allow-clients")
+    client_rule = client_rule["spec"]["ingress"][0]
     assert {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in client_rule["from"]} \
         == {"todo-app", "keda"}, "FR-H05"
     listener = one(objs, "Kafka", "todo-kafka")["spec"]["kafka"]["listeners"][0]
@@ -426,19 +458,81 @@ def test_rbac_is_least_privilege(overlay) -> None:
                 assert rule.get("resourceNames"), f"{role['metadata']['name']}: named secrets only"
 
 
-def test_ci_deployer_can_only_deploy_into_todo_app(overlay) -> None:
-    _, objs = overlay
-    bindings = [b for b in by_kind(objs, "RoleBinding") if any(s["name"] == "ci-deployer" for s in b["subjects"])]
-    assert len(bindings) == 1
-    assert bindings[0]["metadata"]["namespace"] == "todo-app"
-    role = one(objs, "Role", bindings[0]["roleRef"]["name"])
-    assert role["metadata"]["namespace"] == "todo-app"
+def test_ci_deployer_updates_the_app_layer_and_nothing_else(prod, prod_apps) -> None:
+    """FR-H02: continuous deployment can `kubectl apply -k overlays/prod-apps` and reaches nothing more."""
+    role = access.service_account_role(prod, "ci-deployer", "todo-app")
+    assert role is not None
+    assert access.refused(prod_apps, role) == [], "every object of the apps overlay: get and patch"
     verbs = {v for r in role["rules"] for v in r["verbs"]}
+    assert not {"create", "delete", "deletecollection", "*"} & verbs, "updates only: an administrator creates"
     resources = {res for r in role["rules"] for res in r["resources"]}
-    assert "deployments" in resources
-    assert {"patch", "update"} <= verbs
-    assert not {"delete", "deletecollection"} & verbs
-    assert not {"secrets", "pods/exec", "roles", "rolebindings"} & resources
+    assert not {"secrets", "serviceaccounts", "pods/exec", "roles", "rolebindings", "networkpolicies",
+                "components", "configurations"} & resources
+    apps_refs = {(o["kind"], o["metadata"]["name"]) for o in prod_apps}
+    platform = [o for o in prod if (o["kind"], o["metadata"]["name"]) not in apps_refs]
+    assert len(access.refused(platform, role, ["patch"])) == len(platform), "no platform object is within reach"
+    assert not role_allows_patch(role, one(prod, "ConfigMap", "todo-deploy-policy")), "its own guard's parameters"
+
+
+def role_allows_patch(role, obj) -> bool:
+    return access.role_allows(role, "patch", obj)
+
+
+# ------------------------------------------------------------------ H02: what the deployer may change in a Deployment
+GUARD_USER = "system:serviceaccount:todo-app:ci-deployer"
+
+
+def _guard_verdicts(prod, new: dict[str, Any], old: dict[str, Any] | None, user: str = GUARD_USER) -> list[str]:
+    """The messages of the guard's failing validations, evaluated with a CEL interpreter as the API server would."""
+    import celpy
+
+    policy = one(prod, "ValidatingAdmissionPolicy", "todo-ci-deployer-guard")["spec"]
+    params = one(prod, "ConfigMap", "todo-deploy-policy")
+    env = celpy.Environment()
+    activation: dict[str, Any] = {
+        "object": celpy.json_to_cel(new), "oldObject": celpy.json_to_cel(old),
+        "request": celpy.json_to_cel({"operation": "UPDATE" if old else "CREATE", "userInfo": {"username": user}}),
+        "params": celpy.json_to_cel(params),
+    }
+    if not all(env.program(env.compile(m["expression"])).evaluate(activation) for m in policy["matchConditions"]):
+        return []
+    variables: dict[Any, Any] = {}
+    for var in policy["variables"]:  # each may use the ones before it
+        scope = {**activation, "variables": celpy.celtypes.MapType(variables)}
+        variables[celpy.celtypes.StringType(var["name"])] = env.program(env.compile(var["expression"])).evaluate(scope)
+    activation["variables"] = celpy.celtypes.MapType(variables)
+    failures = []
+    for rule in policy["validations"]:
+        if not env.program(env.compile(rule["expression"])).evaluate(activation):
+            failures.append(rule.get("message") or rule["messageExpression"])
+    return failures
+
+
+def test_deployer_guard_admits_a_release_and_refuses_everything_else(prod) -> None:
+    old = one(prod, "Deployment", "backend")
+    prefix = one(prod, "ConfigMap", "todo-deploy-policy")["data"]["imagePrefix"]
+    release = copy.deepcopy(old)
+    app = release["spec"]["template"]["spec"]["containers"][0]
+    app["image"] = prefix + "todo-backend:5f3a2c1"
+    app["resources"]["limits"]["memory"] = "512Mi"
+    assert _guard_verdicts(prod, release, old) == [], "a new image tag and resources are a release"
+
+    def changed(mutate) -> list[str]:
+        new = copy.deepcopy(old)
+        mutate(new["spec"]["template"])
+        return _guard_verdicts(prod, new, old)
+
+    assert changed(lambda t: t["spec"].__setitem__("serviceAccountName", "audit")) == \
+        ["ci-deployer may not change the ServiceAccount a Deployment runs as"]
+    assert changed(lambda t: t["spec"]["containers"][0].__setitem__("image", "docker.io/evil/backend:1"))
+    assert changed(lambda t: t["spec"]["containers"][0].__setitem__("command", ["sh", "-c", "env"]))
+    assert changed(lambda t: t["metadata"]["annotations"].__setitem__("dapr.io/app-id", "worker"))
+    assert changed(lambda t: t["spec"]["volumes"].append({"name": "x", "emptyDir": {}}))
+    assert changed(lambda t: t["spec"].__setitem__("initContainers", [{"name": "x", "image": prefix + "x"}]))
+    assert _guard_verdicts(prod, release, None) == \
+        ["ci-deployer may not create Deployments; an administrator applies new services with overlays/prod"]
+    assert _guard_verdicts(prod, release, None, user="system:serviceaccount:kube-system:admin") == [], \
+        "the guard binds ci-deployer only"
 
 
 # ------------------------------------------------------------------ H06: quota admits the app at full scale
@@ -464,6 +558,18 @@ def test_todo_app_quota_admits_every_service_at_max_scale_plus_a_surge_pod(overl
     assert hard["services.nodeports"] == "0"
 
 
+def test_every_quota_admits_the_budget_during_a_rollout(overlay) -> None:
+    """FR-H06: quotas exist before the charts (bootstrap step 3), so they must admit everything the budget runs."""
+    name, objs = overlay
+    plan = budget.compute(objs, overlay=name, spec=DEFAULT_SPEC)
+    assert quotas_admit(objs, plan) == []
+    squeezed = copy.deepcopy(objs)
+    one_ns = next(q for q in by_kind(squeezed, "ResourceQuota", "postgres"))
+    one_ns["spec"]["hard"]["requests.storage"] = "10Gi"
+    assert quotas_admit(squeezed, plan) == [
+        "ResourceQuota postgres/compute: requests.storage 10Gi is less than the 50 needed during a rollout at maximum scale"]
+
+
 # ------------------------------------------------------------------ operators and secrets
 def test_operators_pinned_with_values_and_requests() -> None:
     releases = read_releases()
@@ -473,47 +579,122 @@ def test_operators_pinned_with_values_and_requests() -> None:
         assert (KUSTOMIZE_DIR / "operators" / rel.name / "values.yaml").is_file(), rel.name
     assert [r.name for r in releases][:2] == ["metrics-server", "kube-prometheus-stack"], \
         "monitoring CRDs before charts that create ServiceMonitors"
-    assert {"dapr", "strimzi-kafka-operator", "ingress-nginx", "cert-manager", "keda"} <= {r.name for r in releases}
+    assert {"dapr", "strimzi-kafka-operator", "nginx-ingress", "cert-manager", "keda", "cloudnative-pg"} <= \
+        {r.name for r in releases}
     assert next(r for r in releases if r.name == "dapr").namespace == "dapr-system", "FR-D01"
     assert next(r for r in releases if r.name == "strimzi-kafka-operator").namespace == "kafka", "FR-C01"
     assert unset_helm_requests("prod") == []
     assert unset_helm_requests("dev") == []
 
 
-@pytest.mark.parametrize("env_name", ["dev", "prod"])
-def test_install_script_dry_run_installs_every_release_in_order(env_name) -> None:
-    script = KUSTOMIZE_DIR / "operators" / "install.sh"
-    out = subprocess.run(["bash", str(script), env_name], env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True).stdout.splitlines()
-    wanted = [r for r in read_releases() if env_name in r.environments]
-    assert len(out) == len(wanted)
-    for line, rel in zip(out, wanted, strict=True):
-        assert f"upgrade --install {rel.name} " in line
-        assert f"--version {rel.version} " in line
-        assert f"--namespace {rel.namespace} " in line
-        assert f"{rel.name}/values.yaml" in line
+def test_scheduler_runs_one_persistent_replica() -> None:
+    """Reminders (Dapr Jobs) survive a scheduler restart, on one 50 GB volume instead of the chart's three."""
+    dapr = next(r for r in read_releases() if r.name == "dapr")
+    assert dapr.post_render == "single-scheduler"
+    assert release_values("dapr", "prod")["dapr_scheduler"]["cluster"]["inMemoryStorage"] is False
+    pods, volumes = budget.helm_pods("prod")
+    assert next(p for p in pods if p.name == "dapr-scheduler-server").min_replicas == 1
+    assert [v.name for v in volumes if v.namespace == "dapr-system"] == ["dapr-scheduler-data-dir"]
 
 
-def test_scheduler_persists_and_nothing_else_claims_block_volumes() -> None:
-    dapr = release_values("dapr", "prod")["dapr_scheduler"]["cluster"]
-    assert dapr["inMemoryStorage"] is False, "reminders (Dapr Jobs) must survive a scheduler restart"
-    assert release_values("loki", "prod")["singleBinary"]["persistence"]["enabled"] is False
+def test_logs_live_in_object_storage_and_metrics_claim_no_volume() -> None:
+    """FR-G06: Loki's chunks and index go to OCI Object Storage (S3 API), not to an emptyDir."""
+    loki = release_values("loki", "prod")
+    assert loki["loki"]["storage"]["type"] == "s3"
+    assert loki["loki"]["storage"]["s3"]["s3ForcePathStyle"] is True
+    assert {c["object_store"] for c in loki["loki"]["schemaConfig"]["configs"]} == {"s3"}
+    assert loki["loki"]["compactor"]["delete_request_store"] == "s3"
+    assert "-config.expand-env=true" in loki["singleBinary"]["extraArgs"]
+    assert loki["singleBinary"]["extraEnvFrom"] == [{"secretRef": {"name": "loki-object-storage"}}]
+    assert loki["singleBinary"]["persistence"]["enabled"] is False, "no block volume: the allowance is spent"
     assert "volumeClaimTemplate" not in release_values("kube-prometheus-stack", "prod")["prometheus"]["prometheusSpec"]["storageSpec"]
 
 
-def test_secret_templates_hold_placeholders_only() -> None:
-    folder = KUSTOMIZE_DIR / "secrets"
-    templates = sorted(folder.glob("*.template.yaml"))
-    assert {p.name.split("-secret")[0] for p in templates} >= SECRET_NAMES
-    for path in templates:
-        doc = yaml.safe_load(path.read_text())
-        assert doc["kind"] == "Secret"
-        assert "data" not in doc
-        for key, value in doc["stringData"].items():
-            assert "<" in value or key == "admin-user", f"{path.name}:{key} must be a placeholder"
-    ignore = (folder / ".gitignore").read_text().splitlines()
-    assert "*" in ignore
-    assert "!*.template.yaml" in ignore
+def test_postgres_is_one_instance_with_its_volume_credentials_and_backups(prod, dev) -> None:
+    cluster = one(prod, "Cluster", "todo-pg")["spec"]
+    assert cluster["instances"] == 1
+    assert cluster["enablePDB"] is False, "a one-instance PDB would block every node drain"
+    assert cluster["storage"]["size"] == "50Gi", "OKE's minimum block volume: ask for what is billed"
+    assert cluster["bootstrap"]["initdb"] == {"database": "todo", "owner": "todo", "secret": {"name": "todo-db-owner"}}
+    assert cluster["managed"]["roles"][0]["passwordSecret"] == {"name": "todo-audit-owner"}
+    assert one(prod, "Database", "audit")["spec"]["owner"] == "audit"
+    store = cluster["backup"]["barmanObjectStore"]
+    assert store["endpointURL"].endswith(".oraclecloud.com")
+    assert ".compat.objectstorage." in store["endpointURL"]
+    assert store["destinationPath"].startswith("s3://")
+    assert set(store["s3Credentials"]) == {"accessKeyId", "secretAccessKey", "region"}
+    assert {e["name"] for e in cluster["env"]} == {"AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"}
+    assert one(prod, "ScheduledBackup", "todo-pg-nightly")["spec"]["method"] == "barmanObjectStore"
+    assert "backup" not in one(dev, "Cluster", "todo-pg")["spec"], "local clusters have no object storage"
+
+
+def test_postgres_is_reachable_only_from_its_clients(overlay) -> None:
+    _, objs = overlay
+    pg = Endpoint("postgres", {"cnpg.io/cluster": "todo-pg", "cnpg.io/instanceName": "todo-pg-1"})
+    for app in ("backend", "audit", "worker"):
+        assert netpol.allowed(objs, Endpoint("todo-app", {"app.kubernetes.io/name": app}), pg, 5432), app
+    assert not netpol.allowed(objs, Endpoint("todo-app", {"app.kubernetes.io/name": "frontend"}), pg, 5432)
+    assert not netpol.allowed(objs, Endpoint("nginx-ingress", {"app.kubernetes.io/name": "nginx-ingress"}), pg, 5432)
+    assert netpol.allowed(objs, Endpoint("cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"}), pg, 8000)
+    assert not netpol.allowed(objs, Endpoint("kafka", {"strimzi.io/cluster": "todo-kafka"}), pg, 5432)
+
+
+def test_kube_api_egress_reaches_the_api_endpoint_subnet_only(prod) -> None:
+    """The policies name OKE's API endpoint subnet on 6443 (kube-proxy's rewrite of kubernetes.default:443)."""
+    inside, outside = Endpoint(ip="10.0.0.2"), Endpoint(ip="140.91.10.20")
+    # worker: in todo-app, backend, websocket, audit and notification may also call HTTPS out (JWKS, webhook).
+    for ns, labels in (("todo-app", {"app.kubernetes.io/name": "worker"}), ("dapr-system", {"app": "dapr-operator"}),
+                       ("kafka", {"strimzi.io/kind": "cluster-operator"}), ("postgres", {"cnpg.io/cluster": "todo-pg"}),
+                       ("monitoring", {"app.kubernetes.io/name": "grafana"})):
+        pod = Endpoint(ns, labels)
+        assert netpol.allowed(prod, pod, inside, 6443), ns
+        if ns != "postgres":  # PostgreSQL's backups go to Object Storage over 443 (postgres-backups component)
+            assert not netpol.allowed(prod, pod, outside, 443), f"{ns}: HTTPS to anywhere"
+        assert not netpol.allowed(prod, pod, outside, 6443), f"{ns}: another cluster's API"
+    frontend = Endpoint("todo-app", {"app.kubernetes.io/name": "frontend"})
+    assert not netpol.allowed(prod, frontend, inside, 6443), "the frontend reads no Secret"
+
+
+def test_keda_speaks_the_kafka_protocol_the_dapr_component_speaks(prod) -> None:
+    """KEDA's default protocol version (1.0.0) is refused by Kafka 4 brokers: every lag query would fail."""
+    component = _meta(one(prod, "Component", "kafka-pubsub"))
+    broker = one(prod, "Kafka", "todo-kafka")["spec"]["kafka"]["version"]
+    for so in by_kind(prod, "ScaledObject", "todo-app"):
+        for trig in so["spec"]["triggers"]:
+            assert trig["metadata"]["version"] == component["version"], so["metadata"]["name"]
+    assert tuple(map(int, component["version"].split("."))) >= (2, 1, 0), "Kafka 4 serves no older request versions"
+    assert tuple(map(int, component["version"].split("."))) <= tuple(map(int, broker.split("."))), broker
+
+
+def test_scaled_deployments_spread_over_the_nodes(overlay) -> None:
+    """Replicas of backend, worker and audit never pile onto one node, and a drained node never blocks them."""
+    overlay_name, objs = overlay
+    if overlay_name == "prod":
+        scaled = {p.name for p in budget.workload_pods(objs) if (p.max_replicas or 1) > 1}
+        assert scaled == {"backend", "worker", "audit"}, "every Deployment that scales out is spread"
+    for name in ("backend", "worker", "audit"):
+        spec = one(objs, "Deployment", name)["spec"]["template"]["spec"]
+        spread = [c for c in spec.get("topologySpreadConstraints") or [] if c["topologyKey"] == "kubernetes.io/hostname"]
+        assert len(spread) == 1, name
+        assert spread[0]["maxSkew"] == 1
+        assert spread[0]["whenUnsatisfiable"] == "DoNotSchedule"
+        assert spread[0]["nodeTaintsPolicy"] == "Honor", "a cordoned node must not count, or a drain blocks"
+        assert spread[0]["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def test_no_disruption_budget_blocks_a_node_drain(overlay) -> None:
+    """Each PDB lets a drain evict at least one pod at the Deployment's minimum scale (OKE node pool upgrades)."""
+    _, objs = overlay
+    plan = {p.name: p for p in budget.workload_pods(objs)}
+    for pdb in by_kind(objs, "PodDisruptionBudget", "todo-app"):
+        app = pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        low = plan[app].min_replicas
+        if "maxUnavailable" in pdb["spec"]:
+            assert int(pdb["spec"]["maxUnavailable"]) >= 1, app
+        else:
+            assert int(pdb["spec"]["minAvailable"]) < low, f"{app}: minAvailable blocks drains at {low} replica(s)"
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert one(objs, "Cluster", "todo-pg")["spec"]["enablePDB"] is False
 
 
 def test_service_invocation_acl_matches_the_network_path(overlay) -> None:

@@ -22,6 +22,11 @@ def test_every_object_validates_strictly(overlay, validator: ManifestValidator) 
     assert not problems, f"{name}: " + "\n".join(map(str, problems))
 
 
+def test_the_apps_overlay_validates_strictly(prod_apps, validator: ManifestValidator) -> None:
+    problems = validator.validate_all(prod_apps)
+    assert not problems, "\n".join(map(str, problems))
+
+
 def test_custom_resources_are_checked_against_crds_not_skipped(prod, validator: ManifestValidator) -> None:
     kinds = {(o["apiVersion"], o["kind"]) for o in prod if validator.is_custom(o)}
     assert {("kafka.strimzi.io/v1", "Kafka"), ("kafka.strimzi.io/v1", "KafkaNodePool"),
@@ -30,7 +35,9 @@ def test_custom_resources_are_checked_against_crds_not_skipped(prod, validator: 
             ("dapr.io/v1alpha1", "Configuration"), ("keda.sh/v1alpha1", "ScaledObject"),
             ("cert-manager.io/v1", "Certificate"), ("cert-manager.io/v1", "ClusterIssuer"),
             ("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
-            ("monitoring.coreos.com/v1", "PrometheusRule")} <= kinds
+            ("monitoring.coreos.com/v1", "PrometheusRule"), ("k8s.nginx.org/v1", "VirtualServer"),
+            ("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database"),
+            ("postgresql.cnpg.io/v1", "ScheduledBackup")} <= kinds
 
 
 @pytest.mark.parametrize(
@@ -44,6 +51,12 @@ def test_custom_resources_are_checked_against_crds_not_skipped(prod, validator: 
          "livenesProbe"),
         ("PrometheusRule", "todo-alerts",
          lambda o: o["spec"]["groups"][0].__setitem__("partial_response_strategy", "sometimes"), "abort|warn"),
+        ("VirtualServer", "todo",
+         lambda o: o["spec"]["routes"][0]["action"]["proxy"].__setitem__("responseHeader", {}), "responseHeader"),
+        ("Cluster", "todo-pg", lambda o: o["spec"]["backup"]["barmanObjectStore"].__setitem__("bucket", "x"), "bucket"),
+        ("ScheduledBackup", "todo-pg-nightly", lambda o: o["spec"].__setitem__("method", "rsync"), "rsync"),
+        ("ValidatingAdmissionPolicy", "todo-ci-deployer-guard",
+         lambda o: o["spec"].__setitem__("validationz", []), "validationz"),
     ],
 )
 def test_validator_rejects_unknown_fields_and_bad_values(prod, validator, kind, name, mutate, expect) -> None:
@@ -69,20 +82,32 @@ def test_kustomizations_use_only_current_fields() -> None:
         assert doc["kind"] == want_kind, path
 
 
-def test_overlays_share_base_and_components() -> None:
-    for name in ("dev", "prod"):
-        doc = yaml.safe_load((KUSTOMIZE_DIR / "overlays" / name / "kustomization.yaml").read_text())
-        assert "../../base" in doc["resources"]
-        assert {"../../components/public-host", "../../components/observability"} <= set(doc["components"])
+def _kustomization(overlay: str) -> dict:
+    return yaml.safe_load((KUSTOMIZE_DIR / "overlays" / overlay / "kustomization.yaml").read_text())
+
+
+def test_overlays_share_the_layers_and_components() -> None:
+    """dev and prod each get the app and the platform layer once, prod's app layer being prod-apps itself."""
+    dev, prod, apps = _kustomization("dev"), _kustomization("prod"), _kustomization("prod-apps")
+    assert {"../../base/apps", "../../base/platform"} <= set(dev["resources"])
+    assert "../../base/apps" in apps["resources"]
+    assert "../../base/platform" not in apps["resources"]
+    assert {"../prod-apps", "../../base/platform"} <= set(prod["resources"])
+    assert "../../base/apps" not in prod["resources"], "the app layer comes once, through prod-apps"
+    assert "images" not in prod, "images are set once, in prod-apps (CD's kustomize edit set image)"
+    for doc in (dev, prod, apps):
+        assert "../../components/environment" in doc["components"]
+    assert {"../../components/observability", "../../components/postgres-backups"} <= set(prod["components"])
 
 
 def _kind_slug(kind: str) -> str:
     return kind.lower()
 
 
-def test_base_is_one_resource_per_file_named_component_kind() -> None:
-    base = KUSTOMIZE_DIR / "base"
-    listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+@pytest.mark.parametrize("layer", ["apps", "platform", "platform/namespaces"])
+def test_base_is_one_resource_per_file_named_component_kind(layer) -> None:
+    base = KUSTOMIZE_DIR / "base" / layer
+    listed = [r for r in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"] if r.endswith(".yaml")]
     on_disk = sorted(p.name for p in base.glob("*.yaml") if p.name != "kustomization.yaml")
     assert sorted(listed) == on_disk, "every base file is listed and every listed file exists"
     for name in on_disk:
@@ -97,7 +122,7 @@ def test_base_is_one_resource_per_file_named_component_kind() -> None:
 
 def test_sandbox_contract_resources_live_in_base() -> None:
     """The sandbox reads these from plain YAML under kustomize/base (CONTRIBUTING)."""
-    docs = [d for p in (KUSTOMIZE_DIR / "base").glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
+    docs = [d for p in (KUSTOMIZE_DIR / "base").rglob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d]
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs if "metadata" in d}
     for topic in ("task-events", "reminders", "task-updates"):
         assert ("KafkaTopic", topic) in kinds
@@ -116,7 +141,7 @@ def test_render_error_is_reported(tmp_path: Path) -> None:
 def test_no_secret_objects_and_no_placeholder_hosts_leak(overlay) -> None:
     _name, objs = overlay
     assert not by_kind(objs, "Secret"), "secrets are created by hand from kustomize/secrets/, never rendered"
-    assert not [o for o in objs if o["metadata"]["name"] == "todo-public-host"], "local-config input must not render"
+    assert not [o for o in objs if o["metadata"]["name"] == "todo-environment"], "local-config input must not render"
 
 
 def test_builtin_validation_agrees_with_kubernetes_validate(prod, validator: ManifestValidator) -> None:

@@ -154,7 +154,7 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
 
 def publish_breaker_timeout_s() -> float:
     """How long the base Resiliency's publish circuit breaker stays open once it has tripped."""
-    docs = yaml.safe_load_all((REPO / "kustomize" / "base" / "todo-resiliency-resiliency.yaml").read_text())
+    docs = yaml.safe_load_all((REPO / "kustomize" / "base" / "apps" / "todo-resiliency-resiliency.yaml").read_text())
     resiliency = next(d for d in docs if d and d.get("kind") == "Resiliency")
     return parse_duration(resiliency["spec"]["policies"]["circuitBreakers"]["publishCB"]["timeout"])
 
