@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.sandbox",
     "console.commands.budget",
     "console.commands.crds",
+    "console.commands.logs",
+    "console.commands.alerts",
+    "console.commands.events",
 )
 
 
