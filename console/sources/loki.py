@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from console.model.logs import SIDECAR_SUFFIX, LogLine, LogQuery, failure_reason, parse_line
-from console.sources.health import SourceError
+from console.sources.health import SourceError, network_reason
 
 SOURCE = "loki"
 QUERY_RANGE = "/loki/api/v1/query_range"
@@ -36,12 +36,12 @@ FOLLOW_OVERLAP_S = 5.0
 class LokiSource:
     """`LogSource` over a Loki; `namespace` is the application namespace whose logs are searched."""
 
-    def __init__(self, url: str, *, namespace: str = "todo-app", timeout_s: float = 5.0, poll_s: float = 1.0,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(self, url: str, *, namespace: str = "todo-app", timeout_s: float = 5.0, poll_s: float = 1.0) -> None:
         self.url = url.rstrip("/")
         self.namespace = namespace
         self.poll_s = poll_s
-        self._client = client or httpx.Client(timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self._client = httpx.Client(timeout=timeout_s)
 
     @property
     def address(self) -> str:
@@ -73,8 +73,10 @@ class LokiSource:
         return lines[-query.limit:] if query.limit > 0 else lines
 
     def follow(self, query: LogQuery) -> Generator[LogLine, None, None]:
-        logql = self.logql(query)
-        start = time.time()
+        """From now (the call, not the first `next()`) on."""
+        return self._follow(self.logql(query), time.time())
+
+    def _follow(self, logql: str, start: float) -> Generator[LogLine, None, None]:
         seen: dict[tuple[float, str], float] = {}  # (ts, raw) of lines already yielded, within the overlap
         while True:
             now = time.time()
@@ -114,8 +116,10 @@ class LokiSource:
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             resp = self._client.get(self.url + path, params=params)
+        except httpx.TimeoutException as exc:
+            raise SourceError(SOURCE, self.url, f"no answer within {self.timeout_s:g}s") from exc
         except httpx.HTTPError as exc:
-            raise SourceError(SOURCE, self.url, _one_line(exc)) from exc
+            raise SourceError(SOURCE, self.url, network_reason(exc)) from exc
         if resp.status_code != 200:
             raise SourceError(SOURCE, self.url, f"HTTP {resp.status_code}: {_error_message(resp)}")
         try:
@@ -151,8 +155,3 @@ def _error_message(resp: httpx.Response) -> str:
     if isinstance(body, dict) and (body.get("message") or body.get("error")):
         return str(body.get("message") or body.get("error"))
     return resp.text.strip().splitlines()[0][:300] if resp.text.strip() else resp.reason_phrase
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 
 from console.model.alerts import Alert, AlertReport, by_urgency
 from console.model.events import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
-from console.sources.health import SourceError
+from console.sources.health import SourceError, network_reason
 from console.target import ClusterTarget, Target
 
 SOURCE = "prometheus"
@@ -255,12 +255,7 @@ def _time(raw: Any) -> float | None:
 
 
 def _network_reason(exc: requests.RequestException, timeout_s: float) -> str:
-    if isinstance(exc, requests.Timeout):
-        return f"no answer within {timeout_s:g}s"
-    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
-    if found:
-        return found.group(1).strip().lower()
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return f"no answer within {timeout_s:g}s" if isinstance(exc, requests.Timeout) else network_reason(exc)
 
 
 def _api_reason(message: str) -> str:

@@ -24,8 +24,9 @@ SOURCE = "sandbox logs"
 BLOCK = 64 * 1024
 # Lines that mention one event: its delivery attempts, handling and dead-lettering; a few hundred at most.
 REASON_SCAN_LIMIT = 500
-# The time is the first key of every JSON line the sandbox writes; a regex finds it without parsing JSON.
-_TIME_RE = re.compile(r'^\{"(?:ts|time)":\s*"([^"]+)"')
+# Every JSON line the sandbox writes has a `ts` or `time` key (first for ours, last for Prometheus's); a regex
+# finds it without parsing the line (a quote inside a value is escaped, so it cannot fake the key).
+_TIME_RE = re.compile(r'"(?:ts|time)":\s*"([^"]+)"')
 
 
 class SandboxLogSource:
@@ -42,16 +43,13 @@ class SandboxLogSource:
     def query(self, query: LogQuery) -> list[LogLine]:
         found: list[LogLine] = []
         for name, path in self._paths(query.service):
-            found.extend(_scan(name, path, query))
+            found.extend(reversed(_scan(name, path, query)))  # file order, so equal times keep it
         found.sort(key=lambda line: line.ts)
         return found[-query.limit:] if query.limit > 0 else found
 
     def follow(self, query: LogQuery) -> Generator[LogLine, None, None]:
-        for name, raw in control.follow(self._paths(query.service), self.poll_s):
-            if query.matches_text(raw):
-                line = parse_line(raw, source=name) or parse_line(raw, source=name, ts=time.time())
-                if line is not None:
-                    yield line
+        """The files are opened now, not at the first `next()`, so no line written in between is lost."""
+        return _matching(control.follow(self._paths(query.service), self.poll_s), query)
 
     def reason_for(self, event_id: str) -> str | None:
         return failure_reason(self.query(LogQuery(event_id=event_id, limit=REASON_SCAN_LIMIT)))
@@ -63,6 +61,17 @@ class SandboxLogSource:
             return control.log_paths(self.layout, service)
         except control.SandboxError as exc:
             raise SourceError(SOURCE, self.address, str(exc)) from exc
+
+
+def _matching(lines: Generator[tuple[str, str], None, None], query: LogQuery) -> Generator[LogLine, None, None]:
+    try:
+        for name, raw in lines:
+            if query.matches_text(raw):
+                line = parse_line(raw, source=name) or parse_line(raw, source=name, ts=time.time())
+                if line is not None:
+                    yield line
+    finally:
+        lines.close()  # closes the files
 
 
 def _scan(name: str, path: Path, query: LogQuery) -> list[LogLine]:
@@ -91,7 +100,7 @@ def _scan(name: str, path: Path, query: LogQuery) -> list[LogLine]:
 
 
 def _line_ts(raw: str) -> float | None:
-    match = _TIME_RE.match(raw)
+    match = _TIME_RE.search(raw)
     return parse_time(match.group(1)) if match else None
 
 

@@ -147,10 +147,8 @@ def test_a_query_loki_refuses_is_one_line_naming_it(loki: tuple[LokiSource, Loki
 
 def test_loki_down_is_one_line_naming_it() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceError, match=rf"^loki at {url}: connection refused$"):
         LokiSource(url, timeout_s=2).query(LogQuery(service="worker"))
-    assert str(caught.value).startswith(f"loki at {url}: ")
-    assert "\n" not in str(caught.value)
 
 
 def test_something_else_than_loki_is_named(loki: tuple[LokiSource, LokiStandIn]) -> None:

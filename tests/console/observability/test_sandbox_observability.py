@@ -156,6 +156,17 @@ def test_a_correlation_id_finds_the_backends_and_the_consumers_lines(
     assert line.split()[1] == "worker"
 
 
+def test_follow_a_request_live(obs_sandbox: ObsSandbox) -> None:
+    cid = f"live-{uuid.uuid4().hex[:12]}"
+    follow = SandboxLogSource(obs_sandbox.layout).follow(LogQuery(service="worker", correlation_id=cid))
+    try:
+        create_task(obs_sandbox, "live", correlation_id=cid)
+        line = next(follow)  # the worker handles task-events: its line for this request arrives live
+    finally:
+        follow.close()
+    assert (line.source, line.correlation_id, line.msg) == ("worker", cid, "event handled")
+
+
 def test_a_dead_lettered_events_reason_and_the_failure_rate(
         obs_sandbox: ObsSandbox, capsys: pytest.CaptureFixture[str]) -> None:
     """A completed recurring task without a due date: the worker drops it (NotPlannable), the sidecar
