@@ -18,6 +18,8 @@ from console.target import add_target_arguments, resolve_target
 from console.timeflags import duration_s
 
 DEFAULT_RANGE = "15m"
+SPARKLINE_POINTS = 30  # one character each in the table
+MAX_POINTS = 1000
 MAX_RANGE_S = 7 * 86400
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's topic name rule
 
@@ -32,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--topic", "-t", help="one topic only")
     parser.add_argument("--range", dest="range_", default=DEFAULT_RANGE, metavar="RANGE",
                         help=f"how far back the trend goes (default {DEFAULT_RANGE})")
+    parser.add_argument("--points", type=int, default=SPARKLINE_POINTS,
+                        help=f"points of the trend (default {SPARKLINE_POINTS}, at most {MAX_POINTS})")
     parser.add_argument("--window", default="2m",
                         help="rate window, a Prometheus duration (default 2m: 4 scrapes at 30 s)")
     add_output_arguments(parser)
@@ -44,13 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.topic and not _TOPIC_RE.match(args.topic):
         raise CliError(f"--topic {args.topic!r}: not a Kafka topic name")
+    if not 2 <= args.points <= MAX_POINTS:
+        raise CliError(f"--points must be between 2 and {MAX_POINTS}, got {args.points}")
     range_s = duration_s(args.range_, "--range")
     if range_s > MAX_RANGE_S:
         raise CliError(f"--range {args.range_}: at most 7d")
     target = resolve_target(args)
     try:
         source = prometheus_source(target, window=args.window)
-        report = source.events(args.topic, range_s)
+        report = source.events(args.topic, range_s, points=args.points)
     except ValueError as exc:
         raise CliError(f"--window: {exc}") from exc
     except SourceError as exc:

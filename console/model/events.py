@@ -48,15 +48,15 @@ class TopicRates:
 
     @property
     def published_per_s(self) -> float:
-        return sum(r.per_s for r in self.published)
+        return sum((r.per_s for r in self.published), 0.0)
 
     @property
     def consumed_per_s(self) -> float:
-        return sum(r.per_s for r in self.consumed)
+        return sum((r.per_s for r in self.consumed), 0.0)
 
     @property
     def failed_per_s(self) -> float:
-        return sum(r.per_s for r in self.failed)
+        return sum((r.per_s for r in self.failed), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {

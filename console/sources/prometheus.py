@@ -141,12 +141,13 @@ class PrometheusSource:
         return [TopicRates(name, *(tuple(sorted(items[k], key=_order)) for k in ("published", "consumed", "failed", "dapr")))
                 for name, items in sorted(rows.items())]
 
-    def event_history(self, range_s: float, topic: str | None = None, step_s: float | None = None,
-                      end: float | None = None) -> dict[str, TopicHistory]:
-        """Per-topic rates over the last `range_s` seconds on a regular grid (HISTORY_POINTS by default)."""
-        end = time.time() if end is None else end
-        step = step_s or max(1.0, range_s / HISTORY_POINTS)
-        start = end - range_s
+    def event_history(self, range_s: float, topic: str | None = None,
+                      points: int = HISTORY_POINTS) -> dict[str, TopicHistory]:
+        """Per-topic rates over the last `range_s` seconds: `points` values on a grid of whole steps, so
+        successive refreshes line up (Prometheus evaluates the same instants) and sparklines do not jitter."""
+        step = max(1, round(range_s / points))
+        end = math.floor(time.time() / step) * step
+        start = end - (points - 1) * step
         match = _topic_match(topic)
         series: dict[str, dict[str, tuple[tuple[float, float], ...]]] = {}
         for kind in ("published", "consumed", "failed"):
@@ -160,9 +161,10 @@ class PrometheusSource:
     def outbox_pending(self) -> dict[str, float]:
         return {labels.get("service", ""): value for labels, value in self._instant("outbox_pending", "")}
 
-    def events(self, topic: str | None = None, range_s: float | None = None) -> EventsReport:
+    def events(self, topic: str | None = None, range_s: float | None = None,
+               points: int = HISTORY_POINTS) -> EventsReport:
         """Everything the `events` command and the Events screen show, in one call."""
-        history = self.event_history(range_s, topic) if range_s else {}
+        history = self.event_history(range_s, topic, points) if range_s else {}
         return EventsReport(self.window, tuple(self.event_rates(topic)), history, self.outbox_pending())
 
     # --- HTTP ----------------------------------------------------------------------------------------

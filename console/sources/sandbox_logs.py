@@ -77,6 +77,7 @@ def _matching(lines: Generator[tuple[str, str], None, None], query: LogQuery) ->
 def _scan(name: str, path: Path, query: LogQuery) -> list[LogLine]:
     """The newest `query.limit` matching lines of one file, newest first, reading from the end."""
     found: list[LogLine] = []
+    labels = {"file": str(path)}
     newer_ts: float | None = None
     try:
         fallback_ts = path.stat().st_mtime
@@ -91,7 +92,7 @@ def _scan(name: str, path: Path, query: LogQuery) -> list[LogLine]:
             break
         if (query.until is not None and ts > query.until) or not query.matches_text(raw):
             continue
-        line = parse_line(raw, source=name, ts=ts)
+        line = parse_line(raw, source=name, ts=ts, labels=labels)
         if line is not None:
             found.append(line)
             if 0 < query.limit <= len(found):
