@@ -31,7 +31,7 @@ PROMETHEUS_OFFSET = 92  # with a port base: base+92 (the broker is +90, durable 
 RULES_MANIFEST = REPO_ROOT / "kustomize" / "components" / "observability" / "todo-alerts-prometheusrule.yaml"
 NAMESPACE = "todo-app"  # what the ServiceMonitor's targets carry in the cluster; the rules select on it
 SCRAPE_INTERVAL_S = 5.0  # the cluster scrapes every 30 s; a developer wants to see a change sooner
-RETENTION = "1d"
+RETENTION = "1d"  # the TSDB in <dir>/prometheus/data is kept across down/up (trends survive a restart)
 
 
 def prometheus_binary() -> str | None:
@@ -55,8 +55,6 @@ def add_prometheus(plan: Plan, layout: SandboxLayout, allocator: PortAllocator) 
     port = allocator.take(PROMETHEUS_OFFSET, NAME)
     root = config_dir(layout)
     write_config(root, plan.processes)
-    # Every `up` starts from an empty TSDB: series of the last run's ports would only confuse its alerts.
-    shutil.rmtree(root / "data", ignore_errors=True)
     url = f"http://127.0.0.1:{port}"
     spec = ProcessSpec(
         name=NAME,

@@ -151,8 +151,8 @@ class PrometheusSource:
         match = _topic_match(topic)
         series: dict[str, dict[str, tuple[tuple[float, float], ...]]] = {}
         for kind in ("published", "consumed", "failed"):
-            for labels, points in self._range(f"{kind}_by_topic", match, start, end, step):
-                series.setdefault(labels.get("topic", ""), {})[kind] = on_grid(points, start, end, step)
+            for labels, values in self._range(f"{kind}_by_topic", match, start, end, step):
+                series.setdefault(labels.get("topic", ""), {})[kind] = on_grid(values, start, end, step)
         empty = on_grid((), start, end, step)
         return {name: TopicHistory(name, kinds.get("published", empty), kinds.get("consumed", empty),
                                    kinds.get("failed", empty))

@@ -8,6 +8,7 @@ rates need two scrapes of a counter, and the consumers see an event some 100 ms 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -103,7 +104,7 @@ def test_event_rates_after_real_traffic(obs_sandbox: ObsSandbox, capsys: pytest.
     assert list(history) == ["task-events"]
     points = history["task-events"].published
     assert len(points) == 60
-    assert {b[0] - a[0] for a, b in zip(points, points[1:], strict=False)} == {5}
+    assert {b[0] - a[0] for a, b in itertools.pairwise(points)} == {5}
     assert points[-1][0] % 5 == 0
     assert time.time() - 5 <= points[-1][0] <= time.time()
     assert any(value > 0 for _, value in points)
