@@ -60,14 +60,17 @@ def run(args: argparse.Namespace) -> int:
                      since=since, until=until, limit=args.limit)
     source = log_source(resolve_target(args))
     try:
+        follow = source.follow(query) if args.follow else None  # first: no line written meanwhile is lost
         lines = source.query(query)
         for line in lines:
             _print(line, as_json=args.json)
         if not lines and not args.json:
             print(f"no log lines match in {source.address}", file=sys.stderr)
-        if args.follow:
-            for line in source.follow(query):
-                _print(line, as_json=args.json)
+        if follow is not None:
+            printed = {(line.ts, line.raw) for line in lines}
+            for line in follow:
+                if (line.ts, line.raw) not in printed:
+                    _print(line, as_json=args.json)
     except SourceError as exc:
         raise CliError(str(exc)) from exc
     except KeyboardInterrupt:

@@ -4,12 +4,16 @@ refuse or fail in one line with exit code 2."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from console import cli
+from console.sandbox.layout import REPO_ROOT
 from console.sandbox.plan import write_json_atomic
 from console.sandbox.ports import free_port
 
@@ -100,6 +104,29 @@ def test_a_sandbox_without_prometheus_says_so(capsys: pytest.CaptureFixture[str]
     code, _, err = run(capsys, "events", "--sandbox", str(tmp_path / "never-started"))
     assert code == 2
     assert err.endswith("the sandbox is not up (`todo-console sandbox up`)\n")
+
+
+def test_logs_follow_prints_the_last_lines_then_new_ones(tmp_path: Path) -> None:
+    """The real entry point in a subprocess: `-f` runs until interrupted."""
+    root = sandbox_state(tmp_path / "sb", {})
+    (root / "logs").mkdir()
+    log = root / "logs" / "worker.log"
+    stamp = "2024-05-01T12:00:00.000+00:00"
+    log.write_text(json.dumps({"ts": stamp, "level": "info", "service": "worker", "msg": "old"}) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "logs", "worker", "--since", "2024-05-01T00:00:00Z",
+                             "-f", "--json", "--sandbox", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO_ROOT)
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["msg"] == "old"
+        with open(log, "a") as handle:
+            handle.write(json.dumps({"ts": stamp, "level": "error", "service": "worker", "msg": "new"}) + "\n")
+        assert json.loads(proc.stdout.readline())["msg"] == "new"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
 
 
 def test_sandbox_logs_of_an_unknown_service(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
