@@ -144,9 +144,10 @@ class PrometheusSource:
     def event_history(self, range_s: float, topic: str | None = None,
                       points: int = HISTORY_POINTS) -> dict[str, TopicHistory]:
         """Per-topic rates over the last `range_s` seconds: `points` values on a grid of whole steps, so
-        successive refreshes line up (Prometheus evaluates the same instants) and sparklines do not jitter."""
+        successive refreshes line up (Prometheus evaluates the same instants) and sparklines do not jitter.
+        The last step is the next whole one (at most a step ahead): evaluated now, it holds the latest rate."""
         step = max(1, round(range_s / points))
-        end = math.floor(time.time() / step) * step
+        end = math.ceil(time.time() / step) * step
         start = end - (points - 1) * step
         match = _topic_match(topic)
         series: dict[str, dict[str, tuple[tuple[float, float], ...]]] = {}

@@ -106,7 +106,7 @@ def test_event_rates_after_real_traffic(obs_sandbox: ObsSandbox, capsys: pytest.
     assert len(points) == 60
     assert {b[0] - a[0] for a, b in itertools.pairwise(points)} == {5}
     assert points[-1][0] % 5 == 0
-    assert time.time() - 5 <= points[-1][0] <= time.time()
+    assert time.time() - 1 <= points[-1][0] <= time.time() + 5
     assert any(value > 0 for _, value in points)
 
     code, out, err = console(capsys, obs_sandbox, "events", "--topic", "task-events", "--range", "5m", "--json")
