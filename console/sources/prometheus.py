@@ -39,12 +39,16 @@ def _rate(metric: str) -> str:
 
     `rate()` cannot see a series' first increments: a series born inside the window (the first failure of
     its kind, every series of a pod a rollout just started) has no earlier sample to subtract from, so one
-    dead-lettered event would show as 0 failed/s. A series that existed a window ago gets `rate()`; one
-    born since gets its whole value over the window (it started at 0).
+    dead-lettered event would show as 0 failed/s. So a series that existed a window ago gets `rate()`, and
+    one born since gets its whole value over the window (it started at 0), but only when that value is
+    known to be new: Prometheus scraped its target a window ago (the series is new, not just newly seen),
+    or the process started within the window. After a Prometheus restart (the cluster keeps its TSDB on an
+    emptyDir) every series looks born, and old failures must not show as failures now.
     """
     series = f"{metric}{{$match}}"
+    known_new = "(up offset $window == 1) or (process_start_time_seconds > time() - $window_s)"
     return (f"(rate({series}[$window]) and {series} offset $window)"
-            f" or ({series} unless {series} offset $window) / $window_s")
+            f" or (({series} unless {series} offset $window) and on (instance, job) ({known_new})) / $window_s")
 
 
 # Every PromQL the console sends, as `string.Template`s: `$match` is the label matcher (a topic, or

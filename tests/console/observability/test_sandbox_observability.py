@@ -70,13 +70,14 @@ def console(capsys: pytest.CaptureFixture[str], obs: ObsSandbox, *argv: str) -> 
 def test_prometheus_scrapes_every_service_with_the_clusters_labels(obs_sandbox: ObsSandbox) -> None:
     def all_up() -> list[dict[str, Any]] | None:
         active = httpx.get(f"{obs_sandbox.prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-        return active if len(active) == len(SERVICES) and all(t["health"] == "up" for t in active) else None
+        return active if len(active) == len(SERVICES) + 2 and all(t["health"] == "up" for t in active) else None
 
     targets = wait_for("every service scraped", all_up)
     labels = {t["labels"]["job"]: t["labels"] for t in targets}
-    assert set(labels) == set(SERVICES)
-    assert labels["worker"]["namespace"] == "todo-app"
-    assert labels["worker"]["pod"] == "worker"
+    assert set(labels) == {*SERVICES, "worker-dapr", "notification-dapr"}
+    assert (labels["worker"]["namespace"], labels["worker"]["pod"], labels["worker"]["container"]) == (
+        "todo-app", "worker", "app")
+    assert (labels["worker-dapr"]["service"], labels["worker-dapr"]["container"]) == ("worker", "daprd")
     source = prometheus_source(SandboxTarget(obs_sandbox.layout.root))  # found through state.json
     assert source.address == obs_sandbox.prometheus
     assert source.alerts().rules == RULES  # every rule of the manifest is loaded
@@ -98,7 +99,13 @@ def test_event_rates_after_real_traffic(obs_sandbox: ObsSandbox, capsys: pytest.
     events = rates["task-events"]
     assert [r.service for r in events.published] == ["backend"]
     assert events.failed_per_s == 0
-    assert events.dapr == ()  # the dev sidecar exports no metrics; daprd's would be here
+    dapr = {(r.app_id, r.direction, r.status): r.per_s for r in events.dapr}  # the daprd metrics stand-in
+    assert set(dapr) == {("worker", "in", "success"), ("worker", "in", "retry")}
+    # 4 per scrape, a scrape a second; a series younger than the 2 m window averages over the whole window
+    assert 0 < dapr["worker", "in", "success"] <= 6
+    assert dapr["worker", "in", "retry"] == pytest.approx(3 / 120)  # since daprd started, within the window
+    old = {(r.app_id, r.status): r.per_s for r in rates["reminders"].dapr} if "reminders" in rates else {}
+    assert old.get(("notification", "retry"), 0.0) == 0  # an hour-old daprd, newly seen: its retries are old
 
     history = source.event_history(300, topic="task-events")
     assert list(history) == ["task-events"]
@@ -118,6 +125,7 @@ def test_event_rates_after_real_traffic(obs_sandbox: ObsSandbox, capsys: pytest.
     assert topic["topic"] == "task-events"
     assert topic["published_per_s"] > 0
     assert {r["service"] for r in topic["consumed"]} >= {"worker", "audit"}
+    assert {"app_id": "worker", "direction": "in", "status": "retry", "per_s": pytest.approx(3 / 120)} in topic["dapr"]
     assert len(topic["history"]["published"]) == 30  # --points default: one character each
     assert "backend" in document["outbox_pending"]
 
