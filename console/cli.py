@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.budget",
     "console.commands.preflight",
     "console.commands.crds",
+    "console.commands.logs",
+    "console.commands.alerts",
+    "console.commands.events",
 )
 
 

@@ -37,7 +37,7 @@ class ConsoleSettings(BaseSettings):
 
     kafka_bootstrap: str = "todo-kafka-kafka-bootstrap.kafka.svc:9092"
     prometheus_url: str = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
-    loki_url: str = "http://loki-gateway.monitoring.svc"
+    loki_url: str = "http://loki.monitoring.svc:3100"  # single binary, no gateway (kustomize/operators/loki)
     request_timeout_s: float = Field(default=5.0, gt=0, le=120)
 
 

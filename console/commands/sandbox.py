@@ -92,7 +92,7 @@ def _guard(func: Any) -> Any:
 
 @_guard
 def _up(args: argparse.Namespace) -> int:
-    from console.sandbox import control
+    from console.sandbox import control, monitoring
 
     layout = _layout(args)
     print(f"starting the sandbox in {layout.root} ...", flush=True)
@@ -127,6 +127,8 @@ def _up(args: argparse.Namespace) -> int:
                   f"declare {topic['declared_partitions']} (the broker kept an older topic)")
     for name, url in (state.get("urls") or {}).items():
         print(f"{name:<13} {url}")
+    if monitoring.NAME not in (state.get("urls") or {}):
+        print(f"{monitoring.NAME:<13} not running: {monitoring.not_running_reason()}")
     print(f"{'logs':<13} {layout.logs}")
     print(f"{'dev token':<13} {result.token}")
     return 0

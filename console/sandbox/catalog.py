@@ -113,6 +113,7 @@ def service_process(
         # The services read their secrets through the sidecar while starting: start them once it serves.
         start_after_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz/outbound",
         liveness_url=f"http://127.0.0.1:{ports.app}/healthz",
+        metrics_url=f"http://127.0.0.1:{ports.app}/metrics",
     )
 
 

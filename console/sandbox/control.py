@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.sandbox import catalog
+from console.sandbox import catalog, monitoring
 from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.catalog import PlanError, PortAllocator
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
@@ -117,6 +117,7 @@ def plan_sandbox(
             layout, services=present, absent=absent, broker=broker, allocator=allocator,
             jwt_secret=jwt_secret, database_url=database_url, manifests=manifests,
         )
+        monitoring.add_prometheus(plan, layout, allocator)  # only when the binary is there
     except (BrokerError, S3Error, PlanError) as exc:
         raise SandboxError(str(exc)) from exc
     return plan

@@ -37,6 +37,8 @@ class ProcessSpec:
     # (one per probe interval, 2 s timeout each) mean it hangs: it is stopped and restarted.
     liveness_url: str | None = None
     liveness_failures: int = 10
+    # Prometheus metrics to scrape, when the process serves them (the sandbox's Prometheus reads this).
+    metrics_url: str | None = None
 
     @property
     def ports(self) -> list[int]:

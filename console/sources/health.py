@@ -8,8 +8,11 @@ and the rest of the screen still working; a traceback from urllib3 helps nobody.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 class SourceError(Exception):
@@ -20,6 +23,19 @@ class SourceError(Exception):
         self.source = source
         self.address = address
         self.reason = reason
+
+
+def network_reason(exc: BaseException) -> str:
+    """What an operator needs from a client library's exception: `connection refused`, not a pool's repr.
+
+    urllib3, requests and httpx wrap the socket error several times over; its `[Errno N] text` is the
+    part that says what happened. Anything else is cut to its first line.
+    """
+    text = str(exc).strip()
+    found = _ERRNO_RE.search(text)
+    if found:
+        return found.group(1).strip().lower()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 @dataclass

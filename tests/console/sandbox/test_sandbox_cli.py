@@ -51,7 +51,7 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     plan = control.plan_sandbox(layout, port_base=0, bootstrap="127.0.0.1:9092", manifests=fixture_manifests,
                                 repo=fake_repo(tmp_path / "repo"))
     assert plan.absent == [s for s in SERVICES if s not in ("backend", "worker")]
-    procs = {p.name: p for p in plan.processes}
+    procs = {p.name: p for p in plan.processes if p.kind != "monitor"}  # Prometheus: tests/console/observability
     assert set(procs) == {"backend", "backend-dapr", "worker", "worker-dapr"}
     backend, sidecar = procs["backend"], procs["backend-dapr"]
     assert backend.argv[1:4] == ["-m", "uvicorn", "services.backend.main:app"]
@@ -70,7 +70,7 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert flags["--kafka-bootstrap"] == "127.0.0.1:9092"
     assert flags["--registry"] == str(layout.registry)
     assert flags["--resources-path"] == str(fixture_manifests)
-    assert len({port for p in plan.processes for port in p.ports}) == 6
+    assert len({port for p in procs.values() for port in p.ports}) == 6
     assert plan.urls["api"] == f"http://127.0.0.1:{backend.port}/api"
 
     secrets = read_secrets(layout.secrets)

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from kafka import TopicPartition
 
+from console.sandbox import monitoring
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.ports import port_is_free
 from console.sandbox.procs import pid_alive
@@ -75,6 +76,9 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         assert api, up.stdout
         assert token, up.stdout
         assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
+        prometheus = r"^prometheus\s+http://127\.0\.0\.1:\d+$" if monitoring.prometheus_binary() else \
+            r"^prometheus\s+not running: no `prometheus` on PATH"
+        assert re.search(prometheus, up.stdout, re.MULTILINE), up.stdout
 
         status = sandbox(env, "status", "--json")
         assert status.returncode == 0, status.stderr
