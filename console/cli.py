@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.sandbox",
     "console.commands.budget",
     "console.commands.crds",
+    "console.commands.provision",
 )
 
 
