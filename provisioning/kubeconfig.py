@@ -64,6 +64,7 @@ def service_account_token(server: str, ca_data: str, bearer: str, namespace: str
         configuration.api_key_prefix = {"authorization": "Bearer"}
         configuration.retries = 2
         request = k8s.AuthenticationV1TokenRequest(
+            api_version="authentication.k8s.io/v1", kind="TokenRequest",
             spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=duration_s))
         try:
             with k8s.ApiClient(configuration) as api:

@@ -107,6 +107,15 @@ class Discovery:
     foreign_load_balancers: list[Observed]
 
 
+def _connection_reason(exc: Exception) -> str:
+    """The useful end of requests' nested connection errors: 'Connection refused', 'timed out'..."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    return "timed out" if "timed out" in text.lower() else text.splitlines()[0][:160]
+
+
 def _elapsed(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
@@ -181,7 +190,7 @@ class OciClient:
             except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
                 if self.backoff.gives_up_after(attempt):
                     where = self.settings.oci_endpoint or f"OCI in {self.spec.region}"
-                    raise OciUnreachable(f"cannot reach {where}: {str(exc).splitlines()[0][:200]}") from None
+                    raise OciUnreachable(f"cannot reach {where}: {_connection_reason(exc)}") from None
                 delay = self.backoff.delay(attempt)
                 self.report(f"{operation}: no answer; trying again in {delay:.1f}s")
             self.sleep(delay)

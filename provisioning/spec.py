@@ -21,7 +21,7 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_SPEC = Path(__file__).resolve().parent / "clusters" / "always-free.yaml"
+from provisioning import DEFAULT_SPEC
 
 A1_SHAPE = "VM.Standard.A1.Flex"
 # FR-A08: Kafka needs at least this much per node.

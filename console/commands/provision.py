@@ -14,27 +14,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from console.cli import CliError
-from provisioning.apply import ApplyRefused, apply_plan
-from provisioning.kubeconfig import (
-    KubeconfigError,
-    cluster_endpoint,
-    parse_duration,
-    service_account_token,
-    token_kubeconfig,
-)
-from provisioning.oci_client import OciClient, OciConfigError, OciError, OciUnreachable
-from provisioning.plan import Plan, destroy_plan, format_plan, make_plan
-from provisioning.preflight import format_report, run_preflight
-from provisioning.resources import desired_resources
-from provisioning.settings import ProvisionSettings
-from provisioning.spec import DEFAULT_SPEC, ClusterSpec, SpecError, load_cluster_spec
+from provisioning import DEFAULT_SPEC
 
-Handler = Callable[[argparse.Namespace, ClusterSpec, OciClient], int]
+# Every console command's parser is built at start-up: the OCI SDK and the Kubernetes client behind this
+# command take seconds to import, so they are imported when an action runs.
+if TYPE_CHECKING:
+    from provisioning.oci_client import OciClient
+    from provisioning.plan import Plan
+    from provisioning.spec import ClusterSpec
+
+Handler = Callable[[argparse.Namespace, "ClusterSpec", "OciClient"], int]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +77,14 @@ def _with_client(handler: Handler) -> Callable[[argparse.Namespace], int]:
     """Load the spec and the OCI config, then run the handler; OCI's failures become exit codes."""
 
     def run(args: argparse.Namespace) -> int:
+        from pydantic import ValidationError
+
+        from provisioning.apply import ApplyRefused
+        from provisioning.kubeconfig import KubeconfigError
+        from provisioning.oci_client import OciClient, OciConfigError, OciError, OciUnreachable
+        from provisioning.settings import ProvisionSettings
+        from provisioning.spec import SpecError, load_cluster_spec
+
         try:
             spec = load_cluster_spec(args.config)
         except SpecError as exc:
@@ -105,6 +105,9 @@ def _with_client(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 def _plan(spec: ClusterSpec, client: OciClient) -> Plan:
+    from provisioning.plan import make_plan
+    from provisioning.resources import desired_resources
+
     return make_plan(spec.name, desired_resources(spec), client.discover().observed)
 
 
@@ -113,6 +116,8 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 
 def run_preflight_command(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) -> int:
+    from provisioning.preflight import format_report, run_preflight
+
     plan = _plan(spec, client)
     report = run_preflight(client, spec, plan)
     _emit(args, {"preflight": report.to_dict(), "plan": plan.to_dict()}, format_report(report))
@@ -120,12 +125,18 @@ def run_preflight_command(args: argparse.Namespace, spec: ClusterSpec, client: O
 
 
 def run_plan(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) -> int:
+    from provisioning.plan import format_plan
+
     plan = _plan(spec, client)
     _emit(args, plan.to_dict(), format_plan(plan))
     return 1 if plan.has_changes else 0
 
 
 def run_apply(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) -> int:
+    from provisioning.apply import ApplyRefused, apply_plan
+    from provisioning.plan import format_plan
+    from provisioning.preflight import format_report, run_preflight
+
     plan = _plan(spec, client)
     if not args.json:
         print(format_plan(plan))
@@ -152,6 +163,9 @@ def run_apply(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) ->
 
 
 def run_destroy(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) -> int:
+    from provisioning.apply import ApplyRefused, apply_plan
+    from provisioning.plan import destroy_plan, format_plan
+
     discovery = client.discover(include_load_balancers=True)
     plan = destroy_plan(spec.name, discovery.observed, discovery.foreign_load_balancers)
     if not args.json:
@@ -181,6 +195,14 @@ def _confirm(spec: ClusterSpec, count: int) -> None:
 
 
 def run_kubeconfig(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) -> int:
+    from provisioning.kubeconfig import (
+        cluster_endpoint,
+        parse_duration,
+        service_account_token,
+        token_kubeconfig,
+    )
+    from provisioning.resources import desired_resources
+
     duration = parse_duration(args.duration)
     account = None
     if args.service_account:

@@ -58,6 +58,12 @@ def test_plan_apply_plan_destroy(provision: Provision, standin: OciStandIn) -> N
     assert [node["lifecycleState"] for node in pool["nodes"]] == ["ACTIVE", "ACTIVE"]
     assert pool["nodeConfigDetails"]["freeformTags"]["todo-platform-resource"] == "node-pool"
 
+    calls = len(standin.calls)
+    preflight = provision("preflight", "--json")
+    assert preflight.code == 0
+    assert preflight.json()["preflight"]["findings"][0]["message"].startswith("nothing to create")
+    assert "get_resource_availability" not in {c.operation for c in standin.calls[calls:]}
+
     mutations = len(standin.mutating_calls())
     again = provision("plan", "--json")
     assert again.code == 0
