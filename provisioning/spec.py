@@ -220,37 +220,30 @@ def always_free_problems(spec: ClusterSpec, allowance: AlwaysFreeAllowance = ALW
     """Every way the spec leaves the Always Free allowance, each naming the field and the limit."""
     pool = spec.node_pool
     usage = always_free_usage(spec)
-    problems: list[str] = []
-    if pool.shape != A1_SHAPE:
-        problems.append(f"node_pool.shape: {pool.shape} is not Always Free (only {A1_SHAPE} is)")
-    if usage.a1_ocpus > allowance.a1_ocpus:
-        problems.append(
-            f"node_pool: {pool.size} nodes x {pool.ocpus_per_node:g} OCPU = {usage.a1_ocpus:g} OCPU is over the "
-            f"Always Free Ampere A1 allowance of {allowance.a1_ocpus:g} OCPU in all"
-        )
-    if usage.a1_memory_gb > allowance.a1_memory_gb:
-        problems.append(
-            f"node_pool: {pool.size} nodes x {pool.memory_gb_per_node:g} GB = {usage.a1_memory_gb:g} GB is over the "
-            f"Always Free Ampere A1 allowance of {allowance.a1_memory_gb:g} GB of memory in all"
-        )
-    if usage.boot_volume_gb > allowance.block_volume_gb:
-        problems.append(
-            f"node_pool: {pool.size} boot volumes x {max(pool.boot_volume_gb, allowance.min_volume_gb)} GB = "
-            f"{usage.boot_volume_gb} GB is over the Always Free block volume allowance of "
-            f"{allowance.block_volume_gb} GB in all (boot volumes count, {allowance.min_volume_gb} GB at least each)"
-        )
-    if usage.load_balancers > allowance.flexible_load_balancers:
-        problems.append(
-            f"load_balancer.count: {usage.load_balancers} is over the Always Free allowance of "
-            f"{allowance.flexible_load_balancers} flexible load balancer"
-        )
-    if usage.load_balancer_mbps > allowance.load_balancer_mbps:
-        problems.append(
-            f"load_balancer.bandwidth_mbps: {usage.load_balancer_mbps} is over the Always Free flexible load "
-            f"balancer's {allowance.load_balancer_mbps} Mbps"
-        )
-    if spec.cluster.type != allowance.cluster_type:
-        problems.append(f"cluster.type: {spec.cluster.type} is billed per hour; Always Free needs BASIC_CLUSTER")
+    boot_each = max(pool.boot_volume_gb, allowance.min_volume_gb)
+    over = [
+        (usage.a1_ocpus > allowance.a1_ocpus,
+         f"node_pool: {pool.size} nodes x {pool.ocpus_per_node:g} OCPU = {usage.a1_ocpus:g} OCPU is over the "
+         f"Always Free Ampere A1 allowance of {allowance.a1_ocpus:g} OCPU in all"),
+        (usage.a1_memory_gb > allowance.a1_memory_gb,
+         f"node_pool: {pool.size} nodes x {pool.memory_gb_per_node:g} GB = {usage.a1_memory_gb:g} GB is over the "
+         f"Always Free Ampere A1 allowance of {allowance.a1_memory_gb:g} GB of memory in all"),
+        (usage.boot_volume_gb > allowance.block_volume_gb,
+         f"node_pool: {pool.size} boot volumes x {boot_each} GB = {usage.boot_volume_gb} GB is over the Always Free "
+         f"block volume allowance of {allowance.block_volume_gb} GB in all (boot volumes count, "
+         f"{allowance.min_volume_gb} GB at least each)"),
+        (usage.load_balancers > allowance.flexible_load_balancers,
+         f"load_balancer.count: {usage.load_balancers} is over the Always Free allowance of "
+         f"{allowance.flexible_load_balancers} flexible load balancer"),
+        (usage.load_balancer_mbps > allowance.load_balancer_mbps,
+         f"load_balancer.bandwidth_mbps: {usage.load_balancer_mbps} is over the Always Free flexible load "
+         f"balancer's {allowance.load_balancer_mbps} Mbps"),
+        (spec.cluster.type != allowance.cluster_type,
+         f"cluster.type: {spec.cluster.type} is billed per hour; Always Free needs BASIC_CLUSTER"),
+    ]
+    problems = [f"node_pool.shape: {pool.shape} is not Always Free (only {A1_SHAPE} is)"] \
+        if pool.shape != A1_SHAPE else []
+    problems += [message for is_over, message in over if is_over]
     return problems
 
 

@@ -16,10 +16,9 @@ import json
 import re
 import secrets
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.provisioning.oci_standin.signing import ApiKey, SignatureRejected, verify_cluster_token
+from tests.utils.local_server import LocalServer, read_body, reply
 
 _TOKEN_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/serviceaccounts/(?P<name>[^/]+)/token$")
 _PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
@@ -72,46 +72,27 @@ class KubeStandIn:
     service_accounts: set[tuple[str, str]] = field(default_factory=set)
     issued: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # token -> (namespace, name, seconds)
     ca_data: str = ""
-    _server: ThreadingHTTPServer | None = None
+    _server: LocalServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def start(self) -> KubeStandIn:
         cert_file, key_file, self.ca_data = _certificates(self.directory)
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # one small answer per request: do not wait 40 ms for an ACK
-
-            def do_GET(self) -> None:
-                standin._handle(self)
-
-            do_POST = do_GET
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="kube-standin", daemon=True).start()
+        self._server = LocalServer(self._handle, "kube-standin", tls=context)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+            self._server.stop()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("content-length") or 0)
-        raw = request.rfile.read(length) if length else b""
+        raw = read_body(request)
         bearer = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
         path = request.path.split("?", 1)[0]
         if request.command == "POST" and (match := _TOKEN_PATH.match(path)):
@@ -120,12 +101,7 @@ class KubeStandIn:
             status, body = self._pods(bearer, match["ns"])
         else:
             status, body = _status(404, "NotFound", f"{request.command} {path} is not served by the stand-in")
-        payload = json.dumps(body).encode()
-        request.send_response(status)
-        request.send_header("content-type", "application/json")
-        request.send_header("content-length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
+        reply(request, status, json.dumps(body).encode(), {"content-type": "application/json"})
 
     def _token_request(self, bearer: str, namespace: str, name: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         try:

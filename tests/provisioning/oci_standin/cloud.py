@@ -232,6 +232,15 @@ class Cloud:
             raise not_found(f"{where}: {kind} {resource_id}")
         return item
 
+    def _updatable(self, kind: str, resource_id: str, body: Any, model: type,
+                   ready: str = "ACTIVE") -> tuple[Item, dict[str, Any]]:
+        """The resource and the validated update body; OCI refuses to change what is mid-change (409)."""
+        item = self._get(kind, resource_id)
+        data = body_of(body, model)
+        if item.state != ready:
+            raise ApiError(409, "IncorrectState", f"{kind} {resource_id} is {item.state}")
+        return item, data
+
     def _compartment(self, value: str | None, tenancy_ok: bool = False) -> None:
         if value != self.compartment and not (tenancy_ok and value == self.tenancy):
             raise not_found(f"compartment {value}")
@@ -278,10 +287,7 @@ class Cloud:
 
     def network_update(self, path: str, resource_id: str, body: Any) -> Answer:
         kind, _, _, update_model, model = NETWORK[path]
-        item = self._get(kind, resource_id)
-        data = body_of(body, update_model)
-        if item.state != "AVAILABLE":
-            raise ApiError(409, "IncorrectState", f"{kind} {resource_id} is {item.state}")
+        item, data = self._updatable(kind, resource_id, body, update_model, ready="AVAILABLE")
         vcn_id = item.data.get("vcnId", item.data["id"])
         if kind == "route_table":
             self._check_route_rules(vcn_id, data.get("routeRules", []))
@@ -580,20 +586,23 @@ class Cloud:
         return Answer(202, None, {"opc-work-request-id": request.id})
 
     def cluster_list(self, query: dict[str, list[str]]) -> Answer:
+        return self._engine_list("cluster", ce.ClusterSummary, query)
+
+    def _engine_list(self, kind: str, model: type, query: dict[str, list[str]], **filters: str) -> Answer:
+        """Clusters or node pools: by lifecycleState (any of several), name and other query filters."""
         self._compartment(query.get("compartmentId", [None])[0])
         states, name = query.get("lifecycleState"), query.get("name", [None])[0]
-        found = [_summary(item.data, ce.ClusterSummary) for item in self.items.values() if item.kind == "cluster"
-                 and (not states or item.state in states) and (name is None or item.data["name"] == name)]
+        wanted = {field_name: query[param][0] for param, field_name in filters.items() if param in query}
+        found = [_summary(item.data, model) for item in self.items.values() if item.kind == kind
+                 and (not states or item.state in states) and (name is None or item.data["name"] == name)
+                 and all(item.data.get(key) == value for key, value in wanted.items())]
         return self.page(found, query)
 
     def cluster_get(self, cluster_id: str) -> Answer:
         return Answer(200, self._get("cluster", cluster_id).data)
 
     def cluster_update(self, cluster_id: str, body: Any) -> Answer:
-        item = self._get("cluster", cluster_id)
-        data = body_of(body, ce.UpdateClusterDetails)
-        if item.state != "ACTIVE":
-            raise ApiError(409, "IncorrectState", f"cluster {cluster_id} is {item.state}")
+        item, data = self._updatable("cluster", cluster_id, body, ce.UpdateClusterDetails)
         version = data.get("kubernetesVersion")
         if version and (version not in self.kubernetes_versions or
                         _version(version) < _version(item.data["kubernetesVersion"])):
@@ -604,16 +613,20 @@ class Cloud:
         return Answer(202, None, {"opc-work-request-id": request.id})
 
     def cluster_delete(self, cluster_id: str) -> Answer:
-        item = self._get("cluster", cluster_id)
-        if item.state in GONE:
-            raise not_found(f"cluster {cluster_id}")
-        if item.state in ("CREATING", "UPDATING", "DELETING"):
-            raise ApiError(409, "IncorrectState", f"cluster {cluster_id} is {item.state}")
-        item.data["lifecycleState"] = "DELETING"
-        for pool in self._live("node_pool"):
+        answer = self._engine_delete("cluster", cluster_id, "CLUSTER_DELETE")
+        for pool in self._live("node_pool"):  # OKE deletes a cluster's node pools with it
             if pool.data["clusterId"] == cluster_id:
                 pool.data["lifecycleState"] = "DELETING"
-        request = self._start("CLUSTER_DELETE", "cluster", cluster_id)
+        return answer
+
+    def _engine_delete(self, kind: str, resource_id: str, operation: str) -> Answer:
+        item = self._get(kind, resource_id)
+        if item.state in GONE:
+            raise not_found(f"{kind} {resource_id}")
+        if item.state in ("CREATING", "UPDATING", "DELETING"):
+            raise ApiError(409, "IncorrectState", f"{kind} {resource_id} is {item.state}")
+        item.data["lifecycleState"] = "DELETING"
+        request = self._start(operation, "cluster" if kind == "cluster" else "nodepool", resource_id)
         return Answer(202, None, {"opc-work-request-id": request.id})
 
     def kubeconfig(self, cluster_id: str, body: Any) -> Answer:
@@ -709,22 +722,13 @@ class Cloud:
             self._limit("block-storage", "total-storage-gb", used_boot + count * boot, ad)
 
     def node_pool_list(self, query: dict[str, list[str]]) -> Answer:
-        self._compartment(query.get("compartmentId", [None])[0])
-        states, name = query.get("lifecycleState"), query.get("name", [None])[0]
-        cluster = query.get("clusterId", [None])[0]
-        found = [_summary(item.data, ce.NodePoolSummary) for item in self.items.values() if item.kind == "node_pool"
-                 and (not states or item.state in states) and (name is None or item.data["name"] == name)
-                 and (cluster is None or item.data["clusterId"] == cluster)]
-        return self.page(found, query)
+        return self._engine_list("node_pool", ce.NodePoolSummary, query, clusterId="clusterId")
 
     def node_pool_get(self, pool_id: str) -> Answer:
         return Answer(200, self._get("node_pool", pool_id).data)
 
     def node_pool_update(self, pool_id: str, body: Any) -> Answer:
-        item = self._get("node_pool", pool_id)
-        data = body_of(body, ce.UpdateNodePoolDetails)
-        if item.state != "ACTIVE":
-            raise ApiError(409, "IncorrectState", f"node pool {pool_id} is {item.state}")
+        item, data = self._updatable("node_pool", pool_id, body, ce.UpdateNodePoolDetails)
         pool = dict(item.data)
         for key in ("kubernetesVersion", "nodeShape", "nodeShapeConfig", "sshPublicKey"):
             if key in data:
@@ -746,14 +750,7 @@ class Cloud:
         return Answer(202, None, {"opc-work-request-id": request.id})
 
     def node_pool_delete(self, pool_id: str) -> Answer:
-        item = self._get("node_pool", pool_id)
-        if item.state in GONE:
-            raise not_found(f"node pool {pool_id}")
-        if item.state in ("CREATING", "UPDATING", "DELETING"):
-            raise ApiError(409, "IncorrectState", f"node pool {pool_id} is {item.state}")
-        item.data["lifecycleState"] = "DELETING"
-        request = self._start("NODEPOOL_DELETE", "nodepool", pool_id)
-        return Answer(202, None, {"opc-work-request-id": request.id})
+        return self._engine_delete("node_pool", pool_id, "NODEPOOL_DELETE")
 
     def node_pool_options(self, option_id: str, query: dict[str, list[str]]) -> Answer:
         self._compartment(query.get("compartmentId", [None])[0], tenancy_ok=True)

@@ -14,12 +14,13 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.provisioning.oci_standin.cloud import NETWORK, Answer, ApiError, Cloud
 from tests.provisioning.oci_standin.signing import ApiKey, SignatureRejected, verify
+from tests.utils.local_server import LocalServer, read_body, reply
 
 CORE, CONTAINER_ENGINE, LIMITS, LOAD_BALANCER = "/20160918", "/20180222", "/20190729", "/20170115"
 _ID = r"(?P<id>[^/]+)"
@@ -68,7 +69,7 @@ class OciStandIn:
         self._tokens: dict[str, tuple[str, str, Answer]] = {}
         self._lock = threading.RLock()
         self._routes = self._route_table()
-        self._server: ThreadingHTTPServer | None = None
+        self._server = LocalServer(self._handle, "oci-standin")
 
     # ---- control from tests -------------------------------------------------------------------------------
 
@@ -97,39 +98,17 @@ class OciStandIn:
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> OciStandIn:
-        standin = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # one small answer per request: do not wait 40 ms for an ACK
-
-            def do_GET(self) -> None:
-                standin._handle(self)
-
-            do_POST = do_PUT = do_DELETE = do_GET
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="oci-standin", daemon=True).start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("content-length") or 0)
-        raw = request.rfile.read(length) if length else b""
+        raw = read_body(request)
         headers = {name.lower(): value for name, value in request.headers.items()}
         parts = urlsplit(request.path)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -268,11 +247,5 @@ def _write(request: BaseHTTPRequestHandler, answer: Answer) -> None:
         payload = answer.body.encode()
     else:
         payload = json.dumps(answer.body).encode()
-    request.send_response(answer.status)
     headers = {"content-type": "application/json", "opc-request-id": secrets.token_hex(16), **answer.headers}
-    for name, value in headers.items():
-        request.send_header(name, value)
-    request.send_header("content-length", str(len(payload)))
-    request.end_headers()
-    if payload:
-        request.wfile.write(payload)
+    reply(request, answer.status, payload, headers)
