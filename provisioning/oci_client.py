@@ -96,8 +96,8 @@ class _Conflict(Exception):
         self.code = code
 
 
-class _NotFound(Exception):
-    pass
+class _NotFound(OciRequestFailed):
+    """404: gone, or never there (OCI says NotAuthorizedOrNotFound for both)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ class OciClient:
         self.sleep, self.clock = sleep, clock
         self.backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, settings.max_attempts)
         self.calls: Counter[str] = Counter()  # HTTP requests made, by SDK operation
+        self._images: dict[tuple[str, str], str] = {}
         self.config, self.signer = self._load_config()
         kwargs: dict[str, Any] = {
             "signer": self.signer,
@@ -288,6 +289,11 @@ class OciClient:
 
     def node_image(self, kubernetes_version: str, arch: str) -> str:
         """The newest OKE node image (Oracle Linux) for this Kubernetes version and CPU architecture."""
+        if (kubernetes_version, arch) not in self._images:
+            self._images[(kubernetes_version, arch)] = self._newest_image(kubernetes_version, arch)
+        return self._images[(kubernetes_version, arch)]
+
+    def _newest_image(self, kubernetes_version: str, arch: str) -> str:
         options = self._call("get_node_pool_options", self._ce.get_node_pool_options, "all",
                              compartment_id=self.spec.compartment_id, node_pool_k8s_version=kubernetes_version,
                              node_pool_os_arch=arch.upper()).data
@@ -312,11 +318,15 @@ class OciClient:
         items = self._list("list_limit_values", self._limits.list_limit_values, self.tenancy, service, name=limit)
         return {item.availability_domain: int(item.value) for item in items}
 
-    def availability(self, service: str, limit: str, availability_domain: str | None) -> tuple[int, int]:
-        """(available, used) in the spec's compartment: the limit minus use, minus compartment quotas."""
+    def availability(self, service: str, limit: str, availability_domain: str | None) -> tuple[int, int] | None:
+        """(available, used) in the spec's compartment: the limit minus use, minus compartment quotas. None
+        when OCI does not report it for this limit (the API answers 404 for those)."""
         extra = {"availability_domain": availability_domain} if availability_domain else {}
-        data = self._call("get_resource_availability", self._limits.get_resource_availability,
-                          service, limit, self.spec.compartment_id, **extra).data
+        try:
+            data = self._call("get_resource_availability", self._limits.get_resource_availability,
+                              service, limit, self.spec.compartment_id, **extra).data
+        except _NotFound:
+            return None
         return int(data.available or 0), int(data.used or 0)
 
     # ---- create, update, delete ----------------------------------------------------------------------
@@ -610,9 +620,11 @@ class OciClient:
                 size=attrs["size"], placement_configs=self._placements(attrs))
         if changed & {"kubernetes_version", "node_shape", "ocpus", "memory_in_gbs", "boot_volume_size_in_gbs",
                       "image_id"}:
-            # Existing nodes only change when replaced: one at a time, a new one up before an old one goes.
+            # Existing nodes only change when replaced, one at a time: a new one up before an old one goes,
+            # unless the pool fills the Always Free allowance and there is no room for an extra node.
+            surge, unavailable = ("0", "1") if self.spec.always_free else ("1", "0")
             details.node_pool_cycling_details = ce.NodePoolCyclingDetails(
-                is_node_cycling_enabled=True, maximum_surge="1", maximum_unavailable="0")
+                is_node_cycling_enabled=True, maximum_surge=surge, maximum_unavailable=unavailable)
         return details
 
     def _node_source(self, attrs: Mapping[str, Any]) -> Any:

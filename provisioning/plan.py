@@ -64,7 +64,7 @@ class Step:
             return "; ".join(change.summary() for change in self.changes)
         if self.desired and self.action is Action.CREATE:
             return _create_detail(self.desired)
-        return ""
+        return self.state or ""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -124,8 +124,9 @@ def _new_nodes(spec: ClusterSpec, plan: Plan) -> int:
 
 
 def evaluate(req: Requirement, values: Mapping[str | None, int],
-             available: Mapping[str | None, tuple[int, int]]) -> Finding:
-    """One requirement against the limit values (by AD, None for regional) and what is available."""
+             available: Mapping[str | None, tuple[int, int] | None]) -> Finding:
+    """One requirement against the limit values (by AD, None for regional) and what is available (None
+    where OCI does not report availability: then only the limit itself can be checked)."""
     name = f"{req.service}/{req.limit}"
     total = sum(values.values()) if values else None
     if not values or total == 0:
@@ -135,20 +136,21 @@ def evaluate(req: Requirement, values: Mapping[str | None, int],
             "; ask Oracle for a limit increase"
         return Finding(False, f"{name} is {total or 0} in this tenancy, the plan needs {req.need} ({req.what}){why}",
                        req, total or 0, 0)
-    if req.scope == "vcn":
+    if req.scope == "vcn" or any(v is None for v in available.values()):
         ok = min(values.values()) >= req.need
-        return Finding(ok, f"{name}: limit {min(values.values())} per VCN, the plan needs {req.need} ({req.what})",
+        per = "per VCN" if req.scope == "vcn" else "(OCI does not report what is in use)"
+        return Finding(ok, f"{name}: limit {min(values.values())} {per}, the plan needs {req.need} ({req.what})",
                        req, min(values.values()), None)
+    free_in = {ad: (available.get(ad) or (0, 0))[0] for ad in available}
     if req.scope == "ad" and None not in values:
-        short = [f"{ad}: needs {n}, {available.get(ad, (0, 0))[0]} available (limit {values.get(ad, 0)})"
-                 for ad, n in req.per_ad.items() if available.get(ad, (0, 0))[0] < n]
-        free = sum(available.get(ad, (0, 0))[0] for ad in req.per_ad)
+        short = [f"{ad}: needs {n}, {free_in.get(ad, 0)} available (limit {values.get(ad, 0)})"
+                 for ad, n in req.per_ad.items() if free_in.get(ad, 0) < n]
+        free = sum(free_in.get(ad, 0) for ad in req.per_ad)
         if short:
             return Finding(False, f"{name}: {'; '.join(short)} ({req.what})", req, total, free)
         return Finding(True, f"{name}: needs {req.need}, {free} available ({req.what})", req, total, free)
-    free = available.get(None, (0, 0))[0]
+    free, used = available.get(None) or (0, 0)
     ok = free >= req.need
-    used = available.get(None, (0, 0))[1]
     message = f"{name}: needs {req.need}, {free} available (limit {total}, {used} used) ({req.what})"
     return Finding(ok, message, req, total, free)
 
@@ -159,7 +161,7 @@ class LimitsSource(Protocol):
 
     def limit_values(self, service: str, limit: str) -> dict[str | None, int]: ...
 
-    def availability(self, service: str, limit: str, availability_domain: str | None) -> tuple[int, int]: ...
+    def availability(self, service: str, limit: str, availability_domain: str | None) -> tuple[int, int] | None: ...
 
     def kubernetes_versions(self) -> list[str]: ...
 
@@ -172,7 +174,7 @@ def run_preflight(source: LimitsSource, spec: ClusterSpec, plan: Plan) -> Prefli
     findings = list(_options(source, spec, plan))
     for req in requirements(spec, plan, source.availability_domains):
         values = source.limit_values(req.service, req.limit)
-        available: dict[str | None, tuple[int, int]] = {}
+        available: dict[str | None, tuple[int, int] | None] = {}
         if values and sum(values.values()) and req.scope != "vcn":
             if req.scope == "ad" and None not in values:
                 for ad in req.per_ad:
@@ -213,6 +215,7 @@ def _creates(plan: Plan, kind: Kind) -> list[Desired]:
 
 def format_report(report: PreflightReport) -> str:
     lines = [("ok    " if f.ok else "FAIL  ") + f.message for f in report.findings]
+    failed = sum(1 for f in report.findings if not f.ok)
     verdict = "Preflight passed: the tenancy allows what the plan creates." if report.ok else \
-        "Preflight failed: nothing was created."
+        f"Preflight failed ({failed} of {len(report.findings)} checks): nothing was created."
     return "\n".join([*lines, verdict])

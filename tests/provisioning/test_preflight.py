@@ -21,7 +21,7 @@ def test_a_free_tier_only_account_is_told_plainly_and_nothing_is_created(
     assert "accounts on the Free Tier alone have been refused OKE clusters" in result.out
     assert "vcn/nat-gateway-count is 0 in this tenancy" in result.out
     assert "refused NAT gateways" in result.out
-    assert "Preflight failed: nothing was created." in result.out
+    assert "Preflight failed (2 of 12 checks): nothing was created." in result.out
 
     applied = provision("apply")
     assert applied.code == 1
@@ -39,6 +39,15 @@ def test_a1_capacity_used_elsewhere_stops_apply_before_any_mutating_call(
     assert f"{ADS[0]}: needs 2, 1 available (limit 4)" in cores["message"]
     assert findings["standard-a1-memory-count"]["ok"] is True
     assert standin.mutating_calls() == []
+
+
+def test_a_limit_whose_use_oci_does_not_report_is_checked_by_its_value(
+        provision: Provision, standin: OciStandIn) -> None:
+    standin.cloud.limits[("container-engine", "cluster-count")] = Limit("REGION", 15, reports_availability=False)
+    result = provision("preflight")
+    assert result.code == 0, result.out
+    assert ("container-engine/cluster-count: limit 15 (OCI does not report what is in use), the plan needs 1"
+            in result.out)
 
 
 def test_a_kubernetes_version_oke_does_not_offer_is_refused(

@@ -50,6 +50,7 @@ class Limit:
     scope: str  # REGION, AD or VCN
     value: int
     used: int = 0  # what other things in the tenancy already use, on top of what the stand-in holds
+    reports_availability: bool = True  # "not all resource limits support this API" (404 for the others)
 
 
 def paid_tenancy_limits() -> dict[tuple[str, str], Limit]:
@@ -518,8 +519,8 @@ class Cloud:
         if limit is None:
             raise not_found(f"limit {service}/{name}")
         ad = query.get("availabilityDomain", [None])[0]
-        if limit.scope == "VCN":
-            raise ApiError(400, "InvalidParameter", f"{name} is per VCN: resource availability is not supported")
+        if limit.scope == "VCN" or not limit.reports_availability:
+            raise not_found(f"resource availability of {service}/{name}")
         if (limit.scope == "AD") != (ad is not None):
             raise ApiError(400, "InvalidParameter", f"{name} is {limit.scope}-scoped: availabilityDomain "
                                                     f"{'is required' if limit.scope == 'AD' else 'must be absent'}")
