@@ -305,7 +305,7 @@ class OciClient:
         )
         if not names:
             raise NotOffered(f"no OKE node image for Kubernetes {kubernetes_version} on {arch} in "
-                                   f"{self.spec.region}: pin node_pool.image_id in the spec")
+                             f"{self.spec.region}: pin node_pool.image_id in the spec")
         return names[-1][1]
 
     def kubernetes_versions(self) -> list[str]:

@@ -92,7 +92,9 @@ def _with_client(handler: Handler) -> Callable[[argparse.Namespace], int]:
         try:
             settings = ProvisionSettings(**({"oci_profile": args.profile} if args.profile else {}))
         except ValidationError as exc:
-            raise CliError(f"provisioning settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+            first = exc.errors()[0]
+            name = "TODO_PROVISION_" + "_".join(str(part) for part in first["loc"]).upper()
+            raise CliError(f"{name}: {first['msg']}") from None
         try:
             return handler(args, spec, OciClient(spec, settings, report=_progress))
         except (OciConfigError, OciUnreachable, KubeconfigError) as exc:
@@ -178,7 +180,8 @@ def run_destroy(args: argparse.Namespace, spec: ClusterSpec, client: OciClient) 
     left = client.discover(include_load_balancers=True).observed
     result = {"plan": plan.to_dict(), "outcome": outcome.to_dict(), "left": [o.name for o in left]}
     if left:
-        _emit(args, result, "")
+        if args.json:
+            print(json.dumps(result, indent=2))
         print(f"todo-console provision destroy: still there: {', '.join(o.name for o in left)}", file=sys.stderr)
         return 1
     _emit(args, result, f"Deleted {len(outcome.done)} resources; nothing carrying "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.provisioning.conftest import REGION, Provision
+from tests.provisioning.conftest import REGION, Provision, write_spec
 from tests.provisioning.oci_standin import ApiKey, OciStandIn
 
 
@@ -26,6 +26,22 @@ def test_a_bad_spec_is_refused_naming_the_field(provision: Provision, tmp_path: 
     assert result.code == 2
     assert one_line(result.err).startswith(f"todo-console provision: {spec}: compartment_id: required")
     assert standin.calls == []
+
+
+def test_a_spec_over_the_always_free_allowance_is_refused_before_any_call(
+        provision: Provision, tmp_path: Path, standin: OciStandIn) -> None:
+    spec = write_spec(tmp_path / "big.yaml", node_pool__size=3)
+    result = provision("apply", config=spec)
+    assert result.code == 2
+    assert "6 OCPU is over the Always Free Ampere A1 allowance of 4 OCPU in all" in one_line(result.err)
+    assert standin.calls == []
+
+
+def test_a_bad_setting_names_its_variable(provision: Provision, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TODO_PROVISION_POLL_INTERVAL_S", "-1")
+    result = provision("plan")
+    assert result.code == 2
+    assert one_line(result.err) == "todo-console provision: TODO_PROVISION_POLL_INTERVAL_S: Input should be greater than 0"
 
 
 def test_no_oci_config(provision: Provision, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
