@@ -16,7 +16,6 @@ from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client as k8s
 
 MIN_DURATION_S = 600  # the TokenRequest API's minimum
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -54,6 +53,8 @@ def cluster_endpoint(oci_kubeconfig: str) -> tuple[str, str]:
 def service_account_token(server: str, ca_data: str, bearer: str, namespace: str, name: str,
                           duration_s: int) -> tuple[str, str]:
     """(token, expiry) from the TokenRequest API for ServiceAccount namespace/name."""
+    from kubernetes import client as k8s  # seconds to import: only the kubeconfig command needs it
+
     with tempfile.TemporaryDirectory(prefix="todo-kubeconfig-") as tmp:
         ca_file = Path(tmp) / "ca.crt"
         ca_file.write_bytes(base64.b64decode(ca_data))
