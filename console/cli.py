@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.logs",
     "console.commands.alerts",
     "console.commands.events",
+    "console.commands.provision",
 )
 
 
