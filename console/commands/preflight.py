@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         checks = run_checks(args.overlay, spec, address=args.resolves_to)
     except (ClusterSpecError, RenderError, budget_model.BudgetError, bootstrap.BootstrapError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    origin = "built-in Always Free defaults (no cluster spec file)" if spec.from_defaults else spec.source
+    origin = ("the provisioning's Always Free example (no --cluster-spec)" if spec.from_defaults
+              else spec.source)
     print(f"Preflight of overlay {args.overlay} for the cluster in {origin}")
     for check in checks:
         print(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}")

@@ -678,7 +678,8 @@ def format_report(budget: Budget, pods: Iterable[Pod] | None = None) -> str:
     """A plain-text report: one row per kind of pod, group subtotals, each moment against the allocatable."""
     pool, spec = budget.pool, budget.spec
     out = [f"Always Free budget: overlay {budget.overlay}"]
-    origin = "no cluster spec file: provisioning's Always Free defaults" if spec.from_defaults else spec.source
+    origin = ("no --cluster-spec: the provisioning's Always Free example, provisioning/clusters/always-free.yaml"
+              if spec.from_defaults else spec.source)
     out.append(f"Node pool: {pool.size} x {pool.shape}, {pool.ocpus_per_node:g} OCPU / {pool.memory_gb_per_node:g} GB, "
                f"{pool.boot_volume_gb} GB boot volume each ({origin})")
     if not budget.always_free_pool:

@@ -15,6 +15,7 @@ from console.commands import budget as budget_cmd
 from console.manifests import budget as model
 from console.manifests.cluster_spec import (
     DEFAULT_SPEC,
+    DEFAULT_SPEC_PATH,
     ClusterSpec,
     ClusterSpecError,
     NodePool,
@@ -22,12 +23,7 @@ from console.manifests.cluster_spec import (
 )
 from tests.kustomize.conftest import one
 
-SPEC_YAML = """\
-network: {vcn_cidr: 10.0.0.0/16, api_endpoint_subnet_cidr: 10.0.0.0/28, workers_subnet_cidr: 10.0.10.0/24,
-          load_balancer_subnet_cidr: 10.0.20.0/24, pods_cidr: 10.244.0.0/16, services_cidr: 10.96.0.0/16}
-cluster: {kubernetes_version: v1.34.1, type: BASIC_CLUSTER, cni: FLANNEL_OVERLAY}
-node_pool: {shape: VM.Standard.A1.Flex, ocpus_per_node: 2, memory_gb_per_node: 12, size: 2, boot_volume_gb: 50}
-"""
+SPEC_YAML = DEFAULT_SPEC_PATH.read_text()
 
 
 def with_pool(**changes) -> ClusterSpec:
@@ -139,24 +135,27 @@ def test_percentage_surge_rounds_up() -> None:
 # ------------------------------------------------------------------ the cluster spec
 def test_cluster_spec_is_read_from_the_provisioning_file(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text(SPEC_YAML.replace("size: 2", "size: 1").replace("ocpus_per_node: 2", "ocpus_per_node: 4"))
+    path.write_text(SPEC_YAML.replace("size: 2", "size: 1").replace("ocpus_per_node: 2", "ocpus_per_node: 4")
+                    .replace("memory_gb_per_node: 12", "memory_gb_per_node: 24"))
     spec = load_cluster_spec(path)
-    assert spec.node_pool == NodePool("VM.Standard.A1.Flex", 1, 4.0, 12.0, 50)
+    assert spec.node_pool == NodePool("VM.Standard.A1.Flex", 1, 4.0, 24.0, 50)
     assert (spec.api_endpoint_subnet_cidr, spec.cni, spec.source) == ("10.0.0.0/28", "FLANNEL_OVERLAY", str(path))
     assert not spec.from_defaults
 
 
-def test_the_built_in_defaults_match_the_provisioning_example(tmp_path: Path) -> None:
+def test_without_a_spec_file_the_provisioning_example_is_the_spec(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC_YAML)
     assert dataclasses.replace(load_cluster_spec(path), source=DEFAULT_SPEC.source) == DEFAULT_SPEC
+    assert DEFAULT_SPEC.from_defaults
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("node_pool: {shape: x}\n", "missing node_pool.size"),
-    (SPEC_YAML.replace("size: 2", "size: two"), "node_pool.size must be a int"),
-    (SPEC_YAML.replace("size: 2", "size: 0"), "at least one node"),
-    ("- a list\n", "expected a mapping"),
+    (SPEC_YAML.replace("  size: 2\n", ""), "node_pool.size: required"),
+    (SPEC_YAML.replace("size: 2", "size: two"), "node_pool.size: Input should be a valid integer"),
+    (SPEC_YAML.replace("size: 2", "size: 0"), "node_pool.size: Input should be greater than or equal to 1"),
+    (SPEC_YAML.replace("size: 2", "size: 3"), "over the Always Free"),
+    ("- a list\n", "spec.yaml: "),
     ("a: [\n", "not valid YAML"),
 ])
 def test_a_bad_cluster_spec_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -208,5 +207,5 @@ def test_cli_real_render_bad_overlay_and_bad_spec(tmp_path: Path) -> None:
     assert budget_cmd.run(_args()) == 0
     with pytest.raises(CliError, match="no overlay 'staging'"):
         budget_cmd.run(_args(overlay="staging"))
-    with pytest.raises(CliError, match="cannot read cluster spec"):
+    with pytest.raises(CliError, match="cannot read the cluster spec"):
         budget_cmd.run(_args(cluster_spec=tmp_path / "missing.yaml"))

@@ -98,7 +98,7 @@ def test_cli_refuses_with_exit_one_and_names_each_finding(capsys) -> None:
 
 
 def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(CliError, match="cannot read cluster spec"):
+    with pytest.raises(CliError, match="cannot read the cluster spec"):
         preflight_cmd.run(_args(cluster_spec=tmp_path / "nope.yaml"))
     with pytest.raises(CliError, match="no overlay 'stage'"):
         preflight_cmd.run(_args(overlay="stage"))
