@@ -3,14 +3,17 @@ and the security rules OKE documents for flannel with a public API endpoint and 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from provisioning.model import Ref
+from console.manifests.render import render_overlay
+from provisioning.model import Ref, tags
 from provisioning.network import (
     ALL,
     ANYWHERE,
@@ -47,18 +50,17 @@ def allows(rules: frozenset[SecurityRule], direction: str, peer: str, port: int 
     return False
 
 
+@functools.cache
 def policies() -> list[dict[str, Any]]:
-    found = []
-    for path in sorted((KUSTOMIZE / "base").glob("*networkpolicy.yaml")):
-        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "NetworkPolicy"]
-    return found
+    """The NetworkPolicies of the rendered prod overlay: what the cluster will actually enforce."""
+    return [obj for obj in render_overlay("prod") if obj.get("kind") == "NetworkPolicy"]
 
 
 def policy_ports(name: str, namespace: str, direction: str) -> set[int]:
     for policy in policies():
         if (policy["metadata"]["name"], policy["metadata"]["namespace"]) == (name, namespace):
             return {port["port"] for entry in policy["spec"].get(direction, []) for port in entry.get("ports", [])}
-    raise AssertionError(f"no NetworkPolicy {namespace}/{name} in kustomize/base")
+    raise AssertionError(f"no NetworkPolicy {namespace}/{name} in the prod overlay")
 
 
 def test_pods_reach_the_kubernetes_api_endpoint() -> None:
@@ -84,13 +86,17 @@ def test_the_control_plane_reaches_kubelets_and_webhooks() -> None:
 
 def test_the_load_balancer_reaches_the_ingress_controller() -> None:
     """The ingress controller's LoadBalancer Service: 80/443 in, NodePorts and kube-proxy's health check out."""
-    values = yaml.safe_load((KUSTOMIZE / "operators" / "ingress-nginx" / "values.yaml").read_text())
+    values = yaml.safe_load((KUSTOMIZE / "operators" / "nginx-ingress" / "values.yaml").read_text())
     service = values["controller"]["service"]
     assert service["type"] == "LoadBalancer"
     annotations = service["annotations"]
     assert annotations["service.beta.kubernetes.io/oci-load-balancer-shape"] == "flexible"
     assert int(annotations["service.beta.kubernetes.io/oci-load-balancer-shape-flex-max"]) == \
         SPEC.load_balancer.bandwidth_mbps
+    # The security lists are the provisioning's alone, and the load balancer carries its ownership tags.
+    assert annotations["service.beta.kubernetes.io/oci-load-balancer-security-list-management-mode"] == "None"
+    assert json.loads(annotations["oci.oraclecloud.com/initial-freeform-tags-override"]) == \
+        tags(SPEC.name, "ingress-load-balancer")
     for port in (80, 443):
         assert allows(load_balancer_rules(SPEC), "ingress", ANYWHERE, port)
     for port in (30000, 31234, 32767, 10256):
