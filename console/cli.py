@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.sandbox",
     "console.commands.budget",
     "console.commands.crds",
+    "console.commands.lag",
+    "console.commands.dlq",
 )
 
 
