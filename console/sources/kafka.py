@@ -71,7 +71,8 @@ CONSOLE_GROUP_PREFIX = "todo-console"  # the console's own groups (dead letters 
 LATEST, EARLIEST = -1, -2  # ListOffsets' special timestamps
 RECORD_BYTES = 1 << 20  # per partition per fetch: a whole batch of the default 1 MiB message.max.bytes
 FETCH_BYTES = 64 << 20
-FETCH_ROUNDS = 5  # timestamps still unread after this many fetches fall back to interpolation
+FETCH_WAIT_MS = 500
+FETCH_ROUNDS = 5  # partitions a broker left out of this many fetches in a row: timestamps fall back to interpolation
 STAMP_CACHE = 50_000  # (partition, offset) -> record timestamp; records never change once written
 _NO_ERROR, _OFFSET_OUT_OF_RANGE = 0, 1
 _COORDINATOR_MOVED = frozenset({14, 15, 16})  # load in progress, not available, not coordinator
@@ -420,7 +421,10 @@ class KafkaSource:
                ) -> dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]]:
         """One Fetch per leader: per partition (error code, high watermark, log start, records >= position).
 
-        max_wait is 1 ms, not 0: tansu answers a fetch with max_wait 0 with no partitions at all.
+        min_bytes 1 with a max_wait of FETCH_WAIT_MS: Kafka answers as soon as any partition has data; tansu
+        reads partitions until the wait runs out (with max_wait 0 it answers with no partitions at all, with
+        1 ms only a few of a hundred), and answers at once when done. Positions are readable offsets, so the
+        wait is only ever spent when a partition was emptied meanwhile.
         """
         version = self._version(FetchRequest[0].API_KEY, 11, 4)
         if version is None:
@@ -437,7 +441,7 @@ class KafkaSource:
                 else:
                     entry = (tp.partition, offset, partition_bytes)
                 topics.setdefault(tp.topic, []).append(entry)
-            head: list[Any] = [-1, 1, 0, FETCH_BYTES, 0]  # replica, max_wait_ms, min_bytes, max_bytes, isolation
+            head: list[Any] = [-1, FETCH_WAIT_MS, 1, FETCH_BYTES, 0]  # replica, max wait, min/max bytes, isolation
             tail: list[Any] = []
             if version >= 7:
                 head += [0, -1]  # no fetch session
@@ -463,7 +467,12 @@ class KafkaSource:
             return {}
         latest = self._list_offsets(tps, LATEST)
         positions = {tp: off - 1 for tp, off in latest.items() if off > 0}
-        fetched = self._fetch(positions, 1) if positions else {}
+        fetched: dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]] = {}
+        for _round in range(FETCH_ROUNDS):
+            missing = {tp: off for tp, off in positions.items() if tp not in fetched}
+            if not missing:
+                break
+            fetched.update(self._fetch(missing, 1))
         result: dict[TopicPartition, PartitionOffsets] = {}
         unsure: list[TopicPartition] = []
         for tp in tps:
@@ -498,7 +507,7 @@ class KafkaSource:
                 break
             fetched = self._fetch({tp: min(offsets) for tp, offsets in todo.items()}, RECORD_BYTES)
             for tp in list(todo):
-                error_code, _hw, log_start, records = fetched.get(tp, (-1, -1, -1, []))
+                error_code, high_watermark, log_start, records = fetched.get(tp, (-1, -1, -1, []))
                 offsets = todo[tp]
                 if error_code == _OFFSET_OUT_OF_RANGE:
                     gone = {o for o in offsets if log_start < 0 or o < log_start}
@@ -506,9 +515,11 @@ class KafkaSource:
                         self._remember((tp, offset), None, answers)
                     offsets -= gone or {min(offsets)}
                 elif not records:
-                    for offset in offsets:
-                        answers[(tp, offset)] = None  # not cached: it may be readable next time
-                    offsets.clear()
+                    if error_code == _NO_ERROR and min(offsets) >= high_watermark >= 0:
+                        for offset in offsets:  # nothing written there yet; not cached, it may be later
+                            answers[(tp, offset)] = None
+                        offsets.clear()
+                    # else: left out of this answer (tansu ran out of time, or a size limit): next round
                 else:
                     for offset in sorted(offsets):
                         record = next((r for r in records if r.offset >= offset), None)
@@ -535,7 +546,7 @@ class KafkaSource:
         """Records of one partition from `start` (up to `end`, exclusive, or the high watermark), at most `limit`."""
         records: list[KafkaRecord] = []
         position = start
-        while len(records) < limit:
+        while len(records) < limit and (end is None or position < end):
             error_code, high_watermark, _start, batch = self._fetch({tp: position}, RECORD_BYTES).get(
                 tp, (-1, -1, -1, []))
             if error_code not in (_NO_ERROR, -1):  # -1: not in the answer (tansu, nothing to read)
