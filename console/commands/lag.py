@@ -1,8 +1,8 @@
 """`todo-console lag`: consumer lag in messages and in time, Burrow's verdict, the catch-up ETA, and what KEDA
 would do, per consumer group.
 
-A verdict needs a window of samples, so the command samples `--samples` times, `--interval` apart (3 x 1 s
-by default), or keeps sampling with `--watch`. Exit code: 1 when a group is in ERR (a partition STOPped,
+A verdict needs a window of samples, so the command samples `--samples` times, `--interval` apart (4 x 2 s
+by default: a verdict needs 3 samples over at least `--min-window` 5 s), or keeps sampling with `--watch`. Exit code: 1 when a group is in ERR (a partition STOPped,
 STALLed or REWOUND, Burrow's rule), 0 otherwise (WARN is a slow consumer, not yet a problem; UNKNOWN means
 too few samples); 2 when Kafka cannot be reached.
 """
@@ -20,6 +20,7 @@ from console.commands._kafka import kafka_for, source_errors, wiring_for
 from console.model.keda import ScalingDecision, partitions_from_history, scaling_decision
 from console.model.lag import (
     MIN_SAMPLES,
+    MIN_SPAN_S,
     WINDOW,
     EvalConfig,
     GroupLag,
@@ -44,9 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("group", nargs="?", help="one consumer group (default: every group, and every app "
                                                  "a Subscription names)")
     parser.add_argument("--topic", action="append", help="only this topic (repeatable)")
-    parser.add_argument("--samples", type=int, default=MIN_SAMPLES,
-                        help=f"samples to take before judging (default {MIN_SAMPLES})")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
+    parser.add_argument("--samples", type=int, default=4, help="samples to take before judging (default 4)")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between samples (default 2)")
+    parser.add_argument("--min-window", type=float, default=MIN_SPAN_S,
+                        help=f"seconds the samples must span for a verdict (default {MIN_SPAN_S:g})")
     parser.add_argument("--watch", action="store_true", help="keep sampling and reprinting until interrupted")
     parser.add_argument("--window", type=int, default=WINDOW, help=f"samples a verdict looks at (default {WINDOW})")
     parser.add_argument("--allowed-lag", type=int, default=0, help="lag still counted as caught up (default 0)")
@@ -57,10 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.samples < 1 or args.interval <= 0 or args.window < 2 or args.allowed_lag < 0:
+    if args.samples < 1 or args.interval <= 0 or args.window < 2 or args.allowed_lag < 0 or args.min_window < 0:
         raise CliError("--samples must be at least 1, --interval above 0, --window at least 2, "
-                       "--allowed-lag not negative")
-    config = EvalConfig(window=args.window, min_samples=min(MIN_SAMPLES, args.window), allowed_lag=args.allowed_lag)
+                       "--allowed-lag and --min-window not negative")
+    config = EvalConfig(window=args.window, min_samples=min(MIN_SAMPLES, args.window), min_span_s=args.min_window,
+                        allowed_lag=args.allowed_lag)
     target = resolve_target(args)
     wiring = wiring_for(target)
     kafka = kafka_for(target)

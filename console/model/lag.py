@@ -22,8 +22,10 @@ offsets instead, so two things are adapted, and said here:
   now when the group has connected members (a live consumer commits even when it does not move; Burrow
   calls that STALL, not STOP). The sandbox's sidecars assign partitions without joining the group, so
   there a consumer stuck on one offset reads STOP where the cluster (daprd joins) reads STALL.
-- fewer than `min_samples` samples decide nothing: UNKNOWN, "too few samples" (Burrow would call a
-  single lagging commit STALL, as "all offsets in the window are equal" holds for one).
+- fewer than `min_samples` samples, or samples spanning less than `min_span_s`, decide nothing: UNKNOWN,
+  "too few samples" (Burrow would call a single lagging commit STALL, as "all offsets in the window are
+  equal" holds for one), or "window too short" (Dapr's Kafka consumer commits every second, Java's every
+  five: a two-second look at a busy partition would see it "stuck").
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from console.model.kafka import GroupOffsets, LagSnapshot, TopicPartition
 
 WINDOW = 10  # Burrow's default `intervals`: the number of samples a verdict looks at
 MIN_SAMPLES = 3  # fewer samples than this decide no status
+MIN_SPAN_S = 5.0  # nor do samples spanning less time than this
 HISTORY = 150  # samples kept per partition: 5 minutes at the dashboard's 2 s refresh
 
 ResetPolicy = Literal["earliest", "latest"]
@@ -72,12 +75,14 @@ class EvalConfig:
 
     window: int = WINDOW
     min_samples: int = MIN_SAMPLES
+    min_span_s: float = MIN_SPAN_S
     allowed_lag: int = 0
     reset_policy: ResetPolicy = "earliest"
 
     def __post_init__(self) -> None:
-        if self.window < 2 or self.min_samples < 2 or self.min_samples > self.window or self.allowed_lag < 0:
-            raise ValueError("need 2 <= min_samples <= window and allowed_lag >= 0")
+        if self.window < 2 or self.min_samples < 2 or self.min_samples > self.window or self.allowed_lag < 0 \
+                or self.min_span_s < 0:
+            raise ValueError("need 2 <= min_samples <= window, allowed_lag >= 0 and min_span_s >= 0")
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,9 @@ def evaluate_partition(group: str, tp: TopicPartition, samples: Sequence[Sample]
             f"lag counted from the {config.reset_policy} offset")
     elif len(committed) < config.min_samples:
         status, reason = PartitionStatus.UNKNOWN, f"too few samples ({len(committed)} of {config.min_samples})"
+    elif committed[-1].at - committed[0].at < config.min_span_s:
+        span = committed[-1].at - committed[0].at
+        status, reason = PartitionStatus.UNKNOWN, f"window too short ({span:.1f}s of {config.min_span_s:g}s)"
     else:
         status, reason = burrow_status(committed, now, config.allowed_lag)
     eta, eta_reason = _eta(latest.lag, consume_rate, produce_rate)

@@ -118,6 +118,13 @@ def test_too_few_samples_say_so_instead_of_guessing() -> None:
     assert p.complete == pytest.approx(0.2)
 
 
+def test_a_window_shorter_than_the_commit_interval_decides_nothing() -> None:
+    h = series([(0, 100, 40), (1, 100, 40), (2, 100, 40)], members=1)
+    p = verdict(h)
+    assert (p.status, p.reason) == (PartitionStatus.UNKNOWN, "window too short (2.0s of 5s)")
+    assert verdict(h, config=EvalConfig(min_span_s=0)).status == PartitionStatus.STALL
+
+
 def test_allowed_lag_counts_as_caught_up() -> None:
     h = series([(t, 105 + t, 100 + t) for t in range(0, 10, 2)])
     assert verdict(h).status == PartitionStatus.WARN
@@ -128,6 +135,8 @@ def test_allowed_lag_counts_as_caught_up() -> None:
 def test_config_refuses_windows_that_decide_nothing() -> None:
     with pytest.raises(ValueError, match="min_samples"):
         EvalConfig(window=2, min_samples=3)
+    with pytest.raises(ValueError, match="min_span_s"):
+        EvalConfig(min_span_s=-1)
 
 
 # --- the draining burst ------------------------------------------------------------------------------------
