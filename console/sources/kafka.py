@@ -417,7 +417,7 @@ class KafkaSource:
                     found[TopicPartition(topic, partition)] = offset
         return found
 
-    def _fetch(self, positions: Mapping[TopicPartition, int], partition_bytes: int
+    def _fetch(self, positions: Mapping[TopicPartition, int], partition_bytes: int, *, parse: bool = True
                ) -> dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]]:
         """One Fetch per leader: per partition (error code, high watermark, log start, records >= position).
 
@@ -456,7 +456,7 @@ class KafkaSource:
                     partition, error_code, high_watermark = part[0], part[1], part[2]
                     log_start = part[4] if version >= 5 else -1
                     tp = TopicPartition(topic, partition)
-                    records = _parse(tp, part[-1], positions.get(tp, 0))
+                    records = _parse(tp, part[-1], positions.get(tp, 0)) if parse else []
                     found[tp] = (error_code, high_watermark, log_start, records)
         return found
 
@@ -472,7 +472,7 @@ class KafkaSource:
             missing = {tp: off for tp, off in positions.items() if tp not in fetched}
             if not missing:
                 break
-            fetched.update(self._fetch(missing, 1))
+            fetched.update(self._fetch(missing, 1, parse=False))  # only the offsets are wanted
         result: dict[TopicPartition, PartitionOffsets] = {}
         unsure: list[TopicPartition] = []
         for tp in tps:
