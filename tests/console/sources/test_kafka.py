@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaProducer
 
 from console.model.kafka import OutgoingRecord, TopicPartition
-from console.model.lag import LagHistory, PartitionStatus, evaluate
+from console.model.lag import EvalConfig, LagHistory, PartitionStatus, evaluate
 from console.sandbox.broker import Broker
 from console.sandbox.ports import free_port
 from console.sources.health import SourceError
@@ -146,7 +146,7 @@ def test_lag_moves_with_commits_over_several_samples(kafka: Fixture) -> None:
     for offset in (0, 5, 10, 13):
         kafka.source.commit(group, {TopicPartition(kafka.topic, 0): offset})
         history.add(kafka.source.lag_snapshot([group], only_topics=[kafka.topic]))
-    (report,) = evaluate(history)
+    (report,) = evaluate(history, config=EvalConfig(min_span_s=0))  # four quick samples
     (p,) = [p for p in report.partitions if p.tp.partition == 0]
     assert [s.lag for s in history.samples(group, p.tp)] == [13, 8, 3, 0]
     assert (p.status, p.trend, p.eta_s) == (PartitionStatus.OK, "shrinking", 0.0)
