@@ -19,7 +19,15 @@ from typing import Any
 
 from console.cli import CliError
 from console.commands._kafka import duration, kafka_for, source_errors, wiring_for
-from console.model.dlq import POISON_AFTER, DeadLetter, DlqSummary, RedrivePlanItem, Selection
+from console.model.dlq import (
+    POISON_AFTER,
+    DeadLetter,
+    DlqSummary,
+    LedgerEntry,
+    RedrivePlanItem,
+    Selection,
+    letter_state,
+)
 from console.model.lag import format_duration
 from console.output import (
     Exit,
@@ -142,7 +150,7 @@ def run_show(args: argparse.Namespace) -> int:
         if not letters:
             raise CliError(f"no dead letter {', '.join(args.id)} in {args.dlq}")
     now = time.time()
-    docs = [letter_json(d, dead.reason(d), ledger.holder(d.coordinates), now) for d in letters]
+    docs = [letter_json(d, dead.reason(d), ledger.settled_by(d), now) for d in letters]
     if args.json:
         emit_json("dlq-show", {"dlq": args.dlq, "messages": docs}, target=label)
     elif args.id:
@@ -155,7 +163,7 @@ def run_show(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
-def letter_json(d: DeadLetter, reason: str | None, holder: Any, now: float) -> dict[str, Any]:
+def letter_json(d: DeadLetter, reason: str | None, settled: LedgerEntry | None, now: float) -> dict[str, Any]:
     """The `dlq-show` message object (console/README.md documents it)."""
     at = d.dead_lettered_at
     return {
@@ -167,9 +175,10 @@ def letter_json(d: DeadLetter, reason: str | None, holder: Any, now: float) -> d
         "headers": {k: v.decode("utf-8", errors="replace") for k, v in d.record.headers},
         "original": {"topic": d.original_topic, "partition": d.original_partition, "offset": d.original_offset},
         "app_id": d.app_id, "attempts": d.attempts, "reason": reason, "redrive_count": d.redrive_count,
-        "state": "waiting" if holder is None else holder.state,
-        "redrive": None if holder is None else {"by": holder.by, "at": holder.at, "topic": holder.target_topic,
-                                                "partition": holder.target_partition, "offset": holder.target_offset},
+        "state": letter_state(d, settled),
+        "redrive": None if settled is None else {
+            "by": settled.by, "at": settled.at, "dead_letter": settled.coordinates, "topic": settled.target_topic,
+            "partition": settled.target_partition, "offset": settled.target_offset},
     }
 
 
@@ -179,7 +188,7 @@ def _print_detail(doc: dict[str, Any]) -> None:
         f"dead letter   {doc['position']} ({doc['state']}, redriven {doc['redrive_count']} times)",
         f"age           {format_duration(doc['age_s'])}",
         f"from          {original['topic']}[{original['partition']}]@{original['offset']}"
-        + (f" (app {doc['app_id']}, {doc['attempts']} attempts)" if doc["app_id"] else ""),
+        + (f" (app {doc['app_id']}, attempts {doc['attempts']})" if doc["app_id"] else ""),
         f"reason        {doc['reason'] or '(none recorded; daprd writes none: look in the logs by event id)'}",
         f"key           {doc['key']}",
         f"event         id={doc['event_id']} type={doc['type']}",
@@ -257,7 +266,7 @@ def _print_plan(plan: list[RedrivePlanItem]) -> None:
 def plan_item_json(i: RedrivePlanItem) -> dict[str, Any]:
     return {"position": i.letter.position, "event_id": i.letter.event_id, "type": i.letter.event_type,
             "action": i.action, "reason": i.reason, "target_topic": i.target_topic,
-            "target_partition": i.target_partition, "redrive_count": i.redrive_count}
+            "target_partition": i.target_partition, "redrive_count": i.redrive_count, "with": i.with_letter}
 
 
 # --- purge ---------------------------------------------------------------------------------------------

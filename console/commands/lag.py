@@ -145,7 +145,7 @@ def _keda_cell(d: ScalingDecision | None) -> str:
         return "-"
     metrics = ", ".join(f"{t.metric}/{t.trigger.lag_threshold}" for t in d.triggers)
     state = "active" if d.active else "inactive"
-    return f"{d.desired} replicas ({state}, lag {metrics})"
+    return f"{d.desired} replica{'s' if d.desired != 1 else ''} ({state}, lag {metrics})"
 
 
 def _spark(values: list[int]) -> str:

@@ -12,7 +12,10 @@ Redrive sends the message back to its ORIGINAL topic and partition with its key,
 producer's headers; Dapr's per-delivery metadata and the `x-dlq-*` headers are dropped (the consumer's
 sidecar writes fresh ones), and `x-todo-redrive-count` / `x-todo-redriven-from` are added. Every
 subscriber of that topic sees it again, not only the one that failed: the platform's consumers are
-idempotent by CloudEvent id (DESIGN.md), which is what makes that safe.
+idempotent by CloudEvent id (DESIGN.md), which is what makes that safe. For the same reason one copy is
+enough when several subscribers dead-lettered the same event (worker and audit both read task-events):
+a redrive sends one per event, and a dead letter of an event redriven after it was dead-lettered is
+"superseded" (that copy reached its subscriber too); a new failure after the redrive is a new dead letter.
 
 The ledger (a Kafka topic, one partition, so one order) records every redrive: a console first writes
 a claim for the dead letter's coordinates (dlq/partition/offset), reads the ledger back, and redrives
@@ -210,11 +213,26 @@ class Ledger:
         entry = self._holders.get(coordinates)
         return entry if entry is not None and entry.state != "failed" else None
 
+    def settled_by(self, letter: DeadLetter) -> LedgerEntry | None:
+        """What settled a dead letter: its own claim, or a redrive of the same event made after it was
+        dead-lettered (through another subscriber's dead letter; its one copy reached every subscriber).
+        None: it is still waiting for a decision."""
+        own = self.holder(letter.coordinates)
+        if own is not None or not letter.event_id or letter.dead_lettered_at is None:
+            return own
+        at = letter.dead_lettered_at
+        later = [e for e in self._holders.values()
+                 if e.event_id == letter.event_id and e.state != "failed" and e.at >= at]
+        return min(later, key=lambda e: e.at, default=None)
+
     def redrives_of(self, event_id: str | None) -> int:
-        """How many dead letters carrying this event were redriven (or may have been)."""
+        """How many copies of this event were redriven (or may have been: unfinished claims). Dead letters
+        of one event redriven together share one copy and count once."""
         if not event_id:
             return 0
-        return sum(1 for e in self._holders.values() if e.event_id == event_id and e.state != "failed")
+        copies = {(e.target_topic, e.target_partition, e.target_offset) if e.state == "redriven" else e.claim
+                  for e in self._holders.values() if e.event_id == event_id and e.state != "failed"}
+        return len(copies)
 
     def entries(self) -> list[LedgerEntry]:
         return sorted(self._holders.values(), key=lambda e: e.ledger_offset)
@@ -255,6 +273,7 @@ class RedrivePlanItem:
     target_topic: str | None = None
     target_partition: int | None = None
     redrive_count: int = 0  # the count the redriven message will carry
+    with_letter: str | None = None  # coordinates of the dead letter of the same event whose copy it shares
 
 
 def plan_redrive(letters: Sequence[DeadLetter], ledger: Ledger, *, partitions: Mapping[str, int],
@@ -268,15 +287,18 @@ def plan_redrive(letters: Sequence[DeadLetter], ledger: Ledger, *, partitions: M
     """
     wired_topics = {s.topic for s in subscriptions}
     plan = []
+    first_of: dict[tuple[str, str], RedrivePlanItem] = {}
     for letter in letters:
-        holder = ledger.holder(letter.coordinates)
+        settled = ledger.settled_by(letter)
         count = max(letter.redrive_count, ledger.redrives_of(letter.event_id))
         topic = letter.original_topic or (next(iter(wired_topics)) if len(wired_topics) == 1 else None)
-        if holder is not None:
-            done = "redriven" if holder.state == "redriven" else "claimed (outcome unknown: check the target topic)"
-            where = (f" to {holder.target_topic}[{holder.target_partition}]@{holder.target_offset}"
-                     if holder.state == "redriven" else "")
-            plan.append(RedrivePlanItem(letter, "refuse", f"already {done}{where} by {holder.by}"))
+        shared = first_of.get((letter.event_id, topic)) if letter.event_id and topic else None
+        if settled is not None:
+            plan.append(RedrivePlanItem(letter, "refuse", _settled_reason(letter, settled)))
+        elif shared is not None:
+            plan.append(RedrivePlanItem(letter, "redrive", f"with {shared.letter.position}: one copy of the event "
+                                        "reaches every subscriber", shared.target_topic, shared.target_partition,
+                                        shared.redrive_count, shared.letter.coordinates))
         elif count >= poison_after:
             plan.append(RedrivePlanItem(letter, "refuse",
                                         f"poison: redriven {count} times already (limit {poison_after})"))
@@ -288,9 +310,28 @@ def plan_redrive(letters: Sequence[DeadLetter], ledger: Ledger, *, partitions: M
             original = letter.original_partition
             partition = original if original is not None and original < partitions[topic] else None
             where = f"{topic}[{partition}]" if partition is not None else f"{topic} (partition by key)"
-            plan.append(RedrivePlanItem(letter, "redrive", f"to {where}, redrive {count + 1}", topic, partition,
-                                        count + 1))
+            item = RedrivePlanItem(letter, "redrive", f"to {where}, redrive {count + 1}", topic, partition, count + 1)
+            plan.append(item)
+            if letter.event_id:
+                first_of[(letter.event_id, topic)] = item
     return plan
+
+
+def _settled_reason(letter: DeadLetter, entry: LedgerEntry) -> str:
+    where = (f" to {entry.target_topic}[{entry.target_partition}]@{entry.target_offset}"
+             if entry.state == "redriven" else "")
+    if entry.coordinates != letter.coordinates:
+        return f"superseded: its event was redriven{where} by {entry.by} after it was dead-lettered"
+    if entry.state == "redriven":
+        return f"already redriven{where} by {entry.by}"
+    return f"already claimed by {entry.by} (outcome unknown: check the target topic)"
+
+
+def letter_state(letter: DeadLetter, entry: LedgerEntry | None) -> str:
+    """waiting, redriven, claimed, or superseded (a redrive of the same event settled it)."""
+    if entry is None:
+        return "waiting"
+    return entry.state if entry.coordinates == letter.coordinates else "superseded"
 
 
 # --- summaries and purges ---------------------------------------------------------------------------------
@@ -298,8 +339,8 @@ def plan_redrive(letters: Sequence[DeadLetter], ledger: Ledger, *, partitions: M
 class DlqSummary:
     """One dead-letter topic at a glance.
 
-    `pending`: records neither deleted nor marked handled (purged); `waiting`: pending ones not redriven
-    yet, what an operator still has to decide on; `last_hour`: dead letters that arrived in the last hour.
+    `pending`: records neither deleted nor marked handled (purged); `waiting`: pending ones not settled
+    by a redrive yet, what an operator still has to decide on; `last_hour`: dead letters that arrived in the last hour.
     `scanned_all` is False when only the newest records were read (the counts of waiting/redriven and
     last_hour are then lower bounds; `pending` is always exact).
     """
@@ -336,7 +377,7 @@ def summarize(topic: str, subscriptions: Sequence[SubscriptionInfo], offsets: Ma
               scanned_all: bool) -> DlqSummary:
     pending_letters = [d for d in scanned
                        if d.record.offset >= pending_start(offsets[d.record.tp], handled.get(d.record.tp))]
-    waiting = [d for d in pending_letters if ledger.holder(d.coordinates) is None]
+    waiting = [d for d in pending_letters if ledger.settled_by(d) is None]
     stamps = [d.dead_lettered_at for d in scanned if d.dead_lettered_at is not None]
     oldest = [d.dead_lettered_at for d in waiting if d.dead_lettered_at is not None]
     return DlqSummary(

@@ -309,7 +309,9 @@ def evaluate_partition(group: str, tp: TopicPartition, samples: Sequence[Sample]
     since_rewind = _since_last_rewind(committed)
     consume_rate = _rate([(s.at, s.committed or 0) for s in since_rewind])
     produce_rate = _rate([(s.at, s.end) for s in window])
-    if latest.committed is None:
+    if latest.committed is None and not latest.lag:
+        status, reason = PartitionStatus.OK, "nothing committed and nothing to consume"
+    elif latest.committed is None:
         status, reason = PartitionStatus.UNKNOWN, (
             "no committed offset yet (new partition, or the consumer has not started): "
             f"lag counted from the {config.reset_policy} offset")

@@ -36,7 +36,7 @@ from console.model.dlq import (
     redrive_headers,
     summarize,
 )
-from console.model.kafka import OutgoingRecord, PartitionOffsets, TopicPartition
+from console.model.kafka import OutgoingRecord, PartitionOffsets, Produced, TopicPartition
 from console.model.wiring import SubscriptionInfo, Wiring
 from console.sources.health import SourceError
 from console.sources.kafka import CONSOLE_GROUP_PREFIX, KafkaSource
@@ -165,8 +165,7 @@ class DeadLetters:
         per_topic, handled = self._offsets([dlq])
         letters, _ = self._letters(per_topic.get(dlq, {}), handled, limit)
         ledger = self.ledger()
-        chosen = [d for d in letters if ledger.holder(d.coordinates) is None
-                  and selection.matches(d, now, self.reason(d))]
+        chosen = [d for d in letters if ledger.settled_by(d) is None and selection.matches(d, now, self.reason(d))]
         if not chosen and selection.ids:
             chosen = [d for d in letters if selection.matches(d, now, self.reason(d))]
         wanted = {d.original_topic for d in chosen if d.original_topic} | {s.topic for s in self.subscriptions(dlq)}
@@ -193,19 +192,26 @@ class DeadLetters:
                     by = holder.by if holder else "another console"
                     results[id(item)] = RedriveResult(item, "lost", f"claimed at the same time by {by}")
             outcomes = []
-            for item in held:
+            sent: dict[str, Produced | SourceError] = {}  # per primary dead letter: its one copy, or why not
+            for item in (i for i in held if i.with_letter is None):
                 record = OutgoingRecord(item.letter.record.value, item.letter.record.key,
                                         redrive_headers(item.letter, item.redrive_count), item.target_partition)
-                entry = self._entry(item, claims[id(item)], "redriven")
                 try:
-                    (produced,) = self.kafka.produce(item.target_topic or "", [record])
+                    (sent[item.letter.coordinates],) = self.kafka.produce(item.target_topic or "", [record])
                 except SourceError as exc:
-                    outcomes.append(replace(entry, state="failed", error=exc.reason))
-                    results[id(item)] = RedriveResult(item, "failed", exc.reason)
+                    sent[item.letter.coordinates] = exc
+            for item in held:
+                entry = self._entry(item, claims[id(item)], "redriven")
+                copy = sent.get(item.with_letter or item.letter.coordinates)
+                if not isinstance(copy, Produced):
+                    reason = copy.reason if copy is not None else "the dead letter it shares a copy with was not sent"
+                    outcomes.append(replace(entry, state="failed", error=reason))
+                    results[id(item)] = RedriveResult(item, "failed", reason)
                     continue
-                outcomes.append(replace(entry, target_partition=produced.partition, target_offset=produced.offset))
+                outcomes.append(replace(entry, target_partition=copy.partition, target_offset=copy.offset))
                 results[id(item)] = RedriveResult(
-                    item, "redriven", f"to {produced.topic}[{produced.partition}]@{produced.offset}", produced.offset)
+                    item, "redriven", f"to {copy.topic}[{copy.partition}]@{copy.offset}" +
+                    (" (one copy with its event's other dead letter)" if item.with_letter else ""), copy.offset)
             self._write_ledger(outcomes)
         return [results[id(i)] for i in plan]
 

@@ -4,6 +4,7 @@ ledger's first-claim-wins fold, the poison limit, and purge points."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -14,6 +15,7 @@ from console.model.dlq import (
     LedgerState,
     Selection,
     failure_reason,
+    letter_state,
     plan_purge,
     plan_redrive,
     redrive_headers,
@@ -87,13 +89,14 @@ def test_redrive_keeps_the_producers_headers_and_adds_the_count_and_origin() -> 
 
 
 def entry(coords: str, claim: str, state: LedgerState, offset: int, event_id: str = "e-1",
-          by: str = "ana@host") -> LedgerEntry:
-    return LedgerEntry(coords, claim, state, NOW, by, event_id, "task-events", 2, 40 if state == "redriven" else None,
+          by: str = "ana@host", at: float = NOW) -> LedgerEntry:
+    return LedgerEntry(coords, claim, state, at, by, event_id, "task-events", 2, 40 + offset if state == "redriven" else None,
                        1, None, offset)
 
 
-def redriven(coords: str, claim: str, offset: int, event_id: str = "e-1") -> list[LedgerEntry]:
-    return [entry(coords, claim, "claimed", offset, event_id), entry(coords, claim, "redriven", offset + 1, event_id)]
+def redriven(coords: str, claim: str, offset: int, event_id: str = "e-1", at: float = NOW) -> list[LedgerEntry]:
+    return [entry(coords, claim, "claimed", offset, event_id, at=at),
+            entry(coords, claim, "redriven", offset + 1, event_id, at=at)]
 
 
 def test_the_first_claim_holds_a_dead_letter_and_later_claims_lose() -> None:
@@ -136,7 +139,7 @@ def test_the_plan_redrives_to_the_original_partition_and_refuses_what_it_must() 
     assert [(i.action, i.target_topic, i.target_partition, i.redrive_count) for i in plan] == [
         ("redrive", "task-events", 2, 1), ("refuse", None, None, 0), ("refuse", None, None, 0),
         ("redrive", "task-events", None, 1), ("refuse", None, None, 0), ("redrive", "task-events", None, 1)]
-    assert plan[1].reason == "already redriven to task-events[2]@40 by ana@host"
+    assert plan[1].reason == "already redriven to task-events[2]@41 by ana@host"
     assert plan[2].reason == "poison: redriven 3 times already (limit 3)"
     assert plan[4].reason == "original topic deleted-topic does not exist"
     assert plan[5].reason == "to task-events (partition by key), redrive 1"
@@ -146,7 +149,7 @@ def test_the_ledger_counts_redrives_of_an_event_whose_headers_were_lost() -> Non
     """A redriven message that failed again arrives as a new dead letter; if its headers were dropped on the
     way, the ledger still knows how often this CloudEvent was redriven."""
     again = letter(9, headers=DAPRD_HEADERS)
-    ledger = Ledger([e for i in range(2) for e in redriven(f"{DLQ}/0/{i}", f"c{i}", 2 * i)])
+    ledger = Ledger([e for i in range(2) for e in redriven(f"{DLQ}/0/{i}", f"c{i}", 2 * i, at=NOW - 3600)])
     (item,) = plan_redrive([again], ledger, partitions={"task-events": 3}, poison_after=3)
     assert (item.action, item.redrive_count) == ("redrive", 3)
     (refused,) = plan_redrive([again], ledger, partitions={"task-events": 3}, poison_after=2)
@@ -203,3 +206,37 @@ def test_purge_takes_everything_read_or_the_old_prefix_of_each_partition() -> No
     old = plan_purge(DLQ, offsets, {}, pending, NOW, older_than_s=3600)
     assert (dict(old.before), old.count) == ({tp0: 2, tp1: 3}, 2 + 1)  # offset 2 is young: it stops partition 0
     assert plan_purge(DLQ, {tp0: PartitionOffsets(4, 4)}, {}, [], NOW).before == {}
+
+
+def test_one_copy_per_event_when_several_subscribers_dead_lettered_it() -> None:
+    """worker and audit both read task-events; both dead-lettered the event: one copy reaches both again."""
+    worker = letter(0, headers={**SIDECAR_HEADERS, "x-dlq-app-id": "worker"})
+    audit = letter(1, headers={**SIDECAR_HEADERS, "x-dlq-app-id": "audit"})
+    first, second = plan_redrive([worker, audit], Ledger(), partitions={"task-events": 3})
+    assert (first.action, first.with_letter) == ("redrive", None)
+    assert (second.action, second.with_letter, second.target_partition) == ("redrive", worker.coordinates, 2)
+    assert second.reason == "with 0/0: one copy of the event reaches every subscriber"
+
+
+def test_a_dead_letter_of_an_event_redriven_since_is_superseded_and_a_new_failure_is_not() -> None:
+    audit_copy = letter(1, headers={**SIDECAR_HEADERS, "x-dlq-time": str(int((NOW - 100) * 1000))})
+    redriven_at = NOW - 50  # the worker's dead letter 0/0 of the same event was redriven after audit's
+    ledger = Ledger([LedgerEntry(f"{DLQ}/0/0", "a", "claimed", redriven_at, "ana@host", "e-1", ledger_offset=0),
+                     LedgerEntry(f"{DLQ}/0/0", "a", "redriven", redriven_at, "ana@host", "e-1", "task-events", 2, 40,
+                                 1, ledger_offset=1)])
+    settled = ledger.settled_by(audit_copy)
+    assert settled is not None
+    assert letter_state(audit_copy, settled) == "superseded"
+    (item,) = plan_redrive([audit_copy], ledger, partitions={"task-events": 3})
+    assert item.reason == "superseded: its event was redriven to task-events[2]@40 by ana@host after it was dead-lettered"
+    failed_again = letter(7, headers={**SIDECAR_HEADERS, "x-todo-redrive-count": "1",
+                                      "x-dlq-time": str(int((NOW - 10) * 1000))})
+    assert ledger.settled_by(failed_again) is None
+    (again,) = plan_redrive([failed_again], ledger, partitions={"task-events": 3})
+    assert (again.action, again.redrive_count) == ("redrive", 2)
+    shared = LedgerEntry(f"{DLQ}/0/1", "a", "redriven", redriven_at, "ana@host", "e-1", "task-events", 2, 40, 1,
+                         ledger_offset=2)
+    together = Ledger([*ledger.entries(), replace(shared, state="claimed", ledger_offset=2),
+                       replace(shared, ledger_offset=3)])
+    assert together.redrives_of("e-1") == 1  # two dead letters, one copy
+    assert letter_state(failed_again, None) == "waiting"

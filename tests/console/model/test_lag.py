@@ -217,6 +217,11 @@ def test_a_new_partition_without_a_commit_counts_from_the_log_start_and_is_not_j
     assert "no committed offset yet" in p.reason
     assert verdict(h).status == PartitionStatus.OK
     assert verdict(h, config=EvalConfig()).lag == 0
+    empty = TopicPartition("task-events", 4)
+    h.add(LagSnapshot(T0 + 10, {TP: PartitionOffsets(0, 100), empty: PartitionOffsets(0, 0)},
+                      {"worker": GroupOffsets("worker", "Empty", 0, {TP: 100, empty: None})}))
+    assert (verdict(h, tp=empty).status, verdict(h, tp=empty).reason) == (
+        PartitionStatus.OK, "nothing committed and nothing to consume")
     latest = LagHistory(reset_policy="latest")
     latest.add(LagSnapshot(T0, {new: PartitionOffsets(0, 7)}, {"worker": GroupOffsets("worker", committed={new: None})}))
     assert latest.samples("worker", new)[-1].lag == 0
