@@ -140,6 +140,7 @@ def run_show(args: argparse.Namespace) -> int:
             letters = dead.browse(args.dlq, limit=args.limit if not args.id else 100_000,
                                   include_handled=args.all_records)
             ledger = dead.ledger()
+            starts = dead.pending_starts(args.dlq) if args.all_records else {}
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -150,7 +151,8 @@ def run_show(args: argparse.Namespace) -> int:
         if not letters:
             raise CliError(f"no dead letter {', '.join(args.id)} in {args.dlq}")
     now = time.time()
-    docs = [letter_json(d, dead.reason(d), ledger.settled_by(d), now) for d in letters]
+    docs = [letter_json(d, dead.reason(d), ledger.settled_by(d), now,
+                        purged=d.record.offset < starts.get(d.record.tp, 0)) for d in letters]
     if args.json:
         emit_json("dlq-show", {"dlq": args.dlq, "messages": docs}, target=label)
     elif args.id:
@@ -163,7 +165,8 @@ def run_show(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
-def letter_json(d: DeadLetter, reason: str | None, settled: LedgerEntry | None, now: float) -> dict[str, Any]:
+def letter_json(d: DeadLetter, reason: str | None, settled: LedgerEntry | None, now: float,
+                purged: bool = False) -> dict[str, Any]:
     """The `dlq-show` message object (console/README.md documents it)."""
     at = d.dead_lettered_at
     return {
@@ -175,7 +178,7 @@ def letter_json(d: DeadLetter, reason: str | None, settled: LedgerEntry | None, 
         "headers": {k: v.decode("utf-8", errors="replace") for k, v in d.record.headers},
         "original": {"topic": d.original_topic, "partition": d.original_partition, "offset": d.original_offset},
         "app_id": d.app_id, "attempts": d.attempts, "reason": reason, "redrive_count": d.redrive_count,
-        "state": letter_state(d, settled),
+        "state": "purged" if purged else letter_state(d, settled),
         "redrive": None if settled is None else {
             "by": settled.by, "at": settled.at, "dead_letter": settled.coordinates, "topic": settled.target_topic,
             "partition": settled.target_partition, "offset": settled.target_offset},

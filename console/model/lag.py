@@ -275,7 +275,10 @@ def burrow_status(window: Sequence[Sample], now: float, allowed_lag: int = 0) ->
     stopped = (now - last_commit_at) > (last_commit_at - window[0].at)
     recently_caught_up = any(s.end <= (window[-1].committed or 0) for s in window)
     if stopped and not recently_caught_up:
-        return PartitionStatus.STOP, f"no commit for {now - last_commit_at:.0f}s, longer than the window of commits"
+        if last_commit_at <= window[0].at:
+            return PartitionStatus.STOP, f"no commit in the whole window ({now - window[0].at:.0f}s) and no consumer"
+        return PartitionStatus.STOP, (f"no commit for {now - last_commit_at:.0f}s, longer than the "
+                                      f"{last_commit_at - window[0].at:.0f}s its commits spanned")
     rewind_at = next((i for i in range(1, len(window))
                       if (window[i].committed or 0) < (window[i - 1].committed or 0)), None)
     if rewind_at is not None:

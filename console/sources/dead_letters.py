@@ -147,6 +147,11 @@ class DeadLetters:
         letters, _ = self._letters(per_topic.get(dlq, {}), handled, limit, include_handled=include_handled)
         return sorted(letters, key=lambda d: (d.dead_lettered_at or 0, d.record.partition, d.record.offset))[:limit]
 
+    def pending_starts(self, dlq: str) -> dict[TopicPartition, int]:
+        """Per partition, the first pending offset: records below it were deleted or marked handled."""
+        per_topic, handled = self._offsets([dlq])
+        return {tp: pending_start(o, handled.get(tp)) for tp, o in per_topic.get(dlq, {}).items()}
+
     def reason(self, letter: DeadLetter) -> str | None:
         return failure_reason(letter, self.reasons)
 

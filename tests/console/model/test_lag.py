@@ -91,7 +91,9 @@ def test_no_consumer_and_no_commit_for_longer_than_the_window_is_stop() -> None:
     assert verdict(h, now=T0 + 8).status != PartitionStatus.STOP  # 4 s since the move, over a 4 s span
     p = verdict(h, now=T0 + 20)  # 16 s since the last move > the 4 s it took before
     assert p.status == PartitionStatus.STOP
-    assert "no commit for 16s" in p.reason
+    assert p.reason == "no commit for 16s, longer than the 4s its commits spanned"
+    still = verdict(series([(t, 100 + t, 10) for t in range(0, 10, 2)]))
+    assert (still.status, still.reason) == (PartitionStatus.STOP, "no commit in the whole window (8s) and no consumer")
 
 
 def test_stop_waits_while_the_consumer_was_caught_up_recently() -> None:
