@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -28,13 +29,13 @@ from console.model.dlq import (
     Selection,
     letter_state,
 )
-from console.model.lag import format_duration
 from console.output import (
     Exit,
     add_mutation_arguments,
     add_output_arguments,
     confirm,
     emit_json,
+    format_duration,
     guard_mutation,
     table,
 )
@@ -188,7 +189,7 @@ def letter_json(d: DeadLetter, reason: str | None, settled: LedgerEntry | None, 
 def _print_detail(doc: dict[str, Any]) -> None:
     original = doc["original"]
     lines = [
-        f"dead letter   {doc['position']} ({doc['state']}, redriven {doc['redrive_count']} times)",
+        f"dead letter   {doc['position']} ({doc['state']}, redrive count {doc['redrive_count']})",
         f"age           {format_duration(doc['age_s'])}",
         f"from          {original['topic']}[{original['partition']}]@{original['offset']}"
         + (f" (app {doc['app_id']}, attempts {doc['attempts']})" if doc["app_id"] else ""),
@@ -198,7 +199,8 @@ def _print_detail(doc: dict[str, Any]) -> None:
     ]
     lines += ["headers"] + [f"  {k}: {v}" for k, v in doc["headers"].items()]
     if doc["cloudevent"] is not None:
-        lines += ["cloudevent"] + [f"  {k}: {v}" for k, v in doc["cloudevent"].items()]
+        lines += ["cloudevent"] + [f"  {k}: {v if isinstance(v, str) else json.dumps(v)}"
+                                   for k, v in doc["cloudevent"].items()]
     else:
         lines.append(f"value         {doc['value']}")
     print("\n".join(lines) + "\n")

@@ -28,10 +28,9 @@ from console.model.lag import (
     LagHistory,
     PartitionLag,
     evaluate,
-    format_duration,
 )
 from console.model.wiring import Wiring
-from console.output import Exit, add_output_arguments, emit_json, table
+from console.output import Exit, add_output_arguments, emit_json, format_duration, table
 from console.sources.kafka import KafkaSource
 from console.target import add_target_arguments, resolve_target
 

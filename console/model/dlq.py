@@ -301,7 +301,8 @@ def plan_redrive(letters: Sequence[DeadLetter], ledger: Ledger, *, partitions: M
                                         shared.redrive_count, shared.letter.coordinates))
         elif count >= poison_after:
             plan.append(RedrivePlanItem(letter, "refuse",
-                                        f"poison: redriven {count} times already (limit {poison_after})"))
+                                        f"poison: redriven {count} time{'s' if count != 1 else ''} already "
+                                        f"(limit {poison_after})"))
         elif topic is None:
             plan.append(RedrivePlanItem(letter, "refuse", "original topic unknown (no __topic header)"))
         elif topic not in partitions:

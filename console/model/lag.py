@@ -31,7 +31,6 @@ offsets instead, so two things are adapted, and said here:
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -398,17 +397,3 @@ def evaluate(history: LagHistory, now: float | None = None, config: EvalConfig |
                                partitions, info.error if info else None))
     order = {GroupStatus.ERR: 0, GroupStatus.WARN: 1, GroupStatus.OK: 2, GroupStatus.UNKNOWN: 3}
     return sorted(result, key=lambda g: (order[g.status], -g.total_lag, g.group))
-
-
-def format_duration(seconds: float | None) -> str:
-    """3s, 4m05s, 2h10m, 3d04h: short enough for a table column."""
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -15,7 +15,6 @@ from console.model.lag import (
     PartitionStatus,
     evaluate,
     evaluate_partition,
-    format_duration,
     group_status,
 )
 
@@ -286,6 +285,3 @@ def test_evaluate_orders_groups_worst_first_with_totals_and_sparkline_series() -
     assert [lag for _at, lag, _t in h.group_series("worker")] == [20, 22, 24, 26, 28]
     assert evaluate(LagHistory()) == []
 
-
-def test_format_duration_is_short() -> None:
-    assert [format_duration(s) for s in (None, 4.4, 245, 7800, 273600)] == ["-", "4s", "4m05s", "2h10m", "3d04h"]
