@@ -3,8 +3,16 @@ ERR, 2 for a broker that is down or bad input), and what KEDA would do for a gro
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +107,43 @@ def test_bad_input_is_refused_before_anything_is_read(kafka_broker: Broker, cons
     unknown = console("lag", f"nobody-{uuid.uuid4().hex[:6]}", "--samples", "1")
     assert unknown.code == 2
     assert "no consumer group nobody-" in unknown.err
+
+
+def test_watch_keeps_printing_documents_until_interrupted(kafka_broker: Broker, groups: tuple[str, str, str],
+                                                         tmp_path: Path) -> None:
+    _topic, stuck, _done = groups
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "lag", stuck, "--watch", "--json", "--interval", "0.3",
+         "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TODO_CONSOLE_KAFKA_BOOTSTRAP": kafka_broker.bootstrap})
+    assert process.stdout is not None
+    decoder, text = json.JSONDecoder(), ""
+    documents: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(documents) < 3 and time.monotonic() < deadline:
+            text += process.stdout.readline()
+            try:
+                doc, end = decoder.raw_decode(text.strip())
+            except ValueError:
+                continue
+            documents.append(doc)
+            text = text.strip()[end:]
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    assert [d["samples"] for d in documents] == [1, 2, 3]
+    assert [len(d["groups"][0]["partitions"][0]["history"]) for d in documents] == [1, 2, 3]
+    assert code == 130
+
+
+def test_a_sandbox_that_is_not_running_is_one_line_and_exit_2(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    code = main(["lag", "--sandbox", str(tmp_path), "--samples", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"todo-console lag: kafka at sandbox {tmp_path}: the sandbox is not running (todo-console sandbox up)\n"
