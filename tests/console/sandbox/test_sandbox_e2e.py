@@ -74,7 +74,7 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api, up.stdout
         assert token, up.stdout
-        assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
+        assert re.search(r"^topics\s+7 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
 
         status = sandbox(env, "status", "--json")
         assert status.returncode == 0, status.stderr
