@@ -260,6 +260,7 @@ class KafkaSource:
         try:
             return self._call(calls)
         except KafkaConnectionError as exc:
+            self._coordinators.clear()  # a broker that went away may come back elsewhere: ask again next time
             raise self._error(f"connection lost: {exc}") from exc
 
     def _by_leader(self, tps: Iterable[TopicPartition]) -> dict[int, list[TopicPartition]]:

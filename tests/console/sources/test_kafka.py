@@ -9,18 +9,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import confluent_kafka as ck
 import pytest
 from kafka import KafkaProducer
 
-from console.model.kafka import OutgoingRecord, TopicPartition
+from console.model.kafka import LagSnapshot, OutgoingRecord, TopicPartition
 from console.model.lag import EvalConfig, LagHistory, PartitionStatus, evaluate
-from console.sandbox.broker import Broker
+from console.sandbox.broker import Broker, BrokerError, start_tansu, tansu_binary
 from console.sandbox.ports import free_port
 from console.sources.health import SourceError
 from console.sources.kafka import KafkaSource
-from tests.console.sandbox.sidecar.helpers import create_topics
+from tests.console.sandbox.sidecar.helpers import create_topics, wait_until
+from tests.utils.required import require
 
 pytestmark = pytest.mark.broker
 TANSU = not os.environ.get("KAFKA_BOOTSTRAP")
@@ -214,3 +216,34 @@ def test_a_broker_that_is_down_is_one_error_naming_it_and_its_address() -> None:
         source.lag_snapshot()
     assert str(caught.value).startswith(f"kafka at {address}: no broker answers")
     assert "\n" not in str(caught.value)
+
+
+def test_the_source_recovers_when_the_broker_comes_back(tmp_path: Path) -> None:
+    """The dashboard keeps one source: a broker that goes away is an error, and the next read after it is
+    back works again (tansu's memory storage forgets the topic, so it is made again)."""
+    require(tansu_binary, BrokerError, "the tansu broker (install the 'sandbox' extra)")
+    port = free_port()
+    broker = start_tansu(tmp_path / "first", port=port)
+    source = KafkaSource(broker.bootstrap, timeout_s=2.0)
+    try:
+        create_topics(broker.bootstrap, {"comeback": 1})
+        source.commit("g", {TopicPartition("comeback", 0): 0})
+        assert source.lag_snapshot(["g"]).groups["g"].committed == {TopicPartition("comeback", 0): 0}
+        broker.stop()
+        with pytest.raises(SourceError):
+            source.lag_snapshot(["g"])
+        broker = start_tansu(tmp_path / "second", port=port)
+        create_topics(broker.bootstrap, {"comeback": 1})
+        source.commit("g", {TopicPartition("comeback", 0): 0})
+        snapshot = wait_until(lambda: _read(source), 30, 0.5, "a read through the same source")
+        assert snapshot.groups["g"].committed == {TopicPartition("comeback", 0): 0}
+    finally:
+        source.close()
+        broker.stop()
+
+
+def _read(source: KafkaSource) -> LagSnapshot | None:
+    try:
+        return source.lag_snapshot(["g"])
+    except SourceError:
+        return None
