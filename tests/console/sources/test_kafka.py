@@ -224,7 +224,7 @@ def test_the_source_recovers_when_the_broker_comes_back(tmp_path: Path) -> None:
     require(tansu_binary, BrokerError, "the tansu broker (install the 'sandbox' extra)")
     port = free_port()
     broker = start_tansu(tmp_path / "first", port=port)
-    source = KafkaSource(broker.bootstrap, timeout_s=2.0)
+    source = KafkaSource(broker.bootstrap, timeout_s=1.0)
     try:
         create_topics(broker.bootstrap, {"comeback": 1})
         source.commit("g", {TopicPartition("comeback", 0): 0})
