@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.alerts",
     "console.commands.events",
     "console.commands.provision",
+    "console.commands.lag",
+    "console.commands.dlq",
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -98,3 +99,17 @@ def sparkline(values: Sequence[float]) -> str:
         return _BARS[0] * len(values)
     return "".join(_BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1) + 0.5))] if v > 0 else _BARS[0]
                    for v in values)
+
+
+def format_duration(seconds: float | None) -> str:
+    """3s, 4m05s, 2h10m, 3d04h: short enough for a table column."""
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

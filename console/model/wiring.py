@@ -11,6 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# KEDA 2.x kafka scaler defaults (pkg/scalers/kafka_scaler.go): lagThreshold 10, activationLagThreshold 0.
+KEDA_DEFAULT_LAG_THRESHOLD = 10
+KEDA_DEFAULT_ACTIVATION_LAG_THRESHOLD = 0
+# ScaledObject defaults (keda.sh/v1alpha1): pollingInterval 30 s, cooldownPeriod 300 s.
+KEDA_DEFAULT_POLLING_INTERVAL = 30
+KEDA_DEFAULT_COOLDOWN_PERIOD = 300
+
 
 @dataclass(frozen=True)
 class SubscriptionInfo:
@@ -28,7 +35,8 @@ class SubscriptionInfo:
 
 @dataclass(frozen=True)
 class KafkaTrigger:
-    """One `kafka` trigger of a ScaledObject, with KEDA's defaults where the manifest is silent."""
+    """One `kafka` trigger of a ScaledObject, with KEDA's defaults where the manifest is silent
+    (KEDA 2.20 `kafkaMetadata`; console.model.keda says what each one does)."""
 
     consumer_group: str
     topic: str | None
@@ -36,6 +44,11 @@ class KafkaTrigger:
     activation_lag_threshold: int
     allow_idle_consumers: bool
     limit_to_partitions_with_lag: bool
+    offset_reset_policy: str = "latest"
+    scale_to_zero_on_invalid_offset: bool = False
+    exclude_persistent_lag: bool = False
+    ensure_even_distribution_of_partitions: bool = False
+    partition_limitation: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,9 @@ class ScaledObjectInfo:
     min_replicas: int
     max_replicas: int
     triggers: tuple[KafkaTrigger, ...]
+    polling_interval: int = KEDA_DEFAULT_POLLING_INTERVAL
+    cooldown_period: int = KEDA_DEFAULT_COOLDOWN_PERIOD
+    idle_replica_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,13 +79,17 @@ class Wiring:
                 found.setdefault(sub.dead_letter_topic, []).append(sub)
         return found
 
+    def consumed_topics(self) -> dict[str, set[str]]:
+        """Consumer group (the app-id) -> the topics its Subscriptions consume."""
+        found: dict[str, set[str]] = {}
+        for sub in self.subscriptions:
+            found.setdefault(sub.app_id, set()).add(sub.topic)
+        return found
+
     def scaled_object_for(self, app_id: str) -> ScaledObjectInfo | None:
         return next((so for so in self.scaled_objects if so.target == app_id), None)
 
 
-# KEDA 2.x kafka scaler defaults (pkg/scalers/kafka_scaler.go): lagThreshold 10, activationLagThreshold 0.
-KEDA_DEFAULT_LAG_THRESHOLD = 10
-KEDA_DEFAULT_ACTIVATION_LAG_THRESHOLD = 0
 
 
 def read_wiring(objects: Iterable[Mapping[str, Any]]) -> Wiring:
@@ -112,11 +132,33 @@ def _scaled_object(obj: Mapping[str, Any]) -> ScaledObjectInfo:
             topic=md.get("topic") or None,
             lag_threshold=int(md.get("lagThreshold", KEDA_DEFAULT_LAG_THRESHOLD)),
             activation_lag_threshold=int(md.get("activationLagThreshold", KEDA_DEFAULT_ACTIVATION_LAG_THRESHOLD)),
-            allow_idle_consumers=str(md.get("allowIdleConsumers", "false")).lower() == "true",
-            limit_to_partitions_with_lag=str(md.get("limitToPartitionsWithLag", "false")).lower() == "true",
+            allow_idle_consumers=_flag(md, "allowIdleConsumers"),
+            limit_to_partitions_with_lag=_flag(md, "limitToPartitionsWithLag"),
+            offset_reset_policy=str(md.get("offsetResetPolicy", "latest")),
+            scale_to_zero_on_invalid_offset=_flag(md, "scaleToZeroOnInvalidOffset"),
+            exclude_persistent_lag=_flag(md, "excludePersistentLag"),
+            ensure_even_distribution_of_partitions=_flag(md, "ensureEvenDistributionOfPartitions"),
+            partition_limitation=_partition_list(str(md.get("partitionLimitation") or "")),
         ))
+    idle = spec.get("idleReplicaCount")
     return ScaledObjectInfo(
         name=str(meta.get("name", "")), namespace=str(meta.get("namespace", "")),
         target=str((spec.get("scaleTargetRef") or {}).get("name", "")),
         min_replicas=int(spec.get("minReplicaCount", 0)), max_replicas=int(spec.get("maxReplicaCount", 100)),
-        triggers=tuple(triggers))
+        triggers=tuple(triggers),
+        polling_interval=int(spec.get("pollingInterval", KEDA_DEFAULT_POLLING_INTERVAL)),
+        cooldown_period=int(spec.get("cooldownPeriod", KEDA_DEFAULT_COOLDOWN_PERIOD)),
+        idle_replica_count=None if idle is None else int(idle))
+
+
+def _flag(metadata: Mapping[str, Any], name: str) -> bool:
+    return str(metadata.get(name, "false")).lower() == "true"
+
+
+def _partition_list(text: str) -> tuple[int, ...]:
+    """KEDA's partitionLimitation: "1,2,10-20" (ranges inclusive); empty means every partition."""
+    found: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        low, sep, high = part.partition("-")
+        found.extend(range(int(low), int(high) + 1) if sep else [int(part)])
+    return tuple(found)

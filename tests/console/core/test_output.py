@@ -9,7 +9,7 @@ import json
 import pytest
 
 from console.cli import CliError
-from console.output import confirm, emit_json, guard_mutation, table
+from console.output import confirm, emit_json, format_duration, guard_mutation, table
 
 
 def test_table_aligns_columns_and_marks_missing_values() -> None:
@@ -43,3 +43,7 @@ def test_confirmation_needs_yes_without_a_terminal(monkeypatch: pytest.MonkeyPat
     assert confirm(argparse.Namespace(yes=True), "purge 3 messages?")
     with pytest.raises(CliError, match="needs --yes"):
         confirm(argparse.Namespace(yes=False), "purge 3 messages?")
+
+
+def test_durations_are_short_enough_for_a_table_column() -> None:
+    assert [format_duration(s) for s in (None, 4.4, 245, 7800, 273600)] == ["-", "4s", "4m05s", "2h10m", "3d04h"]

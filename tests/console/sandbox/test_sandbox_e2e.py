@@ -75,7 +75,7 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api, up.stdout
         assert token, up.stdout
-        assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
+        assert re.search(r"^topics\s+7 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
         prometheus = r"^prometheus\s+http://127\.0\.0\.1:\d+$" if monitoring.prometheus_binary() else \
             r"^prometheus\s+not running: no `prometheus` on PATH"
         assert re.search(prometheus, up.stdout, re.MULTILINE), up.stdout

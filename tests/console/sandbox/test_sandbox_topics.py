@@ -57,4 +57,5 @@ def test_real_kustomize_base_topics_on_tansu(tansu: Broker) -> None:
     assert {r.name: (r.status, r.actual_partitions) for r in results} == {
         "task-events": ("created", 3), "reminders": ("created", 1), "task-updates": ("created", 3),
         "task-events-dlq": ("created", 1), "reminders-dlq": ("created", 1), "task-updates-dlq": ("created", 1),
+        "console-redrive-ledger": ("created", 1),
     }
