@@ -226,8 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _authenticate(self) -> User:
-        header = self.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else None
+        scheme, _, token = self.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""  # the scheme is case-insensitive, as the server's
         user = self.api.tokens.get(token) if token else None
         if user is None:
             raise ApiError(401, "Unauthorized")
