@@ -7,7 +7,7 @@ cluster (loading takes a fraction of a second), so a scenario one test plays nev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,11 @@ def viewer(kubeconfig: Path) -> Iterator[client.ApiClient]:
 def raw(response: Any) -> dict[str, Any]:
     """The JSON body of a `_preload_content=False` call of the official client."""
     return json.loads(response.data)
+
+
+def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call one of the official client's API methods and get the API server's JSON as it sent it."""
+    return raw(method(*args, _preload_content=False, **kwargs))
 
 
 def status_of(exc: client.ApiException) -> dict[str, Any]:

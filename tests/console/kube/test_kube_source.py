@@ -20,6 +20,7 @@ from console.sources.health import SourceError
 from console.sources.kube import KubeSource
 from console.sources.workloads import Unknown
 from console.target import ClusterTarget
+from tests.console.kube.conftest import call
 from tests.utils.kube_apiserver import VIEWER_TOKEN, StandInCluster
 from tests.utils.required import missing
 
@@ -62,8 +63,8 @@ def test_a_refresh_reads_the_cache_and_the_watch_keeps_it_current(
                        "the restarted worker pod in the cache")
     eventually(lambda: {p.name for p in source.pods("worker")} == after, "the old worker pod gone from the cache")
     assert cluster.server.requests[("list", "pods")] == 1
-    live = {p.metadata.name for p in client.CoreV1Api(admin).list_namespaced_pod(
-        NS, label_selector="app.kubernetes.io/name=worker").items}
+    live = {p["metadata"]["name"] for p in call(client.CoreV1Api(admin).list_namespaced_pod, NS,
+                                                 label_selector="app.kubernetes.io/name=worker")["items"]}
     assert after == live
     stats = source.cache("pods").stats
     assert (stats.lists, stats.relists) == (1, 0)
@@ -207,24 +208,26 @@ def settled(admin: client.ApiClient, name: str) -> dict[str, Any]:
     apps = client.AppsV1Api(admin)
 
     def done() -> Any:
-        dep = apps.read_namespaced_deployment(name, NS)
-        progressing = [c for c in dep.status.conditions or [] if c.type == "Progressing"]
-        complete = (dep.status.observed_generation == dep.metadata.generation and progressing
-                    and progressing[0].reason == "NewReplicaSetAvailable" and dep.status.updated_replicas == 1
-                    and dep.status.replicas == 1)
+        dep = call(apps.read_namespaced_deployment, name, NS)
+        status = dep["status"]
+        progressing = [c for c in status.get("conditions") or [] if c["type"] == "Progressing"]
+        complete = (status.get("observedGeneration") == dep["metadata"]["generation"] and progressing
+                    and progressing[0]["reason"] == "NewReplicaSetAvailable" and status.get("updatedReplicas") == 1
+                    and status.get("replicas") == 1)
         return dep if complete else None
     dep = eventually(done, f"the {name} rollout to finish")
-    sets = apps.list_namespaced_replica_set(NS, label_selector=f"app.kubernetes.io/name={name}").items
+    sets = call(apps.list_namespaced_replica_set, NS, label_selector=f"app.kubernetes.io/name={name}")["items"]
+    template = dep["spec"]["template"]
     return {
-        "revision": dep.metadata.annotations["deployment.kubernetes.io/revision"],
-        "annotations": dict(dep.metadata.annotations),
-        "template_annotations": dict(dep.spec.template.metadata.annotations or {}),
-        "image": dep.spec.template.spec.containers[0].image.rsplit(":", 1)[1],
-        "replicasets": sorted((int(rs.metadata.annotations["deployment.kubernetes.io/revision"]),
-                               rs.spec.template.spec.containers[0].image.rsplit(":", 1)[1],
-                               rs.metadata.annotations.get("kubernetes.io/change-cause"),
-                               rs.metadata.annotations.get("deployment.kubernetes.io/revision-history"),
-                               rs.spec.replicas) for rs in sets),
+        "revision": dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "annotations": dict(dep["metadata"]["annotations"]),
+        "template_annotations": dict(template["metadata"].get("annotations") or {}),
+        "image": template["spec"]["containers"][0]["image"].rsplit(":", 1)[1],
+        "replicasets": sorted((int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]),
+                               rs["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1],
+                               rs["metadata"]["annotations"].get("kubernetes.io/change-cause"),
+                               rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision-history"),
+                               rs["spec"]["replicas"]) for rs in sets),
     }
 
 

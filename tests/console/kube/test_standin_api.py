@@ -18,7 +18,7 @@ from kubernetes.dynamic import DynamicClient
 
 from console.manifests.crds import CrdError, schema_dir
 from console.manifests.validate import ManifestValidator
-from tests.console.kube.conftest import raw, status_of
+from tests.console.kube.conftest import call, raw, status_of
 from tests.utils.kube_apiserver import StandInCluster
 from tests.utils.kube_apiserver.resources import RESOURCE_TYPES
 from tests.utils.required import missing
@@ -45,23 +45,25 @@ def test_lists_page_with_a_consistent_snapshot(admin: client.ApiClient, cluster:
     names = [e["metadata"]["name"] for p in pages for e in p["items"]]
     assert names == [e["metadata"]["name"] for e in everything["items"]]
     assert "kind" not in everything["items"][0]  # built-in list items come without kind/apiVersion
-    topics = client.CustomObjectsApi(admin).list_namespaced_custom_object("kafka.strimzi.io", "v1", "kafka",
-                                                                           "kafkatopics")
+    topics = call(client.CustomObjectsApi(admin).list_namespaced_custom_object, "kafka.strimzi.io", "v1", "kafka",
+                  "kafkatopics")
     assert {t["kind"] for t in topics["items"]} == {"KafkaTopic"}  # custom resources keep theirs
 
 
 def test_label_and_field_selectors(admin: client.ApiClient) -> None:
     core, apps = client.CoreV1Api(admin), client.AppsV1Api(admin)
-    workers = core.list_namespaced_pod(NS, label_selector="app.kubernetes.io/name=worker").items
-    assert [p.metadata.labels["app.kubernetes.io/name"] for p in workers] == ["worker"]
-    two = core.list_namespaced_pod(NS, label_selector="app.kubernetes.io/name in (worker, audit),!nope").items
-    assert sorted(p.metadata.labels["app.kubernetes.io/name"] for p in two) == ["audit", "worker"]
-    (pod,) = core.list_namespaced_pod(NS, field_selector=f"metadata.name={workers[0].metadata.name}").items
-    events = core.list_namespaced_event(NS, field_selector=f"involvedObject.name={pod.metadata.name}").items
-    assert {e.reason for e in events} >= {"Scheduled", "Started"}
-    assert {e.involved_object.name for e in events} == {pod.metadata.name}
-    rs = apps.list_namespaced_replica_set(NS, label_selector="app.kubernetes.io/name=worker,pod-template-hash").items
-    assert len(rs) == 3
+    workers = call(core.list_namespaced_pod, NS, label_selector="app.kubernetes.io/name=worker")["items"]
+    assert [p["metadata"]["labels"]["app.kubernetes.io/name"] for p in workers] == ["worker"]
+    two = call(core.list_namespaced_pod, NS, label_selector="app.kubernetes.io/name in (worker, audit),!nope")["items"]
+    assert sorted(p["metadata"]["labels"]["app.kubernetes.io/name"] for p in two) == ["audit", "worker"]
+    name = workers[0]["metadata"]["name"]
+    assert [p["metadata"]["name"] for p in call(core.list_namespaced_pod, NS, field_selector=f"metadata.name={name}")
+            ["items"]] == [name]
+    events = call(core.list_namespaced_event, NS, field_selector=f"involvedObject.name={name}")["items"]
+    assert {e["reason"] for e in events} >= {"Scheduled", "Started"}
+    assert {e["involvedObject"]["name"] for e in events} == {name}
+    rs = call(apps.list_namespaced_replica_set, NS, label_selector="app.kubernetes.io/name=worker,pod-template-hash")
+    assert len(rs["items"]) == 3
     with pytest.raises(client.ApiException) as err:
         core.list_namespaced_pod(NS, field_selector="spec.containers=app")
     assert err.value.status == 400
@@ -82,7 +84,7 @@ def _watch_pods(admin: client.ApiClient, rv: str, until: Any, seconds: int = 15,
 
 
 def test_watch_streams_a_rollout_with_bookmarks(admin: client.ApiClient) -> None:
-    rv = client.CoreV1Api(admin).list_namespaced_pod(NS).metadata.resource_version
+    rv = call(client.CoreV1Api(admin).list_namespaced_pod, NS)["metadata"]["resourceVersion"]
     client.AppsV1Api(admin).patch_namespaced_deployment(
         "audit", NS, {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}},
         _content_type="application/strategic-merge-patch+json")
@@ -102,23 +104,23 @@ def test_watch_streams_a_rollout_with_bookmarks(admin: client.ApiClient) -> None
 
 def test_a_watch_with_a_selector_sees_objects_enter_and_leave_it(admin: client.ApiClient) -> None:
     core = client.CoreV1Api(admin)
-    (pod,) = core.list_namespaced_pod(NS, label_selector="app.kubernetes.io/name=backend").items
-    rv = pod.metadata.resource_version
+    (pod,) = call(core.list_namespaced_pod, NS, label_selector="app.kubernetes.io/name=backend")["items"]
+    name, rv = pod["metadata"]["name"], pod["metadata"]["resourceVersion"]
     for value in ("1", None):
-        core.patch_namespaced_pod(pod.metadata.name, NS, {"metadata": {"labels": {"oncall": value}}},
+        core.patch_namespaced_pod(name, NS, {"metadata": {"labels": {"oncall": value}}},
                                   _content_type="application/merge-patch+json")
     seen = _watch_pods(admin, rv, lambda s: len([t for t, _ in s if t != "BOOKMARK"]) >= 2, label_selector="oncall")
-    assert [(t, o["metadata"]["name"]) for t, o in seen if t != "BOOKMARK"] == [
-        ("ADDED", pod.metadata.name), ("DELETED", pod.metadata.name)]
+    assert [(t, o["metadata"]["name"]) for t, o in seen if t != "BOOKMARK"] == [("ADDED", name), ("DELETED", name)]
 
 
 def test_a_too_old_resource_version_is_410_gone(admin: client.ApiClient, cluster: StandInCluster) -> None:
     core = client.CoreV1Api(admin)
-    rv = core.list_namespaced_pod(NS).metadata.resource_version
+    rv = call(core.list_namespaced_pod, NS)["metadata"]["resourceVersion"]
     cluster.crash_loop("worker")  # changes after rv...
     time.sleep(0.3)
     cluster.store.compact()       # ...that the server then forgets
-    response = core.list_namespaced_pod(NS, watch=True, resource_version=rv, timeout_seconds=5, _preload_content=False)
+    response: Any = core.list_namespaced_pod(NS, watch=True, resource_version=rv, timeout_seconds=5,
+                                             _preload_content=False)
     (line,) = [json.loads(line) for line in response.data.decode().splitlines() if line]
     assert line["type"] == "ERROR"
     assert line["object"]["kind"] == "Status"
@@ -144,7 +146,7 @@ def test_error_bodies_are_status_objects(admin: client.ApiClient, viewer: client
     assert status_of(err.value)["message"] == (
         'deployments.apps "worker" is forbidden: User "system:serviceaccount:todo-app:console-viewer" cannot patch '
         'resource "deployments" in API group "apps" in the namespace "todo-app"')
-    stale = apps.read_namespaced_deployment("worker", NS).metadata.resource_version
+    stale = call(apps.read_namespaced_deployment, "worker", NS)["metadata"]["resourceVersion"]
     apps.patch_namespaced_deployment("worker", NS, {"metadata": {"labels": {"a": "1"}}},
                                      _content_type="application/merge-patch+json")
     with pytest.raises(client.ApiException) as err:
@@ -167,13 +169,13 @@ def test_error_bodies_are_status_objects(admin: client.ApiClient, viewer: client
 
 def test_server_side_dry_run_changes_nothing(admin: client.ApiClient) -> None:
     apps = client.AppsV1Api(admin)
-    before = apps.read_namespaced_deployment("worker", NS)
-    answer = apps.patch_namespaced_deployment("worker", NS, {"metadata": {"labels": {"dry": "run"}}}, dry_run="All",
-                                              _content_type="application/merge-patch+json")
-    assert answer.metadata.labels["dry"] == "run"
-    after = apps.read_namespaced_deployment("worker", NS)
-    assert after.metadata.resource_version == before.metadata.resource_version
-    assert "dry" not in after.metadata.labels
+    before = call(apps.read_namespaced_deployment, "worker", NS)
+    answer = call(apps.patch_namespaced_deployment, "worker", NS, {"metadata": {"labels": {"dry": "run"}}},
+                  dry_run="All", _content_type="application/merge-patch+json")
+    assert answer["metadata"]["labels"]["dry"] == "run"
+    after = call(apps.read_namespaced_deployment, "worker", NS)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "dry" not in after["metadata"]["labels"]
 
 
 def test_everything_served_validates_against_the_schemas(admin: client.ApiClient, cluster: StandInCluster) -> None:
