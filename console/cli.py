@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.sandbox",
     "console.commands.budget",
     "console.commands.crds",
+    "console.commands.rollout",
+    "console.commands.resources",
+    "console.commands.pods",
 )
 
 
