@@ -14,7 +14,7 @@ from typing import Any
 from console.model.conditions import parse_time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventSummary:
     type: str  # Normal | Warning
     reason: str

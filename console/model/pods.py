@@ -8,6 +8,7 @@ the pod failed; a pod that is only starting is not.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ FAILING_WAITING_REASONS = frozenset({
 FAILED_TERMINATED_REASONS = frozenset({"Error", "OOMKilled", "ContainerCannotRun", "DeadlineExceeded"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Probe:
     kind: str  # liveness | readiness | startup
     action: str
@@ -41,7 +42,7 @@ class Probe:
                 f"#success={self.success_threshold} #failure={self.failure_threshold}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Termination:
     reason: str | None
     exit_code: int | None
@@ -51,7 +52,7 @@ class Termination:
     finished_at: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerSummary:
     name: str
     image: str
@@ -67,7 +68,7 @@ class ContainerSummary:
     probes: tuple[Probe, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodSummary:
     name: str
     namespace: str
@@ -99,9 +100,21 @@ def pod_summaries(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[st
                   service: str | None = None) -> list[PodSummary]:
     """Summaries sorted by service then name; `service` keeps only that service's pods."""
     by_object = events_by_object(events)
-    chosen = [p for p in pods if service is None or _labels(p).get(SERVICE_LABEL) == service]
-    summaries = [pod_summary(p, by_object.get(("Pod", str(_meta(p).get("name"))), ())) for p in chosen]
+    chosen = [p for p in pods if service is None or service_of(p) == service]
+    return sort_pods([pod_summary(p, by_object.get(("Pod", str(_meta(p).get("name"))), ())) for p in chosen])
+
+
+def sort_pods(summaries: Iterable[PodSummary]) -> list[PodSummary]:
     return sorted(summaries, key=lambda s: (s.service or "", s.name))
+
+
+def service_of(pod: Mapping[str, Any]) -> str | None:
+    return _labels(pod).get(SERVICE_LABEL)
+
+
+def with_events(summary: PodSummary, events: Iterable[EventSummary]) -> PodSummary:
+    """The summary with the pod's recent events (newest first, as `events_by_object` orders them)."""
+    return dataclasses.replace(summary, events=tuple(events)[:RECENT_EVENTS])
 
 
 def pod_summary(pod: Mapping[str, Any], events: Iterable[EventSummary] = ()) -> PodSummary:
@@ -113,7 +126,8 @@ def pod_summary(pod: Mapping[str, Any], events: Iterable[EventSummary] = ()) -> 
     containers = tuple(
         [_container(c, init=True, probes=()) for c in init_statuses]
         + [_container(c, init=False, probes=probes_by_name.get(c.get("name"), ())) for c in statuses])
-    reason, ready, restarts, last_restart = _kubectl_status(pod, sidecar_inits)
+    conditions = conditions_of(pod)
+    reason, ready, restarts, last_restart = _kubectl_status(pod, sidecar_inits, conditions)
     owner = next((r.get("name") for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
     problem_reason = _problem(status, containers, reason)
     return PodSummary(
@@ -123,12 +137,13 @@ def pod_summary(pod: Mapping[str, Any], events: Iterable[EventSummary] = ()) -> 
         restarts=restarts, last_restart_at=last_restart, node=spec.get("nodeName"), ip=status.get("podIP"),
         created_at=parse_time(meta.get("creationTimestamp")), started_at=parse_time(status.get("startTime")),
         owner=owner, template_hash=_labels(pod).get("pod-template-hash"), containers=containers,
-        conditions=conditions_of(pod), events=tuple(list(events)[:RECENT_EVENTS]),
+        conditions=conditions, events=tuple(events)[:RECENT_EVENTS],
         problem=problem_reason is not None, problem_reason=problem_reason,
     )
 
 
-def _kubectl_status(pod: Mapping[str, Any], sidecar_inits: set[Any]) -> tuple[str, int, int, float | None]:
+def _kubectl_status(pod: Mapping[str, Any], sidecar_inits: set[Any],
+                    conditions: tuple[Condition, ...]) -> tuple[str, int, int, float | None]:
     """(STATUS, ready containers, restarts, last restart) exactly as kubectl's printPod computes them."""
     meta, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     reason = str(status.get("reason") or status.get("phase") or "Unknown")
@@ -163,7 +178,7 @@ def _kubectl_status(pod: Mapping[str, Any], sidecar_inits: set[Any]) -> tuple[st
             reason = f"Init:{index}/{init_total}"
         initializing = True
         break
-    initialized = find(conditions_of(pod), "Initialized")
+    initialized = find(conditions, "Initialized")
     if not initializing or (initialized is not None and initialized.true):
         restarts, last_restart = sidecar_restarts, sidecar_last
         has_running = False
@@ -183,7 +198,7 @@ def _kubectl_status(pod: Mapping[str, Any], sidecar_inits: set[Any]) -> tuple[st
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
-            pod_ready = find(conditions_of(pod), "Ready")
+            pod_ready = find(conditions, "Ready")
             reason = "Running" if pod_ready is not None and pod_ready.true else "NotReady"
     if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
         reason = "Unknown"

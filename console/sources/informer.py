@@ -17,6 +17,7 @@ gets a `ListWatch` (console.sources.kube adapts the official client to it).
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import random
 import threading
@@ -80,6 +81,7 @@ class Informer:
         self._watch_timeout_s = watch_timeout_s
         self._backoff = backoff_s
         self._objects: dict[Key, Object] = {}
+        self._changes = 0  # bumped by every list and every event that changes an object (not by bookmarks)
         self._resource_version: str | None = None
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -147,6 +149,12 @@ class Informer:
         with self._changed:
             return list(self._objects.values())
 
+    def snapshot(self) -> tuple[int, list[Object]]:
+        """(change counter, every cached object): views derived from the objects stay valid while the counter
+        does not move, and a cached object that is still the same Python object has not changed."""
+        with self._changed:
+            return self._changes, list(self._objects.values())
+
     def get(self, namespace: str, name: str) -> Object | None:
         with self._changed:
             return self._objects.get((namespace, name))
@@ -201,10 +209,16 @@ class Informer:
         self.stats.lists += 1
         with self._changed:
             self._objects = fresh
+            self._changes += 1
             self._resource_version = page.resource_version
             self._synced = True
             self._failed_before_sync = None
             self._changed.notify_all()
+        # A listed cache is thousands of long-lived dicts; left in the collector's oldest generation, every
+        # full collection walks them all (a few hundred ms for 1,000 pods, in the middle of a refresh).
+        # They come from JSON, so they hold no reference cycles: reference counting frees the ones the
+        # watch replaces, and the collector can leave them alone (CPython's gc.freeze advice).
+        gc.freeze()
         self.health.succeeded()
 
     def _watch(self) -> None:
@@ -232,10 +246,12 @@ class Informer:
             elif kind == "DELETED":
                 self._objects.pop(_key(obj), None)
                 self.stats.events += 1
+                self._changes += 1
             else:
                 kept = self._transform(obj)
                 self._objects[_key(kept)] = kept
                 self.stats.events += 1
+                self._changes += 1
             self._resource_version = version
             self._changed.notify_all()
 

@@ -29,7 +29,8 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.watch.watch import iter_resp_lines
 
 from console.model import platform as platform_model
-from console.model.pods import PodSummary, pod_summaries
+from console.model.events import EventSummary, events_by_object
+from console.model.pods import PodSummary, pod_summaries, pod_summary, service_of, sort_pods, with_events
 from console.model.rollout import (
     LAST_APPLIED_ANNOTATION,
     Revision,
@@ -286,6 +287,8 @@ class KubeSource:
         self._page_size = page_size
         self._informers: dict[str, Informer] = {}
         self._lock = threading.Lock()
+        self._pod_views: dict[tuple[str, str], tuple[dict[str, Any], PodSummary]] = {}
+        self._events_view: tuple[int, dict[tuple[str, str], list[EventSummary]]] | None = None
 
     # --- caches --------------------------------------------------------------------------------------
 
@@ -345,8 +348,32 @@ class KubeSource:
         return rollout_history(deployment, self.cache("replicasets").items())
 
     def pods(self, service: str | None = None) -> list[PodSummary]:
+        """Every pod's summary. A refresh recomputes only the pods the watch changed since the last one (the
+        cached objects are replaced, never edited, so an unchanged pod is the same object) and re-attaches
+        events only when the events cache changed: 1,000 pods cost what their changes cost."""
         self.ensure("pods", "events")
-        return pod_summaries(self.cache("pods").items(), self.cache("events").items(), service=service)
+        _, pods = self.cache("pods").snapshot()
+        by_object = self._events_by_object()
+        summaries = []
+        fresh: dict[tuple[str, str], tuple[dict[str, Any], PodSummary]] = {}
+        for pod in pods:
+            if service is not None and service_of(pod) != service:
+                continue
+            meta = pod["metadata"]
+            key = (str(meta.get("namespace")), str(meta.get("name")))
+            known = self._pod_views.get(key)
+            base = known[1] if known is not None and known[0] is pod else pod_summary(pod)
+            fresh[key] = (pod, base)
+            events = by_object.get(("Pod", key[1]))
+            summaries.append(with_events(base, events) if events else base)
+        self._pod_views = fresh if service is None else {**self._pod_views, **fresh}
+        return sort_pods(summaries)
+
+    def _events_by_object(self) -> dict[tuple[str, str], list[EventSummary]]:
+        changes, events = self.cache("events").snapshot()
+        if self._events_view is None or self._events_view[0] != changes:
+            self._events_view = (changes, events_by_object(events))
+        return self._events_view[1]
 
     def pod(self, name: str) -> PodSummary:
         self.ensure("pods", "events")
