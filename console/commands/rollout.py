@@ -120,7 +120,7 @@ def _rollouts_table(rollouts: list[RolloutStatus]) -> str:
 
 def _detail(status: RolloutStatus) -> str:
     now = time.time()
-    facts = (f"desired {status.desired}  updated {status.updated}  ready {status.ready}  available "
+    facts = (f"desired {status.desired}  current {status.replicas}  updated {status.updated}  ready {status.ready}  available "
              f"{status.available}  revision {status.revision or '-'}  generation "
              f"{status.observed_generation}/{status.generation}")
     if status.progress_deadline_s:
@@ -186,12 +186,14 @@ def run_restart(args: argparse.Namespace) -> int:
             return Exit.OK
         result = source.restart(args.deployment, dry_run=args.dry_run, timeout_s=args.timeout)
         verb = "restarted (dry run, nothing changed)" if result.dry_run else "restarted"
+        sandbox = isinstance(target, SandboxTarget)
+        what = f"sandbox service {result.deployment}" if sandbox else f"deployment.apps/{result.deployment}"
         summary = {"deployment": result.deployment, "dry_run": result.dry_run, "detail": result.detail,
                    "generation": result.generation}
         if not args.json:
-            print(f"deployment.apps/{result.deployment} {verb}: {result.detail}", flush=True)
+            print(f"{what} {verb}: {result.detail}", flush=True)
         # The sandbox restart is only done once the new process is ready again; a cluster waits on --wait.
-        if not result.dry_run and (args.wait or isinstance(target, SandboxTarget)):
+        if not result.dry_run and (args.wait or sandbox):
             outcome = _wait(args, source, args.deployment, result.generation)
             return _report_wait(args, target, outcome, "RolloutRestart", summary)
         if args.json:

@@ -74,8 +74,9 @@ class KafkaStatus(PlatformResource):
     node_pools: tuple[str, ...]
 
     def facts(self) -> tuple[tuple[str, str], ...]:
-        return (("version", self.kafka_version or "-"), ("bootstrap", ",".join(self.bootstrap) or "-"),
-                ("pools", ",".join(self.node_pools) or "-"))
+        facts = (("version", self.kafka_version or ""), ("bootstrap", ",".join(self.bootstrap)),
+                 ("pools", ",".join(self.node_pools)))
+        return tuple((k, v) for k, v in facts if v)
 
 
 @dataclass(frozen=True)

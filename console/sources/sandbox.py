@@ -155,7 +155,7 @@ class SandboxSource:
         if "Kafka" in wanted:
             found.append(_broker(state.get("broker") or {}))
         if "KafkaTopic" in wanted:
-            found.extend(_topic(t) for t in state.get("topics") or [])
+            found.extend(_topic(t) for t in sorted(state.get("topics") or [], key=lambda t: str(t.get("name"))))
         unreadable: list[tuple[str, str]] = []
         dapr = wanted & {"Component", "Subscription", "Resiliency", "Configuration"}
         if dapr:
@@ -231,7 +231,7 @@ def _container(role: str, proc: dict[str, Any], probes: tuple[Probe, ...]) -> Co
     last_exit = proc.get("last_exit")
     termination = None
     if last_exit is not None:
-        termination = Termination(reason="Error" if last_exit else "Completed",
+        termination = Termination(reason="Killed" if last_exit < 0 else "Error" if last_exit else "Completed",
                                   exit_code=last_exit if last_exit >= 0 else None,
                                   signal=-last_exit if last_exit < 0 else None, message=None, started_at=None,
                                   finished_at=None)

@@ -108,3 +108,10 @@ def test_supervisor_state_as_rollout_and_pod(app: dict[str, Any], state: Rollout
     assert [c.name for c in pod.containers] == ["app", "daprd"]
     if problem:
         assert pod.problem_reason == "app: exits and is restarted (5 restarts, last exit 1)"
+
+
+def test_a_process_stopped_by_a_signal() -> None:
+    stopped = _pod("worker", {"app": process("service", restarts=1, last_exit=-15), "daprd": process("sidecar")}, {})
+    last = stopped.containers[0].last_termination
+    assert last is not None
+    assert (last.reason, last.exit_code, last.signal) == ("Killed", None, 15)
