@@ -155,15 +155,12 @@ class ConfigurationStatus(PlatformResource):
 
 
 @dataclass(frozen=True)
-class ScaledObjectStatus(PlatformResource):
+class AutoscalerStatus(PlatformResource):
+    """What an autoscaler (an HPA, or KEDA through the HPA it drives) is doing to its target."""
+
     target: str
     min_replicas: int
     max_replicas: int
-    active: bool | None
-    paused: bool
-    fallback: bool
-    triggers: tuple[str, ...]
-    hpa: str | None
     current_replicas: int | None
     desired_replicas: int | None
     metrics: tuple[MetricValue, ...]
@@ -172,6 +169,15 @@ class ScaledObjectStatus(PlatformResource):
         return (("target", self.target), ("replicas", f"{_dash(self.current_replicas)}->"
                                           f"{_dash(self.desired_replicas)} ({self.min_replicas}-{self.max_replicas})"),
                 ("metrics", "; ".join(str(m) for m in self.metrics) or "-"))
+
+
+@dataclass(frozen=True)
+class ScaledObjectStatus(AutoscalerStatus):
+    active: bool | None
+    paused: bool
+    fallback: bool
+    triggers: tuple[str, ...]
+    hpa: str | None
 
 
 @dataclass(frozen=True)
@@ -190,18 +196,8 @@ class CertificateStatus(PlatformResource):
 
 
 @dataclass(frozen=True)
-class HpaStatus(PlatformResource):
-    target: str
-    min_replicas: int
-    max_replicas: int
-    current_replicas: int | None
-    desired_replicas: int | None
-    metrics: tuple[MetricValue, ...]
-
-    def facts(self) -> tuple[tuple[str, str], ...]:
-        return (("target", self.target), ("replicas", f"{_dash(self.current_replicas)}->"
-                                          f"{_dash(self.desired_replicas)} ({self.min_replicas}-{self.max_replicas})"),
-                ("metrics", "; ".join(str(m) for m in self.metrics) or "-"))
+class HpaStatus(AutoscalerStatus):
+    pass
 
 
 @dataclass(frozen=True)

@@ -23,20 +23,13 @@ from console.target import ClusterTarget
 from tests.console.kube.conftest import call
 from tests.utils.kube_apiserver import VIEWER_TOKEN, StandInCluster
 from tests.utils.required import missing
+from tests.utils.waiting import wait_until
 
 NS = "todo-app"
 
 
 def eventually(check: Callable[[], Any], what: str, timeout_s: float = 30.0) -> Any:
-    """Wait for `check()` to be truthy (a generous deadline: the CI machine is slow), return its value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}")
-        time.sleep(0.05)
+    return wait_until(check, timeout=timeout_s, interval=0.05, message=what)
 
 
 def target(context: str | None = None, kubeconfig: Path | None = None) -> ClusterTarget:
