@@ -165,8 +165,9 @@ def test_platform_resources_and_their_problems(capsys: pytest.CaptureFixture[str
     assert "--kind gateway: unknown kind" in err
 
 
-def test_a_read_only_service_account_and_an_absent_api_server(capsys: pytest.CaptureFixture[str],
-                                                              cluster: StandInCluster) -> None:
+def test_api_errors_are_one_line_naming_the_source(capsys: pytest.CaptureFixture[str],
+                                                   cluster: StandInCluster) -> None:
+    """403 (a read-only ServiceAccount), 404, 409 and an API server that is gone: one line each, exit 2."""
     code, out, err = run(capsys, "resources", "--context", "stand-in-viewer")
     assert code == 2  # everything it may read is printed; what it may not is one line each
     assert "KafkaTopic" in out
@@ -180,6 +181,16 @@ def test_a_read_only_service_account_and_an_absent_api_server(capsys: pytest.Cap
     code, _, err = run(capsys, "rollout", "status", "nope")
     assert (code, err.strip()) == (2, "todo-console rollout: no Deployment in todo-app named 'nope' (known: audit, "
                                       "backend, frontend, notification, websocket, worker)")
+    code, _, err = run(capsys, "rollout", "restart", "nope", "--yes")  # read fresh from the API server: its 404
+    assert (code, err.strip()) == (2, f"todo-console rollout: Kubernetes API at {cluster.server.url}: get "
+                                      'deployments.apps nope in todo-app: deployments.apps "nope" not found '
+                                      "(404 NotFound)")
+    cluster.server.fail_next("PATCH", "deployments", 409)  # someone else wrote the Deployment first
+    code, _, err = run(capsys, "rollout", "undo", "worker", "--yes")
+    assert (code, err.strip()) == (2, f"todo-console rollout: Kubernetes API at {cluster.server.url}: patch "
+                                      'deployments.apps worker in todo-app: Operation cannot be fulfilled on '
+                                      'deployments.apps "worker": the object has been modified; please apply your '
+                                      "changes to the latest version and try again (409 Conflict)")
     cluster.server.stop()
     code, out, err = run(capsys, "pods")
     assert (code, out) == (2, "")
