@@ -183,7 +183,10 @@ class Informer:
                     break
                 delay = min(delay * 2, self._backoff[1])
             except Exception as exc:  # a bug must not kill the cache silently: report it in the health line
-                log.exception("informer failed", extra={"informer": self.name})
+                # No traceback on a user's terminal (the root logger may be unconfigured): the health line
+                # and the debug log carry it.
+                log.error("informer failed: %r", exc, extra={"informer": self.name})
+                log.debug("informer failure", exc_info=True, extra={"informer": self.name})
                 self._fail(SourceError(self.health.source, self.health.address, f"{self.name}: {exc!r}"))
                 if self._stop.wait(self._backoff[1]):
                     break
