@@ -178,11 +178,17 @@ def test_server_side_dry_run_changes_nothing(admin: client.ApiClient) -> None:
     assert "dry" not in after["metadata"]["labels"]
 
 
-def test_everything_served_validates_against_the_schemas(admin: client.ApiClient, cluster: StandInCluster) -> None:
+def test_everything_served_validates_against_the_schemas(admin: client.ApiClient, cluster: StandInCluster,
+                                                         tmp_path: Path) -> None:
     """Read back through discovery and the dynamic client, every kind and its synthesized status must validate:
     Kubernetes' own schemas (strict) for built-in kinds, the official CRD schemas for Strimzi, KEDA, cert-manager."""
+    crds = tmp_path / "crds"  # only the CRDs the overlay uses (CloudNativePG's alone is most of the load time)
+    crds.mkdir()
+    for group in ("strimzi", "dapr", "keda", "cert-manager", "prometheus-operator"):
+        for path in sorted((schema_dir() / group).glob("*.yaml")):
+            (crds / f"{group}-{path.name}").symlink_to(path)
     try:
-        validator = ManifestValidator(schema_dir())
+        validator = ManifestValidator(crds)
     except CrdError as exc:
         missing(str(exc))
     cluster.crash_loop("worker")
