@@ -26,6 +26,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.provision",
     "console.commands.lag",
     "console.commands.dlq",
+    "console.commands.rollout",
+    "console.commands.resources",
+    "console.commands.pods",
 )
 
 

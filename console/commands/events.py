@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from console.cli import CliError
-from console.model.events import EventsReport, ServiceRate, TopicRates
+from console.model.event_rates import EventsReport, ServiceRate, TopicRates
 from console.output import Exit, add_output_arguments, emit_json, sparkline, table
 from console.sources.health import SourceError
 from console.target import add_target_arguments, resolve_target

@@ -25,7 +25,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from console.model.alerts import Alert, AlertReport, by_urgency
-from console.model.events import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
+from console.model.event_rates import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
 from console.sources.health import SourceError, network_reason
 from console.target import ClusterTarget, Target
 

@@ -7,7 +7,7 @@ import math
 from console.commands import alerts as alerts_command
 from console.commands import events as events_command
 from console.model.alerts import Alert, AlertReport, by_urgency
-from console.model.events import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
+from console.model.event_rates import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
 
 NOW = 1_000_000.0
 

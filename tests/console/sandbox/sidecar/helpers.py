@@ -34,21 +34,9 @@ from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.ports import free_port
 from tests.utils.dapr_sdk import set_sdk_settings
 from tests.utils.required import require
+from tests.utils.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[4]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
-               message: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `message` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
 
 
 # ---- broker ------------------------------------------------------------------------------------
