@@ -74,7 +74,10 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api, up.stdout
         assert token, up.stdout
-        assert re.search(r"^topics\s+6 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
+        # Each step is printed as it happens, with the seconds since `up` began.
+        steps = re.findall(r"^ +\d+\.\ds  (.+)$", up.stdout, re.MULTILINE)
+        assert steps[0].startswith("broker 127.0.0.1:"), up.stdout
+        assert steps[1] == "topics: 6 created, 0 already there (kustomize/base)", up.stdout
 
         status = sandbox(env, "status", "--json")
         assert status.returncode == 0, status.stderr
@@ -86,6 +89,9 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         for name in REQUIRED_SERVICES:
             assert state["processes"][name]["ready"]
             assert state["processes"][f"{name}-dapr"]["ready"]
+        assert sorted(step.removesuffix(" ready") for step in steps[2:]) == sorted(state["processes"]), up.stdout
+        for name in state["absent"]:
+            assert f"not in the sandbox yet: {name} (it joins once services/{name}/main.py exists)" in up.stdout
 
         resp = httpx.post(f"{api.group(1)}/tasks", json={"title": "sandbox end-to-end"},
                           headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=10)

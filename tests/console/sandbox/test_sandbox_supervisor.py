@@ -78,6 +78,26 @@ def test_up_is_ready_with_topics_registry_and_logs(running: tuple[SandboxLayout,
     assert any(r["msg"] == "sandbox ready" for r in records)  # structured JSON, one record per line
 
 
+def test_up_reports_each_step_as_it_happens(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
+    plan = tiny_plan()
+    plan.processes[1].argv += ["--fail-once", str(tmp_path / "crashed-once")]
+    layout = SandboxLayout(Path(plan.dir))
+    steps: list[str] = []
+    try:
+        control.start_supervisor(layout, plan, timeout_s=60, report=steps.append)
+    finally:
+        control.down(layout)
+    assert steps[:2] == [f"broker {plan.broker.bootstrap} (memory) ready",
+                         "topics: 3 created, 0 already there (kustomize/base)"]
+    # The service starts once its sidecar answers, so its crash may be recorded before or after the
+    # sidecar's first readiness probe; it is ready only after both.
+    assert set(steps[2:4]) == {
+        "shop-dapr ready",
+        "shop exited with code 3 and was restarted (restart 1; `todo-console sandbox logs shop` says why)",
+    }
+    assert steps[4:] == ["shop ready"]
+
+
 def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, _, state = running
     old_pid = state["processes"]["shop"]["pid"]
@@ -129,6 +149,7 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     assert control.held_ports(_state(layout)) == []
     assert not layout.pid.exists()
     assert _state(layout)["phase"] == "stopped"
+    assert _state(layout)["broker"]["pid"] is None  # no dead pid left in the record
     with pytest.raises(control.SandboxError, match="not up"):
         control.down(layout)
 
