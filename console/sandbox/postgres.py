@@ -98,8 +98,7 @@ class Cluster:
         if user:
             entry = pwd.getpwnam(user)
             os.chown(staging, entry.pw_uid, entry.pw_gid)
-            for path in (binaries.parent, staging):
-                grant_entry(path, entry.pw_uid)
+        _let_server_reach(staging)
         self._run([str(binaries / "initdb"), "-D", str(staging), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
                    "--no-sync"], "initdb")
         statements = "".join(f'CREATE DATABASE "{name}";\n' for name in databases)
@@ -114,7 +113,11 @@ class Cluster:
 
     def server_argv(self, port: int, settings: dict[str, str] | None = None) -> list[str]:
         """The postmaster in the foreground, TCP on loopback only, no Unix socket (a sandbox
-        directory can be deeper than a socket path may be long); logs on stderr."""
+        directory can be deeper than a socket path may be long); logs on stderr.
+
+        Checked at every start, not only at init: a directory on the way may have been made
+        private since (pytest resets its temporary root to 0700, for one)."""
+        _let_server_reach(self.data)
         argv = [str(bindir() / "postgres"), "-D", str(self.data), "-p", str(port),
                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
         for name, value in (settings or {}).items():
@@ -130,6 +133,15 @@ class Cluster:
         if done.returncode != 0:
             raise PostgresError(f"{what} failed: {_last_line(done.stderr or done.stdout)}")
         return done.stdout + done.stderr
+
+
+def _let_server_reach(data: Path) -> None:
+    """As root: let the server's user enter the directories down to the binaries and to `data`."""
+    user = os_user()
+    if user:
+        uid = pwd.getpwnam(user).pw_uid
+        for path in (bindir().parent, data):
+            grant_entry(path, uid)
 
 
 def grant_entry(path: Path, uid: int) -> None:

@@ -23,7 +23,8 @@ from tests.utils.required import missing
 def shared_dir() -> Path:
     path = model.schema_dir()
     if not (path / "SOURCES.md").is_file():
-        missing(f"CRD schema directory with SOURCES.md not found at {path} (set CRD_SCHEMA_DIR)")
+        missing(f"no CRD schema directory with SOURCES.md at {path}: the team's copy has it "
+                "(../shared/schemas/crds beside the repository, or CRD_SCHEMA_DIR)")
     return path
 
 

@@ -14,6 +14,9 @@ from typing import NoReturn
 import pytest
 
 TRUE_VALUES = frozenset({"true", "1", "yes"})
+# Where the CRD schemas come from, for the skips of the tests that validate manifests against them.
+CRD_SCHEMAS = ("the CRD schemas come from ../shared/schemas/crds beside the repository (the team's copy), "
+               "or from `todo-console crds fetch DIR` with CRD_SCHEMA_DIR=DIR")
 
 
 def in_ci() -> bool:

@@ -216,7 +216,9 @@ def test_status_logs_and_down_on_a_running_sandbox(
     for proc in after["processes"].values():
         assert (proc["pid"], proc["pgid"], proc["running"], proc["ready"], proc["ready_at"]) == (
             None, None, False, False, None)
-    assert control.read_state(layout)["broker"]["pid"] is None  # the supervisor's last word has no dead pid
+    last_word = control.read_state(layout)
+    assert last_word is not None
+    assert last_word["broker"]["pid"] is None  # the supervisor's last word names no dead pid
 
 
 @pytest.mark.broker
