@@ -12,8 +12,8 @@ from typing import Any
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Lines for each step taken between the two states: broker up, topics made, processes ready or
-    crashed."""
+    """Lines for the steps taken between the two states: broker up, topics made, processes started,
+    crashed and restarted, ready. Processes that took the same step together share a line."""
     lines: list[str] = []
     broker, was = after.get("broker") or {}, before.get("broker") or {}
     if broker.get("alive") and not was.get("alive"):
@@ -24,11 +24,15 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         created = sum(1 for t in topics if t["status"] == "created")
         lines.append(f"topics: {created} created, {len(topics) - created} already there (kustomize/base)")
     old = before.get("processes") or {}
-    for name, proc in (after.get("processes") or {}).items():
-        prev = old.get(name) or {}
-        if proc.get("restarts", 0) > prev.get("restarts", 0):
+    now = after.get("processes") or {}
+    started = [name for name, proc in now.items() if proc.get("started_at") and not old.get(name, {}).get("started_at")]
+    if started:
+        lines.append("started: " + ", ".join(started))
+    for name, proc in now.items():
+        if proc.get("restarts", 0) > old.get(name, {}).get("restarts", 0):
             lines.append(f"{name} exited with code {proc.get('last_exit')} and was restarted "
                          f"(restart {proc['restarts']}; `todo-console sandbox logs {name}` says why)")
-        if proc.get("ready") and not prev.get("ready"):
-            lines.append(f"{name} ready")
+    ready = [name for name, proc in now.items() if proc.get("ready") and not old.get(name, {}).get("ready")]
+    if ready:
+        lines.append("ready: " + ", ".join(ready))
     return lines

@@ -96,7 +96,9 @@ def test_quick_start_events_delivered_then_the_readmes_next_block(tmp_path: Path
         for name in REQUIRED_SERVICES:
             assert state["processes"][name]["ready"]
             assert state["processes"][f"{name}-dapr"]["ready"]
-        assert sorted(step.removesuffix(" ready") for step in steps[2:]) == sorted(state["processes"]), up.stdout
+        ready = [name for step in steps if step.startswith("ready: ") for name in step[7:].split(", ")]
+        started = [name for step in steps if step.startswith("started: ") for name in step[9:].split(", ")]
+        assert sorted(ready) == sorted(started) == sorted(state["processes"]), up.stdout
         for name in state["absent"]:
             assert f"not in the sandbox yet: {name} (it joins once services/{name}/main.py exists)" in up.stdout
 

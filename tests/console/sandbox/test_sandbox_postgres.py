@@ -58,7 +58,9 @@ def test_backend_runs_on_the_sandboxs_postgres_and_keeps_its_data(sandbox_dir: P
     state = result.state
     try:
         assert steps[0] == f"creating the PostgreSQL cluster in {layout.postgres_data} (first `--db postgres` start only)"
-        assert "postgres ready" in steps
+        # The database comes first: the sidecars wait until it accepts a session.
+        assert steps[3] == "started: postgres", steps
+        assert "postgres" in next(step for step in steps if step.startswith("ready: ")), steps
         db = state["processes"]["postgres"]
         assert db["ready"]
         expected_uid = 65534 if os.geteuid() == 0 else os.geteuid()  # PostgreSQL refuses root: `nobody`
