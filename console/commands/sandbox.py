@@ -140,6 +140,7 @@ def _up(args: argparse.Namespace) -> int:
     from console.sandbox import control
 
     layout = _layout(args)
+    control.ensure_not_up(layout)
     print(f"starting the sandbox in {layout.root} ...", flush=True)
     started = time.monotonic()
 

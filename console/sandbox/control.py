@@ -193,11 +193,16 @@ def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TI
                        "running: see `todo-console sandbox logs <name>`, stop it with `todo-console sandbox down`")
 
 
-def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, report: Progress = _quiet,
-       **plan_args: Any) -> UpResult:
+def ensure_not_up(layout: SandboxLayout) -> None:
+    """Refuse a second `up`, saying how to use the sandbox that runs."""
     if supervisor_pid(layout):
         raise SandboxError(f"sandbox already up in {layout.root} (`todo-console sandbox env` or `token` gives "
                            "its URLs and a token); `todo-console sandbox down` stops it")
+
+
+def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, report: Progress = _quiet,
+       **plan_args: Any) -> UpResult:
+    ensure_not_up(layout)
     with _exclusive(layout):
         plan = plan_sandbox(layout, report=report, **plan_args)
         plan.ready_timeout_s = timeout_s

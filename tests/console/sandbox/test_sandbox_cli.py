@@ -198,8 +198,9 @@ def test_status_logs_and_down_on_a_running_sandbox(
         assert code == 0
         assert any(line.startswith("supervisor | ") for line in out.splitlines())
 
-        code, _, err = run(capsys, "--dir", d, "up", "--port-base", "0")
+        code, out, err = run(capsys, "--dir", d, "up", "--port-base", "0")
         assert code == 2
+        assert out == ""  # not even "starting ..."
         assert "already up" in err
         assert "`todo-console sandbox env` or `token`" in err
     finally:
