@@ -24,7 +24,6 @@ SERVICES: tuple[str, ...] = ("backend", "worker", "notification", "websocket", "
 # The services with a database, and its name on the sandbox's PostgreSQL (the cluster's todo-db and
 # todo-audit-db Secrets name theirs).
 DATABASE_NAMES: dict[str, str] = {"backend": "todo", "audit": "audit"}
-DATABASE_SERVICES = frozenset(DATABASE_NAMES)
 DATABASE_KINDS = ("sqlite", "postgres")
 SIDECAR_MODULE = "console.sandbox.sidecar"
 SIDECAR_SUFFIX = "-dapr"
