@@ -40,29 +40,41 @@ class PostgresServer:
 
 @contextmanager
 def running_postgres() -> Iterator[PostgresServer]:
+    """A new cluster in a temporary directory, served until the block ends, then deleted."""
     workdir = Path(tempfile.mkdtemp(prefix="todo-pg-"))
-    cluster = Cluster(workdir / "data")
-    port = free_port()
     try:
-        cluster.init(sync=False)
-        with open(workdir / "server.log", "wb") as log:
-            server = subprocess.Popen(cluster.server_argv(port, postgres.FAST_SETTINGS), stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                      **run_as_kwargs(postgres.os_user()))
-    except PostgresError as exc:
+        cluster = Cluster(workdir / "data")
+        try:
+            cluster.init(sync=False)
+        except PostgresError as exc:
+            raise PostgresUnavailable(str(exc)) from exc
+        with serving(cluster, postgres.FAST_SETTINGS) as server:
+            yield server
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def serving(cluster: Cluster, settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """A server on an existing cluster (on a free port) until the block ends: SIGINT, its fast shutdown."""
+    port = free_port()
+    log_path = cluster.data.parent / f"server-{port}.log"
+    try:
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(cluster.server_argv(port, settings), stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True, **run_as_kwargs(postgres.os_user()))
+    except (OSError, PostgresError) as exc:
         raise PostgresUnavailable(str(exc)) from exc
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not postgres.accepts_connections(postgres.url(port, "postgres")):
             if server.poll() is not None or time.monotonic() > deadline:
-                log_text = (workdir / "server.log").read_text(errors="replace")
-                raise PostgresUnavailable(f"PostgreSQL did not start: {log_text[-500:]}")
+                raise PostgresUnavailable(f"PostgreSQL did not start: {log_path.read_text(errors='replace')[-500:]}")
             time.sleep(0.1)
         yield PostgresServer("127.0.0.1", port, postgres.SUPERUSER)
     finally:
         stop_group(server.pid, grace_s=10.0, process=server, sig=postgres.STOP_SIGNAL)
-        shutil.rmtree(workdir, ignore_errors=True)
+        log_path.unlink(missing_ok=True)
 
 
 def create_database(server: PostgresServer, name: str) -> str:
