@@ -39,7 +39,8 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="todo-console",
-        description="Operate the Todo platform: local sandbox, deployment checks and runbooks.",
+        description="Operate the Todo platform: the local sandbox, and checks of the deployment "
+        "(resource budget, CRD schemas).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True

@@ -24,15 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Download the pinned CRD files from GitHub at their release tags into DIR, verifying each "
                     "file's git blob SHA. Files already present with the right SHA are kept.",
     )
-    fetch.add_argument("--dest", type=Path, default=None,
+    fetch.add_argument("dir", nargs="?", type=Path, default=None, metavar="DIR",
                        help="target directory (default: $CRD_SCHEMA_DIR, else ../shared/schemas/crds)")
+    fetch.add_argument("--dest", type=Path, default=None, help="the same as DIR")
     fetch.add_argument("--base-url", default=os.environ.get("CRD_BASE_URL", crd_model.DEFAULT_BASE_URL),
                        help="raw file host (default: $CRD_BASE_URL or https://raw.githubusercontent.com)")
     fetch.set_defaults(func=run_fetch)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    dest: Path = args.dest or crd_model.schema_dir()
+    if args.dir and args.dest and args.dir != args.dest:
+        raise CliError(f"two target directories given ({args.dir} and --dest {args.dest}); give one")
+    dest: Path = args.dir or args.dest or crd_model.schema_dir()
     try:
         results = crd_model.fetch_pinned(dest, base_url=args.base_url)
     except crd_model.CrdError as exc:

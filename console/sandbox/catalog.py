@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.sandbox import postgres
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
 from console.sandbox.ports import free_port, port_is_free
@@ -20,13 +21,16 @@ log = logging.getLogger(__name__)
 
 # Start order matters only for readability of logs: every process is started at once.
 SERVICES: tuple[str, ...] = ("backend", "worker", "notification", "websocket", "audit", "frontend")
-DATABASE_SERVICES = frozenset({"backend", "audit"})
+# The services with a database, and its name on the sandbox's PostgreSQL (the cluster's todo-db and
+# todo-audit-db Secrets name theirs).
+DATABASE_NAMES: dict[str, str] = {"backend": "todo", "audit": "audit"}
+DATABASE_KINDS = ("sqlite", "postgres")
 SIDECAR_MODULE = "console.sandbox.sidecar"
 SIDECAR_SUFFIX = "-dapr"
 MANIFESTS_DIR = REPO_ROOT / "kustomize" / "base"
 # With a port base, service i gets base+10*i (app), +1 (dapr http), +2 (dapr grpc).
 PORT_STRIDE = 10
-BROKER_OFFSET, S3_OFFSET = 90, 91
+BROKER_OFFSET, S3_OFFSET, DATABASE_OFFSET = 90, 91, 92
 
 
 class PlanError(ValueError):
@@ -75,6 +79,33 @@ class PortAllocator:
         )
 
 
+def database_urls(layout: SandboxLayout, *, external: str | None = None,
+                  postgres_port: int | None = None) -> dict[str, str]:
+    """Each database service's URL: one external DATABASE_URL for all, the sandbox's own PostgreSQL
+    (one database each, as in the cluster), or a SQLite file each in the sandbox directory."""
+    if external:
+        return dict.fromkeys(DATABASE_NAMES, external)
+    if postgres_port:
+        return {name: postgres.url(postgres_port, db) for name, db in DATABASE_NAMES.items()}
+    return {name: layout.sqlite_url(name) for name in DATABASE_NAMES}
+
+
+def database_process(cluster: postgres.Cluster, port: int) -> ProcessSpec:
+    """The sandbox's PostgreSQL, supervised like the services: ready once it accepts a session."""
+    ready = postgres.url(port, "postgres")
+    return ProcessSpec(
+        name="postgres",
+        argv=cluster.server_argv(port),
+        cwd=str(cluster.data.parent),
+        port=port,
+        ready_url=ready,
+        kind="database",
+        liveness_url=ready,
+        user=postgres.os_user(),
+        stop_signal=postgres.STOP_SIGNAL.name,
+    )
+
+
 def service_process(
     name: str, ports: ServicePorts, layout: SandboxLayout, *, database_url: str | None, jwt_secret: str,
     log_level: str = "info",
@@ -95,8 +126,8 @@ def service_process(
         "JWT_SECRET": jwt_secret,
         "PYTHONUNBUFFERED": "1",
     }
-    if name in DATABASE_SERVICES:
-        env["DATABASE_URL"] = database_url or layout.sqlite_url(name)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     return ProcessSpec(
         name=name,
         argv=[
@@ -119,9 +150,12 @@ def service_process(
 
 def sidecar_process(
     name: str, ports: ServicePorts, layout: SandboxLayout, *, bootstrap: str, manifests: Path,
-    database_url: str | None,
+    database_url: str | None, start_after_url: str | None = None,
 ) -> ProcessSpec:
-    """The dev sidecar with the flags of the runtime contract; ready when /v1.0/healthz is 204."""
+    """The dev sidecar with the flags of the runtime contract; ready when /v1.0/healthz is 204.
+
+    `database_url` holds its state store (SQLite under --state-dir without it); `start_after_url`
+    is the database it waits for."""
     argv = [
         sys.executable, "-m", SIDECAR_MODULE,
         "--app-id", name,
@@ -147,6 +181,7 @@ def sidecar_process(
         ready_status=204,
         kind="sidecar",
         app_id=name,
+        start_after_url=start_after_url,
         liveness_url=f"http://127.0.0.1:{ports.dapr_http}/v1.0/healthz/outbound",  # not tied to the app
     )
 
@@ -181,22 +216,28 @@ def build_plan(
     broker: BrokerSpec,
     allocator: PortAllocator,
     jwt_secret: str,
-    database_url: str | None,
+    databases: dict[str, str],
+    database: ProcessSpec | None = None,
     manifests: Path = MANIFESTS_DIR,
     log_level: str = "info",
 ) -> tuple[Plan, dict[str, ServicePorts]]:
-    """Ports for every present service and its sidecar, then the processes to run them."""
+    """Ports for every present service and its sidecar, then the processes to run them.
+
+    `databases` maps each database service to its URL; `database` is the sandbox's own PostgreSQL,
+    if it runs one. The sidecars keep their state in the backend's database (the cluster's
+    statestore uses todo-db) unless that is SQLite."""
     ports = {name: allocator.service(SERVICES.index(name), name) for name in services}
-    processes: list[ProcessSpec] = []
+    state_store = databases["backend"] if not databases["backend"].startswith("sqlite") else None
+    processes: list[ProcessSpec] = [database] if database else []
     for name in services:
         processes.append(
             sidecar_process(
                 name, ports[name], layout, bootstrap=broker.bootstrap, manifests=manifests,
-                database_url=database_url,
+                database_url=state_store, start_after_url=database.ready_url if database else None,
             )
         )
         processes.append(
-            service_process(name, ports[name], layout, database_url=database_url, jwt_secret=jwt_secret,
+            service_process(name, ports[name], layout, database_url=databases.get(name), jwt_secret=jwt_secret,
                             log_level=log_level)
         )
     plan = Plan(
@@ -205,6 +246,7 @@ def build_plan(
         processes=processes,
         manifests_path=str(manifests),
         urls=urls(ports),
+        databases={name: url for name, url in databases.items() if name in services},
         absent=absent,
     )
     return plan, ports

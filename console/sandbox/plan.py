@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 
 @dataclass
 class ProcessSpec:
-    """One long-running process. `ready_url` answering `ready_status` means it is ready."""
+    """One long-running process. `ready_url` answering `ready_status` means it is ready: an http:// URL,
+    or a postgresql:// one that accepts a session (`ready_status` is then unused)."""
 
     name: str
     argv: list[str]
@@ -26,7 +28,7 @@ class ProcessSpec:
     port: int | None = None
     ready_url: str | None = None
     ready_status: int = 200
-    kind: str = "service"  # service | sidecar
+    kind: str = "service"  # service | sidecar | database
     app_id: str | None = None
     extra_ports: list[int] = field(default_factory=list)
     # Start only once this URL answers 2xx (or after `start_after_timeout_s`): a service waits for
@@ -39,6 +41,14 @@ class ProcessSpec:
     liveness_failures: int = 10
     # Prometheus metrics to scrape, when the process serves them (the sandbox's Prometheus reads this).
     metrics_url: str | None = None
+    # The OS user to run as (only root can switch; PostgreSQL refuses to run as root).
+    user: str | None = None
+    # The signal that asks it to stop (PostgreSQL wants SIGINT, see console.sandbox.postgres).
+    stop_signal: str = "SIGTERM"
+
+    @property
+    def stop_signal_number(self) -> int:
+        return int(signal.Signals[self.stop_signal])
 
     @property
     def ports(self) -> list[int]:
@@ -80,6 +90,7 @@ class Plan:
     ready_timeout_s: float = 60.0
     probe_interval_s: float = 2.0
     urls: dict[str, str] = field(default_factory=dict)
+    databases: dict[str, str] = field(default_factory=dict)  # service -> its database URL
     absent: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -96,6 +107,7 @@ class Plan:
             ready_timeout_s=float(data.get("ready_timeout_s", 60.0)),
             probe_interval_s=float(data.get("probe_interval_s", 2.0)),
             urls=dict(data.get("urls") or {}),
+            databases=dict(data.get("databases") or {}),
             absent=list(data.get("absent") or ()),
         )
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from console.sandbox.plan import ProcessSpec
 
@@ -63,6 +64,15 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def run_as_kwargs(user: str | None) -> dict[str, Any]:
+    """`subprocess` arguments that run a child as `user` (only root can): its uid, its primary group
+    and no supplementary groups; none when `user` is None."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -71,9 +81,11 @@ def signal_group(pgid: int, sig: int) -> None:
             raise
 
 
-def stop_group(pgid: int, grace_s: float = GRACE_S, process: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM the group, wait up to `grace_s`, then SIGKILL whatever is left."""
-    signal_group(pgid, signal.SIGTERM)
+def stop_group(pgid: int, grace_s: float = GRACE_S, process: subprocess.Popen[bytes] | None = None,
+               sig: int = signal.SIGTERM) -> None:
+    """`sig` (SIGTERM unless the process wants another) to the group, wait up to `grace_s`, then
+    SIGKILL whatever is left."""
+    signal_group(pgid, sig)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         if process is not None:
@@ -119,6 +131,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **run_as_kwargs(self.spec.user),
         )
         self.started_at = time.time()
         self.started_mono = time.monotonic()
@@ -138,7 +151,7 @@ class ManagedProcess:
 
     def stop(self, grace_s: float = GRACE_S) -> None:
         if self.process is not None:
-            stop_group(self.process.pid, grace_s, self.process)
+            stop_group(self.process.pid, grace_s, self.process, self.spec.stop_signal_number)
             self.process.poll()
         if self._log is not None:
             self._log.close()

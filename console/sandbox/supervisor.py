@@ -29,6 +29,7 @@ from console.sandbox.broker import Broker, BrokerError, external_broker, start_t
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.manifests import ManifestError, load_manifests, topics_to_create
 from console.sandbox.plan import Plan, write_json_atomic
+from console.sandbox.postgres import accepts_connections
 from console.sandbox.procs import GRACE_S, ManagedProcess, group_alive, signal_group, stop_group
 from console.sandbox.s3 import LocalS3, S3Error, start_local_s3
 from console.sandbox.topics import TopicError, TopicResult, ensure_topics
@@ -113,15 +114,17 @@ class BrokerRunner:
 
     def state(self) -> dict[str, Any]:
         proc = self.broker.process if self.broker else None
+        alive = self.alive()
         return {
             "mode": self.spec.mode,
             "bootstrap": self.spec.bootstrap,
             "storage": self.broker.storage if self.broker else None,
-            "pid": proc.pid if proc else None,
-            "alive": self.alive(),
+            "pid": proc.pid if proc and alive else None,  # a stopped broker's pid is no one's
+            "alive": alive,
             "restarts": self.restarts,
             "started_at": self.started_at,
-            "s3": {"endpoint": self.s3.endpoint, "pid": self.s3.process.pid if self.s3.process else None}
+            "s3": {"endpoint": self.s3.endpoint,
+                   "pid": self.s3.process.pid if self.s3.process and self.s3.alive() else None}
             if self.s3 else None,
         }
 
@@ -156,7 +159,9 @@ class Supervisor:
         try:
             self.write_state()
             self.broker.start()
+            self.write_state()  # `up` shows each step as it happens
             self.create_topics()
+            self.write_state()
             self.write_registry()
             for child in self.children:
                 if child.proc.spec.start_after_url:
@@ -205,7 +210,9 @@ class Supervisor:
         if self.phase != "failed":
             self.phase = "stopping"
         self.write_state()
-        stop_all([c.proc for c in self.children])
+        # The database last, once its clients have gone, as the broker.
+        stop_all([c.proc for c in self.children if c.proc.spec.kind != "database"])
+        stop_all([c.proc for c in self.children if c.proc.spec.kind == "database"])
         self.broker.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.phase == "stopping":
@@ -351,6 +358,7 @@ class Supervisor:
             "topics": [vars(t) for t in self.topics],
             "processes": {c.name: self.child_state(c) for c in self.children},
             "urls": self.plan.urls,
+            "databases": self.plan.databases,
             "absent": self.plan.absent,
         }
 
@@ -378,10 +386,11 @@ class Supervisor:
 
 
 def stop_all(procs: list[ManagedProcess], grace_s: float = GRACE_S) -> None:
-    """SIGTERM every group at once, wait for all of them together, then SIGKILL the rest."""
+    """Signal every group at once (SIGTERM, or the process's own stop signal), wait for all of them
+    together, then SIGKILL the rest."""
     groups = [(p, p.pid) for p in procs if p.pid is not None]
-    for _, pgid in groups:
-        signal_group(pgid, signal.SIGTERM)
+    for proc, pgid in groups:
+        signal_group(pgid, proc.spec.stop_signal_number)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         for proc, _ in groups:
@@ -394,9 +403,12 @@ def stop_all(procs: list[ManagedProcess], grace_s: float = GRACE_S) -> None:
 
 
 def probe_url(url: str | None, expected: int | None, timeout: float = 1.0) -> bool:
-    """GET `url`: True when it answers `expected` (any 2xx when None)."""
+    """GET `url`: True when it answers `expected` (any 2xx when None); a postgresql:// URL: True when
+    the server accepts a session."""
     if not url:
         return True
+    if url.startswith("postgresql"):
+        return accepts_connections(url, timeout)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback URLs from the plan)
             status = int(resp.status)

@@ -15,7 +15,7 @@ import pytest
 from console.manifests.crds import CrdError, schema_dir
 from console.manifests.render import APPS_OVERLAY, OVERLAYS, RenderError, render_overlay
 from console.manifests.validate import ManifestValidator
-from tests.utils.required import missing
+from tests.utils.required import CRD_SCHEMAS, missing
 
 Objects = list[dict[str, Any]]
 
@@ -55,7 +55,7 @@ def validator() -> ManifestValidator:
     try:
         return ManifestValidator(schema_dir())
     except CrdError as exc:
-        missing(str(exc))
+        missing(f"{exc}; {CRD_SCHEMAS}")
 
 
 @pytest.fixture(params=OVERLAYS)

@@ -12,6 +12,7 @@ from typing import Self
 
 import pytest
 
+from console import cli
 from console.cli import CliError
 from console.commands import crds as crds_cmd
 from console.manifests import crds as model
@@ -22,7 +23,8 @@ from tests.utils.required import missing
 def shared_dir() -> Path:
     path = model.schema_dir()
     if not (path / "SOURCES.md").is_file():
-        missing(f"CRD schema directory with SOURCES.md not found at {path} (set CRD_SCHEMA_DIR)")
+        missing(f"no CRD schema directory with SOURCES.md at {path}: the team's copy has it "
+                "(../shared/schemas/crds beside the repository, or CRD_SCHEMA_DIR)")
     return path
 
 
@@ -86,8 +88,9 @@ def server(shared_dir: Path) -> partial[_Server]:
     return partial(_Server, shared_dir)
 
 
-def _fetch_args(dest: Path, base_url: str) -> argparse.Namespace:
-    return argparse.Namespace(dest=dest, base_url=base_url)
+def _fetch_args(dest: Path, base_url: str, *flags: str) -> argparse.Namespace:
+    """`todo-console crds fetch DIR --base-url URL` as the CLI parses it (DIR positional, as `--help` shows)."""
+    return cli.build_parser().parse_args(["crds", "fetch", str(dest), "--base-url", base_url, *flags])
 
 
 def test_fetch_downloads_verifies_and_is_idempotent(server, shared_dir, tmp_path, capsys) -> None:
@@ -117,6 +120,17 @@ def test_a_tampered_file_is_rejected_and_not_written(server, tmp_path) -> None:
         crds_cmd.run_fetch(_fetch_args(tmp_path, srv.url))
     assert not (tmp_path / victim.local).exists()
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_dest_is_the_same_as_dir_and_two_different_ones_are_refused(server, tmp_path, capsys) -> None:
+    with server(tamper=set()) as srv:
+        args = cli.build_parser().parse_args(["crds", "fetch", "--dest", str(tmp_path), "--base-url", srv.url])
+        assert crds_cmd.run_fetch(args) == 0
+    assert f"CRD files in {tmp_path}" in capsys.readouterr().out
+    with pytest.raises(CliError, match="two target directories given"):
+        crds_cmd.run_fetch(_fetch_args(tmp_path / "a", "http://127.0.0.1:9", "--dest", str(tmp_path / "b")))
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
 
 
 def test_unreachable_host_is_a_one_line_error(tmp_path) -> None:

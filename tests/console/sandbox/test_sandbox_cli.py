@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from console.sandbox import control
 from console.sandbox.catalog import SERVICES
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import Plan
-from console.sandbox.secrets import dev_token, read_secrets
+from console.sandbox.secrets import dev_token, read_secrets, write_secrets
 from services.platform.auth import AuthConfig, TokenVerifier
 
 from .conftest import start_sandbox
@@ -179,6 +180,7 @@ def test_status_logs_and_down_on_a_running_sandbox(
         assert row["RESTARTS"] == "0"
         assert row["UPTIME"].endswith("s")
         assert row["PID"].isdigit()
+        assert lines[-1].startswith(f"token: `todo-console sandbox --dir {d} token` prints one")
 
         code, out, _ = run(capsys, "--dir", d, "status", "--json")
         data = json.loads(out)
@@ -196,16 +198,94 @@ def test_status_logs_and_down_on_a_running_sandbox(
         assert code == 0
         assert any(line.startswith("supervisor | ") for line in out.splitlines())
 
-        code, _, err = run(capsys, "--dir", d, "up", "--port-base", "0")
+        code, out, err = run(capsys, "--dir", d, "up", "--port-base", "0")
         assert code == 2
+        assert out == ""  # not even "starting ..."
         assert "already up" in err
+        assert "`todo-console sandbox env` or `token`" in err
     finally:
         code, out, _ = run(capsys, "--dir", d, "down")
     assert code == 0
     assert "sandbox stopped" in out
     code, out, _ = run(capsys, "--dir", d, "status")
     assert code == 1
-    assert out.startswith(f"sandbox {layout.root}: stopped")
+    assert out.splitlines() == [f"sandbox {layout.root}: stopped", f"start it with `todo-console sandbox --dir {d} up`"]
+    code, out, _ = run(capsys, "--dir", d, "status", "--json")
+    after = json.loads(out)
+    assert after["supervisor_pid"] is None
+    assert (after["broker"]["pid"], after["broker"]["alive"], after["broker"]["uptime_s"]) == (None, False, None)
+    for proc in after["processes"].values():
+        assert (proc["pid"], proc["pgid"], proc["running"], proc["ready"], proc["ready_at"]) == (
+            None, None, False, False, None)
+    last_word = control.read_state(layout)
+    assert last_word is not None
+    assert last_word["broker"]["pid"] is None  # the supervisor's last word names no dead pid
+
+
+@pytest.mark.broker
+def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tiny_plan(urls={"api": "http://127.0.0.1:18000/api", "ws": "ws://127.0.0.1:18030/ws",
+                           "shop": "http://127.0.0.1:18000"})
+    layout = SandboxLayout(Path(plan.dir))
+    secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
+    verifier = TokenVerifier(AuthConfig(jwt_secret=secret))
+    d = str(layout.root)
+    code, _, err = run(capsys, "--dir", d, "env")
+    assert code == 2
+    assert err.strip() == f"todo-console sandbox: sandbox is not up in {layout.root}; start it with " \
+                          f"`todo-console sandbox --dir {d} up`"
+    start_sandbox(layout, plan)
+    try:
+        code, out, _ = run(capsys, "--dir", d, "env")
+        assert code == 0
+        # What `eval "$(todo-console sandbox env)"` leaves in a real shell.
+        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$TOKEN"', "_", out],
+                               capture_output=True, text=True, check=True)
+        api, ws, token = shell.stdout.splitlines()
+        assert (api, ws) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws")
+        principal = verifier.verify(token)
+        assert (principal.user_id, principal.scopes) == ("dev-user", {"tasks:read", "tasks:write"})
+
+        code, out, _ = run(capsys, "--dir", d, "token", "--user", "alice", "--scope", "audit:read")
+        assert code == 0
+        principal = verifier.verify(out.strip())
+        assert (principal.user_id, principal.scopes) == ("alice", {"audit:read"})
+
+        layout.log("shop").write_text('{"msg": "one", "level": "info"}\nplain text, not JSON\n\n[1, 2]\n')
+        code, out, _ = run(capsys, "--dir", d, "logs", "--json")
+        assert code == 0
+        records = [json.loads(line) for line in out.splitlines()]  # every line is JSON
+        assert {r["process"] for r in records} >= {"shop", "supervisor", "broker"}
+        shop = [r for r in records if r["process"] == "shop"]
+        assert shop == [{"process": "shop", "msg": "one", "level": "info"},
+                        {"process": "shop", "msg": "plain text, not JSON"}, {"process": "shop", "msg": "[1, 2]"}]
+    finally:
+        control.down(layout)
+    code, out, _ = run(capsys, "--dir", d, "token")  # the secret outlives `down`: tokens stay valid
+    assert code == 0
+    assert verifier.verify(out.strip()).user_id == "dev-user"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["token", "--scope", "tasks:read tasks:write"], "argument --scope: a scope is one word"),
+    (["token", "--scope", ""], "argument --scope: a scope is one word"),
+    (["token", "--user", ""], "argument --user: a user is 1 to 255 printable characters"),
+    (["env", "--user", "x" * 256], "argument --user: a user is 1 to 255 printable characters"),
+])
+def test_bad_token_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                       message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["sandbox", "--dir", str(tmp_path), *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_token_before_any_up_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--dir", str(tmp_path / "sb"), "token")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == (f"todo-console sandbox: no sandbox in {tmp_path / 'sb'} yet: `todo-console sandbox up` "
+                           "creates it and its token secret")
 
 
 @pytest.mark.timeout(20)

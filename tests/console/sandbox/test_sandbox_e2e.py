@@ -1,7 +1,9 @@
-"""The real system end to end: `sandbox up`, a task through the API, events delivered, `down`.
+"""The real system end to end, as a new user meets it: the quick start's `sandbox up`, a task through
+the API, its events delivered, a crashed sidecar restarted, then the README's next block pasted as it
+is, which ends with `down`.
 
-Runs the real CLI (`python -m console.cli`) in a subprocess, the real services, the real dev sidecars
-and tansu.
+Runs the real CLI in subprocesses (as `.venv/bin/todo-console` in a directory laid out as a clone),
+the real services, the real dev sidecars and tansu.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.ports import port_is_free
 from console.sandbox.procs import pid_alive
 from console.sandbox.topics import admin_client
+from tests.docs.readme import NEXT_BLOCK, UP_COMMAND, bash, json_documents, make_checkout
 
 from .conftest import diagnose, require_tansu
 
@@ -60,14 +63,16 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     return sum(max(o.offset, 0) for o in offsets.values())
 
 
-def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
+def test_quick_start_events_delivered_then_the_readmes_next_block(tmp_path: Path) -> None:
     require_tansu()
-    layout = SandboxLayout(tmp_path / "sandbox")
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "DATABASE_URL")}
+    checkout = make_checkout(tmp_path)
+    layout = SandboxLayout(checkout / ".sandbox")
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP", "DATABASE_URL", "API", "TOKEN")}
     env.update({"TODO_SANDBOX_DIR": str(layout.root), "TODO_SANDBOX_PORT_BASE": "0"})
 
-    up = sandbox(env, "up", "--timeout", "120")
+    up = bash(UP_COMMAND, checkout, env, timeout=180)
     state: dict[str, Any] = {}
+    readme = None
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Traceback" not in up.stderr
@@ -75,7 +80,12 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         token = re.search(r"^dev token\s+(\S+)$", up.stdout, re.MULTILINE)
         assert api, up.stdout
         assert token, up.stdout
-        assert re.search(r"^topics\s+7 created, 0 already there", up.stdout, re.MULTILINE), up.stdout
+        # What `up` says to run next is the README's next block's first line.
+        assert f"next: {NEXT_BLOCK.splitlines()[0].split('  #', 1)[0].strip()}" in up.stdout, up.stdout
+        # Each step is printed as it happens, with the seconds since `up` began.
+        steps = re.findall(r"^ +\d+\.\ds  (.+)$", up.stdout, re.MULTILINE)
+        assert steps[0].startswith("broker 127.0.0.1:"), up.stdout
+        assert steps[1] == "topics: 7 created, 0 already there (kustomize/base)", up.stdout
         prometheus = r"^prometheus\s+http://127\.0\.0\.1:\d+$" if monitoring.prometheus_binary() else \
             r"^prometheus\s+not running: no `prometheus` on PATH"
         assert re.search(prometheus, up.stdout, re.MULTILINE), up.stdout
@@ -90,6 +100,11 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
         for name in REQUIRED_SERVICES:
             assert state["processes"][name]["ready"]
             assert state["processes"][f"{name}-dapr"]["ready"]
+        ready = [name for step in steps if step.startswith("ready: ") for name in step[7:].split(", ")]
+        started = [name for step in steps if step.startswith("started: ") for name in step[9:].split(", ")]
+        assert sorted(ready) == sorted(started) == sorted(state["processes"]), up.stdout
+        for name in state["absent"]:
+            assert f"not in the sandbox yet: {name} (it joins once services/{name}/main.py exists)" in up.stdout
 
         resp = httpx.post(f"{api.group(1)}/tasks", json={"title": "sandbox end-to-end"},
                           headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=10)
@@ -116,9 +131,25 @@ def test_sandbox_up_task_events_delivered_then_down(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, f"worker-dapr not restarted: {now}"
             time.sleep(0.5)
+
+        # The README's next block, verbatim; any failing line fails it (curl -f: any HTTP error).
+        readme = bash(NEXT_BLOCK, checkout, env, timeout=120)
+        assert readme.returncode == 0, f"{readme.stdout}\n{readme.stderr}"
     finally:
-        down = sandbox(env, "down", timeout=60)
-    assert down.returncode == 0, down.stdout + down.stderr
+        if readme is None or readme.returncode != 0:
+            sandbox(env, "down", timeout=60)
+    documents, rest = json_documents(readme.stdout)
+    listed, completed, *logs = documents
+    assert sorted(task["title"] for task in listed["items"]) == ["Water plants", "sandbox end-to-end"]
+    water = next(task for task in listed["items"] if task["title"] == "Water plants")
+    assert (completed["id"], completed["status"]) == (water["id"], "completed")
+    assert {record["process"] for record in logs} == {"backend", "backend-dapr"}  # `logs backend --json`
+    requests = [r for r in logs if r["process"] == "backend" and r.get("msg") == "request"]
+    assert requests, logs
+    assert all(r["correlation_id"] for r in requests)
+    assert rest.startswith("sandbox stopped")  # the block ends with `down`
+    assert "Traceback" not in readme.stderr
+
     for proc in state.get("processes", {}).values():
         assert not pid_alive(proc["pgid"])
         assert all(port_is_free(p) for p in proc["ports"])

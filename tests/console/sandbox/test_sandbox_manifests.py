@@ -97,12 +97,13 @@ def test_missing_directory_is_reported(tmp_path: Path) -> None:
 
 
 def test_real_kustomize_base_declares_the_contract_topics() -> None:
-    """The topics and DLQs of CONTRIBUTING.md, read from the real manifests."""
+    """The topics and DLQs of CONTRIBUTING.md, and the console's redrive ledger, read from the real manifests."""
     m = load_manifests(MANIFESTS_DIR)
     topics = {t.name: t.partitions for t in topics_to_create(m)}
     assert topics == {
         "task-events": 3, "reminders": 1, "task-updates": 3,
         "task-events-dlq": 1, "reminders-dlq": 1, "task-updates-dlq": 1,
+        "console-redrive-ledger": 1,
     }
     assert m.subscriptions
     assert {s.dead_letter_topic for s in m.subscriptions} <= set(topics)

@@ -78,6 +78,27 @@ def test_up_is_ready_with_topics_registry_and_logs(running: tuple[SandboxLayout,
     assert any(r["msg"] == "sandbox ready" for r in records)  # structured JSON, one record per line
 
 
+def test_up_reports_each_step_as_it_happens(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
+    plan = tiny_plan()
+    plan.processes[1].argv += ["--fail-once", str(tmp_path / "crashed-once")]
+    layout = SandboxLayout(Path(plan.dir))
+    steps: list[str] = []
+    try:
+        control.start_supervisor(layout, plan, timeout_s=60, report=steps.append)
+    finally:
+        control.down(layout)
+    assert steps[:3] == [f"broker {plan.broker.bootstrap} (memory) ready",
+                         "topics: 3 created, 0 already there (kustomize/base)",
+                         "started: shop-dapr"]  # the service starts once its sidecar answers
+    assert "started: shop" in steps
+    assert "shop exited with code 3 and was restarted (restart 1; `todo-console sandbox logs shop` says why)" in steps
+    ready = [step.removeprefix("ready: ").split(", ") for step in steps if step.startswith("ready: ")]
+    assert sorted(name for names in ready for name in names) == ["shop", "shop-dapr"]
+    assert "shop" in ready[-1]  # ready only after its restart
+    assert steps.index("started: shop") < steps.index(
+        "shop exited with code 3 and was restarted (restart 1; `todo-console sandbox logs shop` says why)")
+
+
 def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, _, state = running
     old_pid = state["processes"]["shop"]["pid"]
@@ -129,6 +150,7 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     assert control.held_ports(_state(layout)) == []
     assert not layout.pid.exists()
     assert _state(layout)["phase"] == "stopped"
+    assert _state(layout)["broker"]["pid"] is None  # no dead pid left in the record
     with pytest.raises(control.SandboxError, match="not up"):
         control.down(layout)
 
