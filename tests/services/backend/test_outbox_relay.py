@@ -29,6 +29,7 @@ from console.sandbox.topics import ensure_topics
 from services.backend.main import build_app
 from services.backend.models import OutboxEvent
 from services.platform.auth import mint_dev_token
+from services.platform.database import Database
 from services.platform.events import TOPICS
 from tests.console.sandbox.sidecar.helpers import Sandbox, make_sandbox, topic_reader, wait_until
 from tests.services.backend.conftest import JWT_SECRET, make_settings
@@ -62,7 +63,7 @@ class Backend:
         self.thread.join(15)
 
     def outbox(self) -> list[OutboxEvent]:
-        with self.app.state.sessions() as session:
+        with self.app.state.database.sessions() as session:
             return list(session.query(OutboxEvent).order_by(OutboxEvent.id))
 
 
@@ -199,12 +200,12 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
 
 
 def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path: Path) -> None:
-    from services.backend import db
+    from services.backend.main import DATABASE
     from services.backend.outbox import OutboxRelay
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
-    db.migrate(engine)
-    sessions = db.make_session_factory(engine)
+    database = Database(f"sqlite:///{tmp_path / 'lease.db'}", DATABASE)
+    database.migrate()
+    sessions = database.sessions
     first = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     second = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     first.holder, second.holder = "replica-a", "replica-b"
@@ -214,17 +215,17 @@ def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path:
     time.sleep(0.6)  # replica-a stops renewing (it died)
     assert second._hold_lease()
     assert not first._hold_lease()
-    engine.dispose()
+    database.dispose()
 
 
 def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_batch(tmp_path: Path) -> None:
-    from services.backend import db
+    from services.backend.main import DATABASE
     from services.backend.models import RelayLease
     from services.backend.outbox import LEASE_NAME, OutboxRelay
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
-    db.migrate(engine)
-    sessions = db.make_session_factory(engine)
+    database = Database(f"sqlite:///{tmp_path / 'lease.db'}", DATABASE)
+    database.migrate()
+    sessions = database.sessions
     relay = OutboxRelay(sessions, None, lease_ttl_s=0.6)  # type: ignore[arg-type]
 
     def expires_at() -> datetime:
@@ -240,4 +241,4 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
     time.sleep(0.25)
     assert asyncio.run(relay._lease_held())
     assert expires_at() > taken
-    engine.dispose()
+    database.dispose()
