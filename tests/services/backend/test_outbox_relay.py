@@ -109,7 +109,7 @@ def change_tasks(backend: Backend) -> list[str]:
 
 
 def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
-        kafka_broker: Broker, tmp_path: Path) -> None:
+        kafka_broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broker = kafka_broker
     sandbox: Sandbox = make_sandbox(tmp_path / "sandbox", broker.bootstrap, {})
     sandbox.resources = REPO / "kustomize" / "base"
@@ -129,6 +129,13 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         sidecar = sandbox.start("backend", backend.port, http_port=http_port, grpc_port=grpc_port)
         wait_until(lambda: all(r.published_at for r in backend.outbox()), 30, message="outbox drained")
         assert backend.http.get("/readyz").status_code == 200
+        # The relay's lines about an event carry that event's correlation id (the request that wrote it).
+        logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        written_by = {r.event_id: r.correlation_id for r in backend.outbox()}
+        relay_lines = [line for line in logged if line["msg"].startswith("outbox publish")]
+        assert {line["msg"] for line in relay_lines} == {"outbox publish failing; events wait in the outbox",
+                                                         "outbox publishing resumed"}
+        assert all(line["correlation_id"] == written_by[line["event_id"]] for line in relay_lines)
 
         event_ids = [r.event_id for r in backend.outbox()]
         events = published(broker, set(event_ids))
