@@ -9,6 +9,7 @@ once, so a service wired wrongly fails with a message naming the missing piece.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends
@@ -32,18 +33,19 @@ def app_state(owner: HTTPConnection | Starlette, name: str, kind: type[T]) -> T:
     return value
 
 
-def get_gateway(connection: HTTPConnection) -> DaprGateway:
-    return app_state(connection, "gateway", DaprGateway)
+def state_provider(name: str, kind: type[T]) -> Callable[[HTTPConnection], T]:
+    """A dependency provider for `app.state.<name>`, a `kind`: `Depends(...)` it, or call it with a request."""
+
+    def provide(connection: HTTPConnection) -> T:
+        return app_state(connection, name, kind)
+
+    provide.__name__ = f"get_{name}"
+    return provide
 
 
-def get_verifier(connection: HTTPConnection) -> TokenVerifier:
-    return app_state(connection, "verifier", TokenVerifier)
-
-
-def get_database(connection: HTTPConnection) -> Database:
-    return app_state(connection, "database", Database)
-
+get_gateway = state_provider("gateway", DaprGateway)
+get_verifier = state_provider("verifier", TokenVerifier)
+get_database = state_provider("database", Database)
 
 GatewayDep = Annotated[DaprGateway, Depends(get_gateway)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
-DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -7,16 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.requests import HTTPConnection
 
 from services.audit.config import AuditSettings
 from services.platform.auth import Principal
-from services.platform.deps import app_state, get_database
+from services.platform.deps import get_database, state_provider
 from services.platform.web_auth import bearer_principal
 
-
-def get_settings(connection: HTTPConnection) -> AuditSettings:
-    return app_state(connection, "settings", AuditSettings)
+get_settings = state_provider("settings", AuditSettings)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

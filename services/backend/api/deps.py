@@ -8,18 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
-from starlette.requests import HTTPConnection
 
 from services.backend.config import BackendSettings
 from services.platform.auth import Principal
-from services.platform.deps import app_state, get_database
+from services.platform.deps import get_database, state_provider
 from services.platform.web_auth import bearer_principal
 
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
-
-def get_settings(connection: HTTPConnection) -> BackendSettings:
-    return app_state(connection, "settings", BackendSettings)
+get_settings = state_provider("settings", BackendSettings)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

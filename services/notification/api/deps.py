@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from starlette.requests import HTTPConnection
 
 from services.notification.config import NotificationSettings
 from services.notification.notifiers import Notifier
-from services.platform.deps import app_state
+from services.platform.deps import state_provider
 
-
-def get_settings(connection: HTTPConnection) -> NotificationSettings:
-    return app_state(connection, "settings", NotificationSettings)
-
-
-def get_notifier(connection: HTTPConnection) -> Notifier:
-    return app_state(connection, "notifier", Notifier)  # type: ignore[type-abstract]  # a runtime-checkable Protocol
+get_settings = state_provider("settings", NotificationSettings)
+get_notifier = state_provider("notifier", Notifier)  # type: ignore[type-abstract]  # a runtime-checkable Protocol
 
 
 SettingsDep = Annotated[NotificationSettings, Depends(get_settings)]

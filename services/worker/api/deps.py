@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
-
-from services.platform.deps import app_state
+from services.platform.deps import state_provider
 from services.worker.config import WorkerSettings
 
-
-def get_settings(connection: HTTPConnection) -> WorkerSettings:
-    return app_state(connection, "settings", WorkerSettings)
+get_settings = state_provider("settings", WorkerSettings)
