@@ -84,10 +84,13 @@ class TokenVerifier:
             self._fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jwks")
 
     def verify(self, token: str) -> Principal:
-        """For worker threads (FastAPI runs sync dependencies there): may wait for a key fetch."""
+        """For worker threads (FastAPI runs sync dependencies there): may wait for a key fetch.
+
+        A cached key is used without PyJWKClient, whose lock a slow refetch holds for every caller."""
         if self._jwks is None:
             return self._decode(token, str(self.config.jwt_secret))
-        return self._decode(token, self._fetch_key(_kid(token)))
+        kid = _kid(token)
+        return self._decode(token, self._cached_key(kid) or self._fetch_key(kid))
 
     async def verify_async(self, token: str) -> Principal:
         """For the event loop: a cached key verifies in place (no I/O, well under a millisecond);

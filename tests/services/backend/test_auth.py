@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from console.sandbox.ports import free_port
 from services.backend.main import build_app
+from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.services.backend.conftest import JWT_SECRET, make_settings
 from tests.utils.jwks import AUDIENCE, ISSUER, IdentityProvider, identity_provider
 
@@ -152,3 +154,17 @@ def test_an_unreachable_provider_is_a_503_not_a_401(tmp_path: Path, provider: Id
         answer = client.get("/api/tasks", headers=bearer(provider.token()))
         assert answer.status_code == 503
         assert answer.headers["retry-after"] == "5"
+
+
+def test_a_slow_key_refetch_holds_up_no_request_with_a_cached_key(tmp_path: Path, provider: IdentityProvider) -> None:
+    with jwks_client(tmp_path, provider.url, jwks_cooldown_s=0, jwks_timeout_s=30) as client, \
+            ThreadPoolExecutor(1) as pool:
+        assert client.get("/api/tasks", headers=bearer(provider.token())).status_code == 200
+        provider.publish("k-new")
+        provider.stall()
+        waiting = pool.submit(client.get, "/api/tasks", headers=bearer(provider.token(kid="k-new")))
+        wait_until(lambda: provider.stalled == 1, 10, message="the refetch to reach the provider")
+        assert client.get("/api/tasks", headers=bearer(provider.token())).status_code == 200
+        assert provider.stalled == 1  # answered while the refetch was still held
+        provider.release()
+        assert waiting.result(timeout=30).status_code == 200
