@@ -6,10 +6,11 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.platform.database import DatabaseSettings
 from services.platform.web_auth import UserAuthSettings
 
 
-class AuditSettings(UserAuthSettings):
+class AuditSettings(UserAuthSettings, DatabaseSettings):
     SECRET_FIELDS: ClassVar[dict[str, tuple[str, str]]] = {
         **UserAuthSettings.SECRET_FIELDS,
         "database_url": ("todo-audit-db", "url"),
@@ -17,5 +18,4 @@ class AuditSettings(UserAuthSettings):
 
     service_name: str = "audit"
     database_url: str = "sqlite:///./audit.db"
-    db_migrate_on_start: bool = True
     max_page_size: int = Field(500, ge=1, le=5000)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.audit import store
 from services.platform.consumer import Delivery
 from services.platform.database import write_transaction
+from services.platform.deps import get_database
 from services.platform.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ async def on_event_batch(deliveries: Sequence[Delivery]) -> None:
     """A bulk delivery: every row in one transaction (one commit instead of one per event), all or
     none, so a failure leaves the whole batch to be redelivered and nothing half-recorded."""
     rows = [entry_values(d.topic, d.event, d.data) for d in deliveries]
-    appended = await asyncio.to_thread(_write, deliveries[0].state.sessions, rows)
+    appended = await asyncio.to_thread(_write, get_database(deliveries[0].request).sessions, rows)
     for delivery, new in zip(deliveries, appended, strict=True):
         if not new:
             log.info("duplicate event already audited", extra={"event_id": delivery.event.id})

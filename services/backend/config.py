@@ -6,11 +6,12 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from services.platform.database import DatabaseSettings
 from services.platform.settings import SettingsError
 from services.platform.web_auth import UserAuthSettings
 
 
-class BackendSettings(UserAuthSettings):
+class BackendSettings(UserAuthSettings, DatabaseSettings):
     SECRET_FIELDS: ClassVar[dict[str, tuple[str, str]]] = {
         **UserAuthSettings.SECRET_FIELDS,
         "database_url": ("todo-db", "url"),
@@ -18,8 +19,6 @@ class BackendSettings(UserAuthSettings):
     }
 
     service_name: str = "backend"
-    database_url: str = "sqlite:///./todo.db"
-    db_migrate_on_start: bool = True
 
     auth_dev_mode: bool = False
     # Shared by the services that call internal routes through Dapr (the worker).
@@ -36,6 +35,8 @@ class BackendSettings(UserAuthSettings):
     def _dev_tokens_only_in_development(self) -> BackendSettings:
         if self.auth_dev_mode and not self.is_development:
             raise SettingsError("AUTH_DEV_MODE=true is only allowed with APP_ENV=development")
+        if self.auth_dev_mode and self.jwks_url:
+            raise SettingsError("AUTH_DEV_MODE=true mints HS256 tokens, which JWKS_URL refuses: unset one")
         if self.relay_lease_ttl_s < 3 * self.dapr_timeout_s:
             raise SettingsError("RELAY_LEASE_TTL_S must be at least 3 x DAPR_TIMEOUT_S, or a slow publish "
                                 "could outlive the relay lease and two replicas would publish at once")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, exists, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.backend import outbox
@@ -89,12 +89,8 @@ def list_tasks(
         query = query.where(Task.due_at >= due_after)
     if due_before:
         query = query.where(Task.due_at < due_before)
-    rows = session.scalars(query).all() if tag else None
-    if rows is not None:
-        # Tag filtering on a JSON list differs per database; the owner's list is small, filter here.
-        matching = [t for t in rows if tag in t.tags]
-        matching.sort(key=_sort_key(sort), reverse=sort.startswith("-"))
-        return matching[offset:offset + limit], len(matching)
+    if tag:
+        query = query.where(_has_tag(session, tag))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = sort.lstrip("-")
     order: ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -104,11 +100,13 @@ def list_tasks(
     return list(items), int(total)
 
 
-def _sort_key(sort: str) -> Callable[[Task], tuple[Any, ...]]:
-    column = sort.lstrip("-")
-    if column == "priority":
-        return lambda t: (_PRIORITY_RANK[t.priority], t.id)
-    return lambda t: (getattr(t, column) is None, getattr(t, column) or 0, t.id)
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    """`tag` is one of the task's tags, tested in the database: JSONB containment on PostgreSQL,
+    a scan of the JSON array (json_each) on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return type_coerce(Task.tags, JSONB).contains([tag])
+    each = func.json_each(Task.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
 
 
 def _check_version(task: Task, expected_version: int | None) -> None:

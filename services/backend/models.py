@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -50,7 +51,8 @@ class Task(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     priority: Mapped[str] = mapped_column(String(10), default="medium")
-    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # JSONB on PostgreSQL, so a tag filter is a containment test (`tags @> '["x"]'`) in the database.
+    tags: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), default=list)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -73,7 +75,10 @@ class OutboxEvent(Base):
     """An event committed with the change that caused it, waiting for the relay to publish it.
 
     `id` is the publish order: the relay sends rows strictly in id order, which keeps every
-    task's events in order (they share a partition key downstream too).
+    task's events in order (they share a partition key downstream too). `payload` is the
+    CloudEvent serialised once, when it is written; the relay sends it as it is. The event's
+    correlation id and traceparent sit beside it, so the relay's Dapr call and log lines carry
+    them without parsing the payload.
     """
 
     __tablename__ = "outbox_events"
@@ -85,6 +90,8 @@ class OutboxEvent(Base):
     event_type: Mapped[str] = mapped_column(String(100))
     aggregate_id: Mapped[str] = mapped_column(String(36))
     payload: Mapped[str] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

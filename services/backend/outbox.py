@@ -9,6 +9,11 @@ wait, and the relay retries with exponential backoff; when publishing works agai
 out in the order they were written. Only the replica holding the relay lease publishes,
 so adding replicas never reorders or doubles events in normal operation. A crash between
 publish and mark can re-send one batch: consumers dedupe by CloudEvent id.
+
+An event is serialised once, when its row is written, and published as those bytes. While the
+relay publishes an event, that event's correlation id and traceparent are bound: its Dapr call
+carries them, and so does any line logged about it ("outbox publish failing" names the event
+that failed, "outbox publishing resumed" the first one that went out again).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -28,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.backend.models import OutboxEvent, RelayLease, Task
-from services.platform import events, metrics
+from services.platform import correlation, events, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.database import write_transaction
 from services.platform.events import CloudEvent
@@ -59,7 +65,8 @@ def _add(session: Session, topic: str, event: CloudEvent) -> None:
     session.info[_WRITTEN] = True  # tells the relay, after the commit, that there is work
     session.add(OutboxEvent(
         event_id=event.id, topic=topic, event_type=event.type, aggregate_id=str(event.subject),
-        payload=event.model_dump_json(exclude_none=True), created_at=datetime.now(UTC),
+        payload=event.model_dump_json(exclude_none=True), correlation_id=event.correlationid,
+        traceparent=event.traceparent, created_at=datetime.now(UTC),
     ))
 
 
@@ -117,6 +124,24 @@ def pending_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) or 0)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """An outbox row waiting to be published, as the relay reads it."""
+
+    row_id: int
+    event_id: str
+    topic: str
+    task_id: str
+    payload: str
+    correlation_id: str | None
+    traceparent: str | None
+
+    def trace(self) -> correlation.TraceContext:
+        """The context of the request that wrote the event (rows written before migration 0002 have
+        none recorded: they get a fresh one)."""
+        return correlation.from_headers(self.correlation_id, self.traceparent)
+
+
 class OutboxRelay:
     """Publishes committed outbox rows in order; one instance per backend process."""
 
@@ -137,6 +162,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
+        self._failing = False  # publishing failed and has not succeeded since: warned once
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
@@ -166,15 +192,11 @@ class OutboxRelay:
             try:
                 if await self._lease_held():
                     published = await self.publish_pending()
-                    if backoff:
-                        log.info("outbox publishing resumed", extra={"published": published})
                     backoff = 0.0
                     if published == self.batch_size:
                         continue  # more are waiting: no sleep between full batches
-            except (DaprUnavailable, DaprCallError) as exc:
-                # One warning when publishing starts failing, not one per retry.
-                (log.warning if not backoff else log.debug)(
-                    "outbox publish failing; events wait in the outbox", extra={"error": str(exc)})
+            except (DaprUnavailable, DaprCallError):
+                # Logged where it failed, in the failing event's correlation.
                 backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
             except Exception:
                 backoff = min(self.max_backoff_s, max(0.2, backoff * 2))
@@ -194,12 +216,12 @@ class OutboxRelay:
         Raises the first failure once the batch is marked, so the relay backs off.
         """
         rows = await asyncio.to_thread(self._load_batch)
-        per_task: dict[str, list[tuple[int, str, str]]] = {}
-        for row_id, aggregate_id, topic, payload in rows:
-            per_task.setdefault(aggregate_id, []).append((row_id, topic, payload))
+        per_task: dict[str, list[_Pending]] = {}
+        for row in rows:
+            per_task.setdefault(row.task_id, []).append(row)
         slots = asyncio.Semaphore(self.concurrency)
         sent: list[int] = []
-        outcomes = await asyncio.gather(*(self._publish_in_order(events, slots, sent) for events in per_task.values()),
+        outcomes = await asyncio.gather(*(self._publish_in_order(rows, slots, sent) for rows in per_task.values()),
                                         return_exceptions=True)
         if sent:
             await asyncio.to_thread(self._mark_sent, sent)
@@ -209,30 +231,42 @@ class OutboxRelay:
             raise failures[0]
         return len(sent)
 
-    async def _publish_in_order(self, events: list[tuple[int, str, str]], slots: asyncio.Semaphore,
-                                sent: list[int]) -> None:
-        """Publish one task's events in order, appending each published row id to `sent`."""
-        for row_id, topic, payload in events:
+    async def _publish_in_order(self, rows: list[_Pending], slots: asyncio.Semaphore, sent: list[int]) -> None:
+        """Publish one task's events in order, appending each published row id to `sent`.
+
+        Runs as its own asyncio task (gather), so the correlation bound for each event stays here.
+        """
+        for row in rows:
             # A slow batch must not outlive the lease, or a second replica would publish too.
             if not await self._lease_held():
                 return
-            event = CloudEvent.model_validate_json(payload)
+            correlation.bind(row.trace())
             try:
                 async with slots:
-                    await self.gateway.publish(topic, event)
+                    await self.gateway.publish(row.topic, row.payload, partition_key=row.task_id)
             except (DaprUnavailable, DaprCallError) as exc:
-                metrics.EVENTS_FAILED.labels(self.service, topic, "publish").inc()
-                await asyncio.to_thread(self._record_failure, row_id, str(exc))
+                metrics.EVENTS_FAILED.labels(self.service, row.topic, "publish").inc()
+                await asyncio.to_thread(self._record_failure, row.row_id, str(exc))
+                # One warning when publishing starts failing, not one per retry.
+                (log.debug if self._failing else log.warning)(
+                    "outbox publish failing; events wait in the outbox",
+                    extra={"event_id": row.event_id, "topic": row.topic, "error": str(exc)})
+                self._failing = True
                 raise
-            sent.append(row_id)
+            if self._failing:
+                self._failing = False
+                log.info("outbox publishing resumed", extra={"event_id": row.event_id, "topic": row.topic})
+            log.debug("event published", extra={"event_id": row.event_id, "topic": row.topic})
+            sent.append(row.row_id)
 
-    def _load_batch(self) -> list[tuple[int, str, str, str]]:
+    def _load_batch(self) -> list[_Pending]:
         with self.sessions() as session:
             result = session.execute(
-                select(OutboxEvent.id, OutboxEvent.aggregate_id, OutboxEvent.topic, OutboxEvent.payload)
+                select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.topic, OutboxEvent.aggregate_id,
+                       OutboxEvent.payload, OutboxEvent.correlation_id, OutboxEvent.traceparent)
                 .where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(self.batch_size)
             )
-            return [(r.id, r.aggregate_id, r.topic, r.payload) for r in result]
+            return [_Pending(*row) for row in result]
 
     def _mark_sent(self, row_ids: list[int]) -> None:
         with write_transaction(self.sessions) as session:

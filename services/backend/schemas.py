@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.platform.events import Priority
 from services.platform.recurrence import RecurrenceError, format_rrule, parse_rrule, resolve_zone
 
-Priority = Literal["low", "medium", "high", "urgent"]
 MAX_REMINDER_OFFSET_MIN = 60 * 24 * 30
 
 

@@ -27,11 +27,10 @@ from services.notification.jobs import ReminderJob
 from services.notification.notifiers import Notifier, NotifyError, Reminder
 from services.platform.consumer import write_once
 from services.platform.dapr_gateway import DaprGateway
+from services.platform.internal_api import INTERNAL_TOKEN_HEADER, TASK_METHOD
 
 log = logging.getLogger(__name__)
 
-TASK_METHOD = "internal/tasks/{task_id}"
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name)
 NOTIFIED_PREFIX = "notified:"
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from services.notification.api.routes import events, jobs
 from services.notification.config import NotificationSettings
 from services.notification.notifiers import LogNotifier, Notifier, WebhookNotifier
-from services.platform.consumer_app import build_consumer_app, lazy_app
+from services.platform.service_app import build_service_app, lazy_app
 
 
 def make_notifier(settings: NotificationSettings) -> Notifier:
@@ -19,15 +20,16 @@ def make_notifier(settings: NotificationSettings) -> Notifier:
     return LogNotifier()
 
 
-async def _setup(app: FastAPI, settings: NotificationSettings) -> Callable[[], None] | None:
+@asynccontextmanager
+async def _running(app: FastAPI, settings: NotificationSettings) -> AsyncIterator[None]:
     app.state.notifier = make_notifier(settings)
-    return None
+    yield
 
 
 def build_app(settings: NotificationSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
-    return build_consumer_app(settings or NotificationSettings(), title="Todo notification",
-                              routers=[events.router, jobs.router], setup=_setup)
+    return build_service_app(settings or NotificationSettings(), title="Todo notification",
+                             routers=[events.router, jobs.router], running=_running)
 
 
 __getattr__ = lazy_app(globals(), build_app)

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -49,6 +49,7 @@ class Reminder:
         return f"{self.task_id}@{self.remind_at}"
 
 
+@runtime_checkable
 class Notifier(Protocol):
     async def notify(self, reminder: Reminder) -> None:
         """Deliver the reminder; raise NotifyError when it should be tried again."""

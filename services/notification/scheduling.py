@@ -14,7 +14,8 @@ import logging
 
 from services.notification.jobs import due_time, job_name
 from services.platform.consumer import Delivery
-from services.platform.dapr_gateway import DaprCallError, DaprGateway
+from services.platform.dapr_gateway import DaprCallError
+from services.platform.deps import get_gateway
 from services.platform.events import ReminderCancelledData, ReminderScheduledData
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ async def on_reminder_event(delivery: Delivery) -> None:
     data = delivery.data
     if not isinstance(data, ReminderScheduledData | ReminderCancelledData):
         return  # another type on this topic is not ours to act on
-    gateway: DaprGateway = delivery.state.gateway
+    gateway = get_gateway(delivery.request)
     key = VERSION_PREFIX + data.entity_id
     applied = await gateway.get_state(key)
     if applied is not None and json.loads(applied.value).get("version", 0) > data.task_version:

@@ -85,12 +85,7 @@ class Delivery:
     topic: str
     event: CloudEvent
     data: BaseModel
-    request: Request
-
-    @property
-    def state(self) -> Any:
-        """The app's state (settings, gateway, database...) set up by the service's lifespan."""
-        return self.request.app.state
+    request: Request  # what the service's typed providers (its api/deps.py) read the app's state from
 
 
 Handler = Callable[[Delivery], Awaitable[None]]

@@ -4,6 +4,9 @@ A request's id comes from `X-Correlation-ID`, else from the trace id inside a W3
 `traceparent`, else it is generated. It lives in a context variable so every log line,
 every published event and every Dapr call made while handling that request carries it
 without threading it through function arguments (asyncio.to_thread copies the context).
+An event's handler and the outbox relay bind the event's own. Work outside any request or
+event (start-up, migrations, shutdown) is the process's own: it carries the process's id,
+`process-<hex>`, one per process, so one search finds a replica's whole lifecycle.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ def new_traceparent(trace_id: str | None = None, flags: str = "01") -> str:
     return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-{flags}"
 
 
+PROCESS = TraceContext(f"process-{uuid.uuid4().hex}", new_traceparent())
+"""The context of the process's own work (start-up, migrations, shutdown), the same all its life."""
+
+
 def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceContext:
     """Build the context for incoming work; ids a client sends are kept only if well-formed."""
     parsed = parse_traceparent(traceparent)
@@ -61,16 +68,8 @@ def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceCo
 
 
 def current() -> TraceContext:
-    """The context of the work in progress; a fresh one outside any request (e.g. a relay loop)."""
-    ctx = _current.get()
-    if ctx is None:
-        ctx = from_headers(None, None)
-        _current.set(ctx)
-    return ctx
-
-
-def current_or_none() -> TraceContext | None:
-    return _current.get()
+    """The context of the work in progress: the request's or the event's, else the process's own."""
+    return _current.get() or PROCESS
 
 
 def bind(ctx: TraceContext) -> object:

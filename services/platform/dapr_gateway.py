@@ -32,7 +32,6 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.struct_pb2 import Value
 
 from services.platform import correlation, metrics
-from services.platform.events import CloudEvent
 from services.platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -144,16 +143,17 @@ class DaprGateway:
             return False
 
     # -- building blocks --------------------------------------------------------------
-    async def publish(self, topic: str, event: CloudEvent) -> None:
-        """Publish our own CloudEvent; daprd keeps its id/type/source and adds its fields."""
-        payload = event.model_dump_json(exclude_none=True)
-        metadata = {"partitionKey": event.subject} if event.subject else {}
+    async def publish(self, topic: str, event: bytes | str, *, partition_key: str | None = None) -> None:
+        """Publish a serialised CloudEvent (ours, built by `events.build_event`) exactly as it is;
+        daprd keeps its id, type and source and adds its own fields. Events with the same partition
+        key (the task id) stay in order on one Kafka partition."""
+        metadata = {"partitionKey": partition_key} if partition_key else {}
         await self._call(
             "publish",
             lambda c: c.publish_event(
                 pubsub_name=self.settings.pubsub_name,
                 topic_name=topic,
-                data=payload,
+                data=event,
                 data_content_type="application/cloudevents+json",
                 publish_metadata=metadata,
             ),

@@ -1,23 +1,58 @@
-"""Database plumbing shared by the services that own a database (backend, audit).
+"""The database of a service that owns one (backend, audit): engine, sessions, migrations, readiness.
 
 PostgreSQL in the cluster, SQLite as the embedded default: both go through here, so URL
-handling, connection settings and migrations behave the same in every service.
+handling, connection settings and migrations behave the same in every service. A service
+names only its migrations folder and its pool size.
+
+Migrations run at start-up, once however many replicas start together (the backend's HPA runs
+up to three): the upgrade holds a PostgreSQL advisory lock, so the first replica migrates while
+the others wait for it and then find the schema at head. Not an init container: the database
+URL is a secret read through the Dapr secret store, and daprd is not running yet while init
+containers run.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from services.platform.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key (any bigint; advisory locks are per database) held while migrating.
+MIGRATION_LOCK_KEY = 0x70D0_0001
+
+
+class DatabaseSettings(ServiceSettings):
+    """The settings of a service with a database; each service names its secret and default file."""
+
+    database_url: str = "sqlite:///./todo.db"
+    db_migrate_on_start: bool = True
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """What differs between the services' databases: their migrations and their pool size."""
+
+    migrations: Path
+    pool_size: int = 10
+    max_overflow: int = 20
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -30,13 +65,14 @@ def sqlalchemy_url(url: str) -> str:
 # they hold a pooled connection: under 100 concurrent users the writers convoyed and the pool
 # ran dry. In the embedded (SQLite) mode writers therefore queue on a plain lock instead.
 _SQLITE_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+# Enough connections for every worker thread (anyio's default is 40): readers never wait.
+SQLITE_POOL_SIZE = 48
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     url = sqlalchemy_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
-    # Enough connections for every worker thread (anyio's default is 40): readers never wait.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                            pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -44,7 +80,13 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
     return engine
 
 
-SQLITE_POOL_SIZE = 48
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
+    # synchronous=NORMAL is SQLite's advice for WAL: no fsync per commit, still no corruption, and
+    # an application crash loses nothing (a power cut may lose the last commits: fine for the
+    # embedded default; production runs PostgreSQL). FULL made commits the backend's hot spot.
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        dbapi_conn.execute(f"PRAGMA {pragma}")
 
 
 @contextmanager
@@ -65,28 +107,73 @@ def write_transaction(sessions: sessionmaker[Session] | Session) -> Iterator[Ses
             session.close()
 
 
-def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
-    # synchronous=NORMAL is SQLite's advice for WAL: no fsync per commit, still no corruption, and
-    # an application crash loses nothing (a power cut may lose the last commits: fine for the
-    # embedded default; production runs PostgreSQL). FULL made commits the backend's hot spot.
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
-        dbapi_conn.execute(f"PRAGMA {pragma}")
+def hold_migration_lock(connection: Connection) -> None:
+    """On PostgreSQL, wait for and take the migration lock until this transaction ends.
+
+    Transaction-scoped: released by the commit that makes the new schema visible, or by the
+    rollback of a failed upgrade, never left behind by a crashed replica (its session ends).
+    """
+    if connection.dialect.name != "postgresql":
+        return  # SQLite is the embedded, single-process mode
+    if not connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}):
+        log.info("another replica is migrating the database; waiting for it")
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+class Database:
+    """One service's database: the engine, its session factory and its migrations."""
+
+    def __init__(self, url: str, spec: DatabaseSpec) -> None:
+        self.spec = spec
+        self.engine = make_engine(url, pool_size=spec.pool_size, max_overflow=spec.max_overflow)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> bool:
+        """Bring the schema to the newest revision; True if this call changed it.
+
+        Under the migration lock, and only if the schema is behind: of several replicas
+        starting at once, one upgrades and the others find the schema at head.
+        """
+        config = Config()
+        config.set_main_option("script_location", str(self.spec.migrations))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as connection:
+            hold_migration_lock(connection)
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == head:
+                log.info("database schema is current", extra={"revision": head})
+                return False
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        log.info("database schema migrated", extra={"from_revision": current, "to_revision": head})
+        return True
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
 
 
-def migrate(engine: Engine, migrations_dir: Path) -> None:
-    """Bring the schema to the newest Alembic revision in `migrations_dir` (idempotent)."""
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
+def run_migrations(target_metadata: MetaData, default_url: str) -> None:
+    """The body of a service's Alembic env.py.
+
+    On the connection `Database.migrate` hands over, or, for `alembic -c services/<name>/alembic.ini
+    upgrade head` by hand, on DATABASE_URL, under the migration lock like a starting replica.
+    """
+    given: Connection | None = context.config.attributes.get("connection")
+    if given is not None:
+        _run_migrations(given, target_metadata)
+        return
+    engine = create_engine(sqlalchemy_url(os.environ.get("DATABASE_URL", default_url)))
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        _run_migrations(connection, target_metadata)
+    engine.dispose()
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+def _run_migrations(connection: Connection, target_metadata: MetaData) -> None:
+    hold_migration_lock(connection)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

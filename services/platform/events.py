@@ -35,6 +35,7 @@ REMINDER_SCHEDULED = "todo.reminder.scheduled.v1"
 REMINDER_CANCELLED = "todo.reminder.cancelled.v1"
 
 TaskAction = Literal["created", "updated", "completed", "deleted"]
+Priority = Literal["low", "medium", "high", "urgent"]
 
 
 class EventError(ValueError):
@@ -62,7 +63,7 @@ class TaskSnapshot(_Model):
     owner_id: str
     title: str
     description: str
-    priority: Literal["low", "medium", "high", "urgent"]
+    priority: Priority
     tags: list[str]
     status: Literal["pending", "completed"]
     due_at: datetime | None

@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     statestore_name: str = "statestore"
     secretstore_name: str = "secretstore"
 
+    def secret_fields(self) -> dict[str, tuple[str, str]]:
+        """The secrets these settings need (SECRET_FIELDS, less those the configuration makes unused)."""
+        return self.SECRET_FIELDS
+
     @property
     def is_development(self) -> bool:
         return self.app_env == "development"
@@ -57,7 +61,7 @@ class ServiceSettings(BaseSettings):
                 "secret store in the cluster, never from plain environment variables"
             )
         if self.secret_source == "env":
-            for field in self.SECRET_FIELDS:
+            for field in self.secret_fields():
                 file_var = f"{field.upper()}_FILE"
                 path = os.environ.get(file_var)
                 if path and not getattr(self, field):
@@ -75,11 +79,11 @@ class ServiceSettings(BaseSettings):
         """
         values = {}
         if self.secret_source == "dapr":
-            for field, (name, key) in self.SECRET_FIELDS.items():
+            for field, (name, key) in self.secret_fields().items():
                 values[field] = fetch(name, key)
         resolved = self.model_copy(update=values)
         if not resolved.is_development:
-            for field in self.SECRET_FIELDS:
+            for field in resolved.secret_fields():
                 if str(getattr(resolved, field) or "").strip().lower() in PLACEHOLDER_SECRETS:
                     raise SettingsError(f"{field} is empty or a placeholder; set a real secret")
         return resolved

@@ -11,11 +11,8 @@ with the same engine, so a rule that fails to parse here is a broken event, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from services.platform.events import TaskSnapshot
+from services.platform.internal_api import NextOccurrence
 from services.platform.recurrence import RecurrenceError, next_occurrence, parse_rrule
 
 
@@ -23,39 +20,7 @@ class NotPlannable(ValueError):
     """The snapshot cannot yield a next instance (no due date, a rule the engine refuses)."""
 
 
-@dataclass(frozen=True)
-class NextInstance:
-    """The body of POST /internal/recurrences/next, and the key that makes it idempotent."""
-
-    owner_id: str
-    title: str
-    description: str
-    priority: str
-    tags: tuple[str, ...]
-    due_at: datetime
-    timezone: str
-    reminder_offset_minutes: int | None
-    recurrence_rule: str
-    series_id: str
-    series_start: datetime
-    occurrence_index: int
-
-    @property
-    def idempotency_key(self) -> str:
-        """Deterministic per occurrence: the backend keeps one task per (series, index)."""
-        return f"{self.series_id}:{self.occurrence_index}"
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "owner_id": self.owner_id, "title": self.title, "description": self.description,
-            "priority": self.priority, "tags": list(self.tags), "due_at": self.due_at.isoformat(),
-            "timezone": self.timezone, "reminder_offset_minutes": self.reminder_offset_minutes,
-            "recurrence_rule": self.recurrence_rule, "series_id": self.series_id,
-            "series_start": self.series_start.isoformat(), "occurrence_index": self.occurrence_index,
-        }
-
-
-def plan_next(task: TaskSnapshot) -> NextInstance | None:
+def plan_next(task: TaskSnapshot) -> NextOccurrence | None:
     """The instance after `task`, or None when the series has ended (COUNT, UNTIL, no more dates).
 
     Raises NotPlannable when the task is not a plannable recurring instance.
@@ -73,9 +38,9 @@ def plan_next(task: TaskSnapshot) -> NextInstance | None:
         raise NotPlannable(f"series {rec.series_id}: {exc}") from exc
     if due is None:
         return None
-    return NextInstance(
+    return NextOccurrence(
         owner_id=task.owner_id, title=task.title, description=task.description, priority=task.priority,
-        tags=tuple(task.tags), due_at=due, timezone=rec.timezone,
+        tags=list(task.tags), due_at=due, timezone=rec.timezone,
         reminder_offset_minutes=task.reminder_offset_minutes, recurrence_rule=rec.rule,
         series_id=rec.series_id, series_start=rec.series_start, occurrence_index=rec.occurrence_index + 1,
     )

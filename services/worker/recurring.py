@@ -24,19 +24,20 @@ from typing import cast
 
 from services.platform.consumer import Delivery, DropEvent, RetryEvent, write_once
 from services.platform.dapr_gateway import DaprGateway
+from services.platform.deps import get_gateway
 from services.platform.events import TASK_COMPLETED, TaskEventData
+from services.platform.internal_api import INTERNAL_TOKEN_HEADER, NEXT_OCCURRENCE_METHOD, NextOccurrence
+from services.worker.api.deps import get_settings
 from services.worker.config import WorkerSettings
-from services.worker.planning import NextInstance, NotPlannable, plan_next
+from services.worker.planning import NotPlannable, plan_next
 
 log = logging.getLogger(__name__)
 
-NEXT_OCCURRENCE_METHOD = "internal/recurrences/next"
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name)
 STATE_PREFIX = "recur:"
 _PERMANENT = {400, 404, 422}
 
 
-def state_key(plan: NextInstance) -> str:
+def state_key(plan: NextOccurrence) -> str:
     return STATE_PREFIX + plan.idempotency_key
 
 
@@ -55,16 +56,16 @@ async def on_task_event(delivery: Delivery) -> None:
         log.info("series ended", extra={"series_id": task.recurrence.series_id,
                                          "occurrence_index": task.recurrence.occurrence_index})
         return
-    await create_next(delivery.state.gateway, delivery.state.settings, plan)
+    await create_next(get_gateway(delivery.request), get_settings(delivery.request), plan)
 
 
-async def create_next(gateway: DaprGateway, settings: WorkerSettings, plan: NextInstance) -> None:
+async def create_next(gateway: DaprGateway, settings: WorkerSettings, plan: NextOccurrence) -> None:
     key = state_key(plan)
     if await gateway.get_state(key) is not None:
         log.info("next instance already created", extra={"idempotency_key": plan.idempotency_key})
         return
     result = await gateway.invoke(
-        settings.backend_app_id, NEXT_OCCURRENCE_METHOD, verb="POST", body=plan.body(),
+        settings.backend_app_id, NEXT_OCCURRENCE_METHOD, verb="POST", body=plan.model_dump(mode="json"),
         headers={INTERNAL_TOKEN_HEADER: settings.internal_api_token or ""},
     )
     if result.status in _PERMANENT:

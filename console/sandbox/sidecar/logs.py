@@ -6,39 +6,29 @@ files, so one JSON object per line with stable keys matters more than pretty tex
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
-import time
+from typing import Any
 
-# LogRecord attributes that are not user-supplied `extra=` fields.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+from services.platform.logs import JsonLineFormatter, utc_timestamp
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record; `extra=` fields become top-level keys."""
+class JsonFormatter(JsonLineFormatter):
+    """The services' formatter with daprd's leading fields; an exception's last line as `error`."""
+
+    exception_field = "error"
 
     def __init__(self, app_id: str) -> None:
         super().__init__()
         self.app_id = app_id
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "msg": record.getMessage(),
-            "scope": record.name,
-            "app_id": self.app_id,
-            "type": "log",
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(entry, default=str)
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        return {"time": utc_timestamp(record), "level": record.levelname.lower(), "msg": record.getMessage(),
+                "scope": record.name, "app_id": self.app_id, "type": "log"}
+
+    def exception(self, record: logging.LogRecord) -> str:
+        return super().exception(record).splitlines()[-1]
 
 
 def configure(app_id: str, level: str = "info") -> None:

@@ -9,10 +9,14 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from services.backend.config import BackendSettings
 from services.platform.auth import Principal
+from services.platform.deps import get_database, state_provider
 from services.platform.web_auth import bearer_principal
 
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+get_settings = state_provider("settings", BackendSettings)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -23,7 +27,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     would only give back in that exit: the pool deadlocked. Closing here needs no thread, and
     write routes commit inside their own thread (`with write_transaction(session)`).
     """
-    session = request.app.state.sessions()
+    session = get_database(request).sessions()
     try:
         yield session
     finally:
@@ -31,10 +35,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 def require_scope(scope: str) -> Callable[[Principal], Principal]:
-    """Tokens that carry scopes must carry this one (403); tokens without any scope claim pass."""
+    """The token must carry this scope (403 otherwise); a token without any scope claim has none."""
 
     def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
-        if principal.scopes and scope not in principal.scopes:
+        if scope not in principal.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {scope!r}")
         return principal
 
@@ -51,6 +55,7 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
     return int(match.group(1))
 
 
+SettingsDep = Annotated[BackendSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 Reader = Annotated[Principal, Depends(require_scope("tasks:read"))]
 Writer = Annotated[Principal, Depends(require_scope("tasks:write"))]

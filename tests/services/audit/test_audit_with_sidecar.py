@@ -41,7 +41,7 @@ def audit(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def audited(app: ServedApp, event_id: str) -> list[tuple[str, str]]:
-    with app.app.state.engine.connect() as conn:
+    with app.app.state.database.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(
             text("SELECT topic, action FROM audit_log WHERE event_id = :id"), {"id": event_id})]
 

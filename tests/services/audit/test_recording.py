@@ -20,7 +20,7 @@ def deliver(client: TestClient, topic: str, body: bytes) -> str:
 
 
 def rows(client: TestClient) -> list[tuple]:
-    with client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+    with client.app.state.database.engine.connect() as conn:  # type: ignore[attr-defined]
         return list(conn.execute(text(
             "SELECT topic, event_id, event_type, user_id, action, entity_type, entity_id, correlation_id "
             "FROM audit_log ORDER BY id")))
@@ -68,7 +68,7 @@ def test_off_contract_events_are_dropped_not_recorded(client: TestClient) -> Non
 
 def test_the_log_refuses_updates_and_deletes(client: TestClient) -> None:
     deliver(client, "task-events", delivered(task_event("created", snapshot()), "task-events"))
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.database.engine  # type: ignore[attr-defined]
     for statement in ("UPDATE audit_log SET user_id = 'mallory'", "DELETE FROM audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
@@ -76,13 +76,13 @@ def test_the_log_refuses_updates_and_deletes(client: TestClient) -> None:
 
 
 def test_a_database_outage_asks_for_redelivery(client: TestClient) -> None:
-    client.app.state.engine.dispose()  # type: ignore[attr-defined]
-    with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+    client.app.state.database.engine.dispose()  # type: ignore[attr-defined]
+    with client.app.state.database.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_moved"))
     try:
         assert deliver(client, "task-events", delivered(task_event("created", snapshot()), "task-events")) == "RETRY"
     finally:
-        with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        with client.app.state.database.engine.begin() as conn:  # type: ignore[attr-defined]
             conn.execute(text("ALTER TABLE audit_log_moved RENAME TO audit_log"))
     readiness = client.get("/readyz").json()
     assert readiness["checks"]["database"] == "ok"
@@ -135,7 +135,7 @@ def test_a_redelivered_bulk_is_success_and_adds_nothing(client: TestClient) -> N
 def test_a_database_outage_asks_for_the_whole_bulk_again_and_records_none(client: TestClient) -> None:
     events = [task_event("created", snapshot(task_id=f"t-{n}")) for n in range(3)]
     body = bulk("task-events", *((f"e{n}", as_json(delivered(e, "task-events"))) for n, e in enumerate(events)))
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = client.app.state.database.engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_moved"))
     try:

@@ -29,6 +29,7 @@ from console.sandbox.topics import ensure_topics
 from services.backend.main import build_app
 from services.backend.models import OutboxEvent
 from services.platform.auth import mint_dev_token
+from services.platform.database import Database
 from services.platform.events import TOPICS
 from tests.console.sandbox.sidecar.helpers import Sandbox, make_sandbox, topic_reader, wait_until
 from tests.services.backend.conftest import JWT_SECRET, make_settings
@@ -62,7 +63,7 @@ class Backend:
         self.thread.join(15)
 
     def outbox(self) -> list[OutboxEvent]:
-        with self.app.state.sessions() as session:
+        with self.app.state.database.sessions() as session:
             return list(session.query(OutboxEvent).order_by(OutboxEvent.id))
 
 
@@ -108,7 +109,7 @@ def change_tasks(backend: Backend) -> list[str]:
 
 
 def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
-        kafka_broker: Broker, tmp_path: Path) -> None:
+        kafka_broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broker = kafka_broker
     sandbox: Sandbox = make_sandbox(tmp_path / "sandbox", broker.bootstrap, {})
     sandbox.resources = REPO / "kustomize" / "base"
@@ -128,6 +129,13 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         sidecar = sandbox.start("backend", backend.port, http_port=http_port, grpc_port=grpc_port)
         wait_until(lambda: all(r.published_at for r in backend.outbox()), 30, message="outbox drained")
         assert backend.http.get("/readyz").status_code == 200
+        # The relay's lines about an event carry that event's correlation id (the request that wrote it).
+        logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        written_by = {r.event_id: r.correlation_id for r in backend.outbox()}
+        relay_lines = [line for line in logged if line["msg"].startswith("outbox publish")]
+        assert {line["msg"] for line in relay_lines} == {"outbox publish failing; events wait in the outbox",
+                                                         "outbox publishing resumed"}
+        assert all(line["correlation_id"] == written_by[line["event_id"]] for line in relay_lines)
 
         event_ids = [r.event_id for r in backend.outbox()]
         events = published(broker, set(event_ids))
@@ -199,12 +207,12 @@ def test_kafka_down_events_wait_then_go_out_when_it_is_back(tmp_path: Path) -> N
 
 
 def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path: Path) -> None:
-    from services.backend import db
+    from services.backend.main import DATABASE
     from services.backend.outbox import OutboxRelay
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
-    db.migrate(engine)
-    sessions = db.make_session_factory(engine)
+    database = Database(f"sqlite:///{tmp_path / 'lease.db'}", DATABASE)
+    database.migrate()
+    sessions = database.sessions
     first = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     second = OutboxRelay(sessions, None, lease_ttl_s=0.5)  # type: ignore[arg-type]
     first.holder, second.holder = "replica-a", "replica-b"
@@ -214,17 +222,17 @@ def test_only_the_lease_holder_publishes_and_a_dead_holder_is_replaced(tmp_path:
     time.sleep(0.6)  # replica-a stops renewing (it died)
     assert second._hold_lease()
     assert not first._hold_lease()
-    engine.dispose()
+    database.dispose()
 
 
 def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_batch(tmp_path: Path) -> None:
-    from services.backend import db
+    from services.backend.main import DATABASE
     from services.backend.models import RelayLease
     from services.backend.outbox import LEASE_NAME, OutboxRelay
 
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
-    db.migrate(engine)
-    sessions = db.make_session_factory(engine)
+    database = Database(f"sqlite:///{tmp_path / 'lease.db'}", DATABASE)
+    database.migrate()
+    sessions = database.sessions
     relay = OutboxRelay(sessions, None, lease_ttl_s=0.6)  # type: ignore[arg-type]
 
     def expires_at() -> datetime:
@@ -240,4 +248,4 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
     time.sleep(0.25)
     assert asyncio.run(relay._lease_held())
     assert expires_at() > taken
-    engine.dispose()
+    database.dispose()

@@ -17,7 +17,7 @@ DUE = "2026-12-01T09:00:00+01:00"
 
 
 def outbox(client: TestClient) -> list[tuple[str, str, dict]]:
-    with cast(FastAPI, client.app).state.sessions() as session:
+    with cast(FastAPI, client.app).state.database.sessions() as session:
         rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
         return [(r.topic, r.event_type, json.loads(r.payload)) for r in rows]
 
@@ -126,6 +126,33 @@ def test_list_filters_sorts_and_paginates(client: TestClient, auth: Auth) -> Non
     page = client.get("/api/tasks", params={"sort": "due_at", "limit": 2, "offset": 2}, headers=auth()).json()
     assert [t["title"] for t in page["items"]] == ["t3", "t4"]
     assert page["total"] == 4
+
+
+def test_tag_filter_keeps_the_sort_order_undated_tasks_last(client: TestClient, auth: Auth) -> None:
+    """Regression: with `tag`, -due_at listed undated tasks first (without it they came last)."""
+    create(client, auth, title="undated", tags=["home", "x"])
+    create(client, auth, title="early", tags=["home"], due_at="2026-12-01T10:00:00+00:00")
+    create(client, auth, title="late", tags=["x", "home"], due_at="2026-12-03T10:00:00+00:00")
+    create(client, auth, title="other tag", tags=["work"], due_at="2026-12-02T10:00:00+00:00")
+    create(client, auth, title="homework", tags=["homework"])  # a longer tag is not a match
+    create(client, auth, "bob", title="bob's", tags=["home"])
+
+    def titles(**params: object) -> list[str]:
+        response = client.get("/api/tasks", params=params, headers=auth())
+        assert response.status_code == 200, response.text
+        return [t["title"] for t in response.json()["items"]]
+
+    everything = titles(sort="-due_at")
+    assert everything[:3] == ["late", "other tag", "early"]
+    assert set(everything[3:]) == {"undated", "homework"}  # without a tag: undated last
+    assert titles(tag="home", sort="-due_at") == ["late", "early", "undated"]
+    assert titles(tag="home", sort="due_at") == ["early", "late", "undated"]
+    assert titles(tag="x", sort="title") == ["late", "undated"]
+    page = client.get("/api/tasks", params={"tag": "home", "sort": "-due_at", "limit": 1, "offset": 1},
+                      headers=auth()).json()
+    assert [t["title"] for t in page["items"]] == ["early"]
+    assert page["total"] == 3
+    assert titles(tag="nowhere") == []
 
 
 def test_stale_if_match_is_refused_and_nothing_changes(client: TestClient, auth: Auth) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -35,6 +37,13 @@ class Receiver:
     received: list[tuple[dict[str, str], bytes, bool]] = field(default_factory=list)
 
 
+def customer_check(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """The check a receiver writes from the documented scheme alone, with the standard library:
+    "sha256=" + hex HMAC-SHA256 over "<timestamp>.<raw body>" (not our `verify_signature`)."""
+    expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature) and abs(time.time() - int(timestamp)) <= 300
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook endpoint as a customer would write it: verifies the signature on the raw body."""
@@ -43,7 +52,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            ok = verify_signature(SECRET, body, self.headers.get(TIMESTAMP_HEADER), self.headers.get(SIGNATURE_HEADER))
+            ok = customer_check(SECRET, body, self.headers[TIMESTAMP_HEADER], self.headers[SIGNATURE_HEADER])
             state.received.append((dict(self.headers), body, ok))
             self.send_response(state.status if ok else 401)
             self.end_headers()
@@ -83,6 +92,15 @@ def test_a_failing_or_missing_receiver_is_a_retryable_error(receiver: Receiver) 
         asyncio.run(WebhookNotifier(receiver.url, SECRET).notify(REMINDER))
     with pytest.raises(NotifyError, match="unreachable"):
         asyncio.run(WebhookNotifier("http://127.0.0.1:1/none", SECRET, timeout_s=1).notify(REMINDER))
+
+
+def test_the_signature_matches_a_vector_computed_elsewhere() -> None:
+    """A known answer computed outside Python: `printf '%s' '1764576000.<body>' | openssl dgst -sha256
+    -hmac webhook-secret-0123456789`."""
+    body = b'{"task_id":"t-1","type":"todo.reminder.due"}'
+    expected = "sha256=e4c07c378820f5a4cd54d3d14d2c1ed59d9eb6f1792779e1cee07fa064690862"
+    assert sign(SECRET, 1764576000, body) == expected
+    assert verify_signature(SECRET, body, "1764576000", expected, now=1764576000)
 
 
 def test_tampering_and_replays_fail_verification() -> None:

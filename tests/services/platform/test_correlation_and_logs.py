@@ -1,13 +1,21 @@
-"""Correlation ids: taken from the request, carried into logs, and well-formed."""
+"""Correlation ids: taken from the request, carried into logs, and well-formed; every line has one."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+from pathlib import Path
+from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+
+from services.backend.main import build_app
 from services.platform import correlation
-from services.platform.logs import JsonFormatter
+from services.platform.logs import JsonFormatter, JsonLineFormatter
+from tests.console.sandbox.sidecar.helpers import wait_until
+from tests.services.backend.conftest import make_settings
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -57,3 +65,72 @@ def test_log_lines_are_json_with_the_current_correlation_id() -> None:
     assert first["task_id"] == "t1"
     assert second["level"] == "error"
     assert "RuntimeError: boom" in second["exc"]
+
+
+def lines(formatter: logging.Formatter, *emit: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("test.lines")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        for msg, extra in emit:
+            logger.info(msg, extra=extra)
+    finally:
+        logger.removeHandler(handler)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_work_outside_any_request_carries_the_process_id() -> None:
+    first, second = lines(JsonFormatter("svc"), ("starting", {}), ("stopped", {}))
+    assert first["correlation_id"].startswith("process-")
+    assert second["correlation_id"] == first["correlation_id"]
+    assert list(first)[:7] == ["ts", "level", "service", "logger", "msg", "correlation_id", "traceparent"]
+    assert first["ts"].endswith("Z")
+
+
+def test_the_plain_layout_has_no_service_fields() -> None:
+    [line] = lines(JsonLineFormatter(), ("supervised", {"child": "backend"}))
+    assert list(line) == ["ts", "level", "logger", "msg", "child"]
+
+
+def served_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_every_backend_line_carries_a_correlation_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Start-up (migrations included) and shutdown lines carry the process's id, a request's lines its id."""
+    app = build_app(make_settings(f"sqlite:///{tmp_path / 'b.db'}"))
+    with TestClient(app) as client:
+        refused = client.get("/api/tasks", headers={"X-Correlation-ID": "req-1", "Authorization": "Bearer forged"})
+        assert refused.status_code == 401
+    logged = served_lines(capsys)
+    assert {"starting", "database schema migrated", "request", "token refused", "stopped"} <= {
+        line["msg"] for line in logged}
+    assert all(line.get("correlation_id") for line in logged)
+    own = {line["correlation_id"] for line in logged if line["msg"] in ("starting", "database schema migrated",
+                                                                         "stopped")}
+    assert own == {correlation.PROCESS.correlation_id}
+    assert {line["correlation_id"] for line in logged if line["msg"] in ("request", "token refused")} == {"req-1"}
+
+
+def test_the_relay_logs_a_failing_publish_in_the_events_correlation(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No sidecar here: the relay's first publish fails, and says so in the id of the request that wrote it."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'b.db'}", relay_enabled=True, relay_poll_interval_s=0.1)
+    logged: list[dict[str, Any]] = []
+    with TestClient(build_app(settings)) as client:
+        token = client.post("/api/dev/token", params={"user": "alice"}).json()["access_token"]
+        created = client.post("/api/tasks", json={"title": "x"},
+                              headers={"Authorization": f"Bearer {token}", "X-Correlation-ID": "req-relay"})
+        assert created.status_code == 201
+
+        def failing() -> list[dict[str, Any]]:
+            logged.extend(served_lines(capsys))
+            return [line for line in logged if line["msg"] == "outbox publish failing; events wait in the outbox"]
+
+        [warning] = wait_until(failing, 20, 0.05, "the relay's warning")
+    assert warning["correlation_id"] == "req-relay"
+    assert warning["level"] == "warning"
+    assert warning["topic"] == "task-events"

@@ -73,6 +73,7 @@ def test_token_by_subprotocol_and_by_first_message(client: TestClient) -> None:
 @pytest.mark.parametrize(("url", "first", "code"), [
     ("/ws?token=not-a-jwt", None, 4401),
     (f"/ws?token={token(scopes='tasks:write')}", None, 4403),
+    (f"/ws?token={token(scopes='')}", None, 4403),  # no scopes: fail closed
     ("/ws", {"type": "hello"}, 4401),
     ("/ws", {"type": "auth", "token": mint_dev_token('other-secret-0123456789-abcdefghi', 'eve')}, 4401),
 ])

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -16,10 +17,10 @@ from sqlalchemy import select
 from console.sandbox.broker import Broker
 from services.backend.models import Task
 from services.platform.dapr_gateway import DaprGateway
-from services.platform.events import TOPIC_TASK_EVENTS
+from services.platform.events import TOPIC_TASK_EVENTS, CloudEvent
 from services.worker.config import WorkerSettings
 from services.worker.main import build_app as build_worker
-from tests.console.sandbox.sidecar.helpers import wait_until
+from tests.console.sandbox.sidecar.helpers import topic_reader, wait_until
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
@@ -47,7 +48,7 @@ class World:
     publisher: Publisher
 
     def series(self, series_id: str) -> list[Task]:
-        with self.backend.app.state.sessions() as session:
+        with self.backend.app.state.database.sessions() as session:
             return list(session.scalars(select(Task).where(Task.series_id == series_id)
                                         .order_by(Task.occurrence_index)))
 
@@ -118,6 +119,24 @@ def test_a_completion_published_through_kafka_reaches_the_worker(world: World) -
     series = task.recurrence.series_id  # type: ignore[union-attr]
     [nxt] = wait_until(lambda: world.series(series), 30, message="the next instance via Kafka")
     assert nxt.due_at == datetime(2027, 3, 8, 9, tzinfo=UTC)
+
+
+def test_an_off_contract_event_lands_in_the_dead_letter_topic(world: World, kafka_broker: Broker) -> None:
+    """The worker's DROP answer, through the sidecar, puts the event on task-events-dlq on the broker."""
+    poison = CloudEvent(source="backend", type="todo.task.made.v9", subject="t-poison", data={"task": "?"})
+    with topic_reader(kafka_broker.bootstrap, f"{TOPIC_TASK_EVENTS}-dlq") as dlq:
+        world.publisher.publish(TOPIC_TASK_EVENTS, poison)
+
+        def ours(records: list[Any]) -> bool:
+            return any(CloudEvent.model_validate_json(r.value).id == poison.id for r in records if r.value)
+
+        records = dlq.wait(ours, timeout=30, message="the off-contract event in task-events-dlq")
+    # At least once: a rebalance between the two replicas may dead-letter it twice, each the same way.
+    for record in [r for r in records if r.value and CloudEvent.model_validate_json(r.value).id == poison.id]:
+        headers = {key: value.decode() for key, value in record.headers}
+        assert headers["x-dlq-subscription"] == "worker-task-events"
+        assert headers["x-dlq-reason"] == "dropped"  # the app answered DROP, not retries running out
+        assert CloudEvent.model_validate_json(record.value).type == "todo.task.made.v9"
 
 
 def test_a_worker_with_the_wrong_internal_token_asks_for_redelivery(world: World) -> None:

@@ -1,9 +1,8 @@
 """GET /api/audit: query the audit log, filtered and paginated.
 
 Who sees what: a token with scope `audit:read` (operators) may query every user's entries and
-filter by any `user_id`; any other valid token sees only its own entries (its `sub`), and
-asking for another user's is a 403. The operator scope must be present explicitly: unlike the
-task API, a token without a scope claim gets no operator rights here.
+filter by any `user_id`; a token with `tasks:read` sees only its own entries (its `sub`), and
+asking for another user's is a 403; a token with neither scope (or no scope claim) sees nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from services.audit import store
-from services.audit.api.deps import Caller, SessionDep
+from services.audit.api.deps import Caller, SessionDep, SettingsDep
 
 OPERATOR_SCOPE = "audit:read"
+OWNER_SCOPE = "tasks:read"
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -65,7 +65,7 @@ Text = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 @router.get("", response_model=AuditPage)
 def list_entries(
-    request: Request, session: SessionDep, caller: Caller,
+    settings: SettingsDep, session: SessionDep, caller: Caller,
     user_id: Text = None, action: Text = None, entity_type: Text = None, entity_id: Text = None,
     event_type: Text = None, topic: Text = None, correlation_id: Text = None,
     since: Annotated[datetime | None, Query(description="occurred at or after (inclusive)")] = None,
@@ -73,13 +73,15 @@ def list_entries(
     limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AuditPage:
     if OPERATOR_SCOPE not in caller.scopes:
+        if OWNER_SCOPE not in caller.scopes:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {OWNER_SCOPE!r} or {OPERATOR_SCOPE!r}")
         if user_id is not None and user_id != caller.user_id:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"other users' entries need scope {OPERATOR_SCOPE!r}")
         user_id = caller.user_id
     since, until = _aware(since, "since"), _aware(until, "until")
     if since is not None and until is not None and since >= until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must be before until")
-    max_page = request.app.state.settings.max_page_size
+    max_page = settings.max_page_size
     if limit > max_page:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"limit must be at most {max_page}")
     filters = store.Filters(user_id=user_id, action=action, entity_type=entity_type, entity_id=entity_id,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
+from services.backend.api.deps import SettingsDep
 from services.platform.auth import mint_dev_token
 
 router = APIRouter(prefix="/api/dev", tags=["dev"])
@@ -19,10 +20,11 @@ class DevToken(BaseModel):
 
 
 @router.post("/token", response_model=DevToken)
-def dev_token(request: Request,
+def dev_token(settings: SettingsDep,
               user: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")] = "dev-user"
               ) -> DevToken:
     """A dev token for `user`, signed with the local JWT secret (for curl, tests and the frontend)."""
-    settings = request.app.state.settings
+    if not settings.jwt_secret:  # read through the secret store, after the settings were checked
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "dev tokens need JWT_SECRET")
     token = mint_dev_token(settings.jwt_secret, user, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     return DevToken(access_token=token, user_id=user)

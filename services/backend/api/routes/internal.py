@@ -10,56 +10,43 @@ creates it (201), every later one gets the same task back (200).
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
-from pydantic import Field
+from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.backend import crud
-from services.backend.api.deps import SessionDep
+from services.backend.api.deps import SessionDep, SettingsDep
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskPublic
 from services.platform.database import write_transaction
+from services.platform.internal_api import INTERNAL_TOKEN_HEADER, NextOccurrence
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name)
 
-
-def require_internal_caller(request: Request,
-                            x_internal_token: Annotated[str | None, Header()] = None) -> None:
-    expected = request.app.state.settings.internal_api_token
-    if not expected or not x_internal_token or not hmac.compare_digest(expected, x_internal_token):
+def require_internal_caller(settings: SettingsDep,
+                            token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None) -> None:
+    expected = settings.internal_api_token
+    if not expected or not token or not hmac.compare_digest(expected, token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "internal route: missing or wrong internal token")
 
 
 router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_internal_caller)])
 
 
-class NextOccurrence(TaskCreate):
-    """The next instance of a series, as computed by the worker with the shared recurrence engine."""
-
-    owner_id: str = Field(min_length=1, max_length=255)
-    series_id: str = Field(min_length=1, max_length=36)
-    series_start: datetime
-    occurrence_index: int = Field(ge=2)
-    recurrence_rule: str = Field(min_length=1, max_length=500)
-    due_at: datetime
-
-
 @router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
 def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
+    data = _task_fields(body)
     with write_transaction(session):
         existing = _occurrence(session, body)
         if existing is None:
-            fields = body.model_dump(include=set(TaskCreate.model_fields))
             link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
             try:
                 with session.begin_nested():
-                    existing = crud.create_task(session, owner_id=body.owner_id, data=TaskCreate(**fields),
-                                                series=link)
+                    existing = crud.create_task(session, owner_id=body.owner_id, data=data, series=link)
             except IntegrityError:  # a concurrent request created this occurrence first
                 existing = _occurrence(session, body)
                 if existing is None:
@@ -69,6 +56,14 @@ def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: 
             response.status_code = status.HTTP_200_OK
     response.headers["ETag"] = f'"{existing.version}"'
     return TaskPublic.model_validate(existing)
+
+
+def _task_fields(body: NextOccurrence) -> TaskCreate:
+    """The new task, validated as the task API validates any (a bad title or zone is a 422, not a 500)."""
+    try:
+        return TaskCreate.model_validate(body.model_dump(include=set(TaskCreate.model_fields)))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
 
 
 def _occurrence(session: Session, body: NextOccurrence) -> Task | None:

@@ -12,10 +12,12 @@ import logging
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
+from services.notification.api.deps import NotifierDep, SettingsDep
 from services.notification.firing import TryLater, fire
 from services.notification.jobs import JOB_PREFIX, parse_job_body
 from services.platform import correlation, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprUnavailable
+from services.platform.deps import GatewayDep
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +30,19 @@ class JobAnswer(BaseModel):
 
 
 @router.post("/{name}", response_model=JobAnswer)
-async def trigger(name: str, request: Request) -> JobAnswer:
+async def trigger(name: str, request: Request, settings: SettingsDep, gateway: GatewayDep,
+                  notifier: NotifierDep) -> JobAnswer:
     if not name.startswith(JOB_PREFIX):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no handler for job {name!r}")
     try:
         job = parse_job_body(await request.body())
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)[:1000]) from exc
-    state = request.app.state
-    service = state.settings.service_name
+    service = settings.service_name
     token = correlation.bind(correlation.from_headers(job.correlation_id, request.headers.get("traceparent")))
     try:
-        outcome = await fire(job, gateway=state.gateway, notifier=state.notifier,
-                             backend_app_id=state.settings.backend_app_id,
-                             internal_token=state.settings.internal_api_token or "")
+        outcome = await fire(job, gateway=gateway, notifier=notifier, backend_app_id=settings.backend_app_id,
+                             internal_token=settings.internal_api_token or "")
     except (TryLater, DaprUnavailable, DaprCallError) as exc:
         metrics.EVENTS_FAILED.labels(service, "jobs", "deliver").inc()
         log.warning("reminder not delivered yet", extra={"job": name, "error": str(exc)})

@@ -6,7 +6,8 @@ import logging
 
 from services.platform.consumer import Delivery, subscription_router
 from services.platform.events import TOPIC_TASK_UPDATES, TaskEventData
-from services.websocket.hub import Hub, Message
+from services.websocket.api.deps import get_hub
+from services.websocket.hub import Message
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,7 @@ def update_message(delivery: Delivery) -> Message:
 async def on_task_update(delivery: Delivery) -> None:
     if not isinstance(delivery.data, TaskEventData):
         return  # only task changes are pushed to clients
-    hub: Hub = delivery.state.hub
-    sent = hub.publish(delivery.data.user_id, delivery.event.id, update_message(delivery))
+    sent = get_hub(delivery.request).publish(delivery.data.user_id, delivery.event.id, update_message(delivery))
     log.debug("update fanned out", extra={"user_id": delivery.data.user_id, "connections": sent})
 
 

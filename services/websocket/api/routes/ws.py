@@ -5,7 +5,10 @@ Authentication (browsers cannot set an Authorization header on a WebSocket), in 
 2. subprotocols `Sec-WebSocket-Protocol: todo.bearer, <jwt>` (JS: `new WebSocket(url,
    ["todo.bearer", jwt])`); the server accepts with subprotocol `todo.bearer`;
 3. else the first message must be `{"type": "auth", "token": "<jwt>"}` within AUTH_TIMEOUT_S.
-A refused token closes with code 4401 (4403 when the token lacks scope `tasks:read`).
+A refused token closes with code 4401 (4403 when the token lacks scope `tasks:read`; 1013, try
+again later, while the identity provider's keys cannot be fetched). Tokens are verified without
+blocking the event loop (`TokenVerifier.verify_async`): a slow identity provider delays only the
+connections that wait for its keys, never the sockets already open.
 
 Server -> client messages (JSON):
 - `{"type":"ready","user_id":...,"replayed":N}` once authenticated (after any replay);
@@ -30,9 +33,11 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge
 
-from services.platform.auth import AuthError, Principal, TokenVerifier
+from services.platform.auth import AuthError, KeysUnavailable, Principal, TokenVerifier
+from services.platform.deps import VerifierDep
+from services.websocket.api.deps import HubDep, SettingsDep
 from services.websocket.config import WebsocketSettings
-from services.websocket.hub import Hub, Subscriber
+from services.websocket.hub import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ REQUIRED_SCOPE = "tasks:read"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
+CLOSE_TRY_AGAIN_LATER = 1013
 
 CONNECTIONS = Gauge("websocket_connections", "Authenticated WebSocket clients connected", ["service"])
 
@@ -64,14 +70,16 @@ def _offered_token(ws: WebSocket) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _verify(verifier: TokenVerifier, token: str | None) -> Principal:
+async def _verify(verifier: TokenVerifier, token: str | None) -> Principal:
     if not token:
         raise Refused(CLOSE_UNAUTHORIZED, "missing token")
     try:
-        principal = verifier.verify(token)
+        principal = await verifier.verify_async(token)
     except AuthError as exc:
-        raise Refused(CLOSE_UNAUTHORIZED, str(exc)[:120]) from exc
-    if principal.scopes and REQUIRED_SCOPE not in principal.scopes:
+        raise Refused(CLOSE_UNAUTHORIZED, str(exc)) from exc
+    except KeysUnavailable as exc:
+        raise Refused(CLOSE_TRY_AGAIN_LATER, str(exc)) from exc
+    if REQUIRED_SCOPE not in principal.scopes:
         raise Refused(CLOSE_FORBIDDEN, f"token lacks scope {REQUIRED_SCOPE!r}")
     return principal
 
@@ -90,20 +98,18 @@ async def _first_message_token(ws: WebSocket, timeout_s: float) -> str | None:
 
 
 @router.websocket("/ws")
-async def updates(ws: WebSocket) -> None:
-    settings: WebsocketSettings = ws.app.state.settings
+async def updates(ws: WebSocket, settings: SettingsDep, verifier: VerifierDep, hub: HubDep) -> None:
     token, subprotocol = _offered_token(ws)
     await ws.accept(subprotocol=subprotocol)
     try:
         if token is None:
             token = await _first_message_token(ws, settings.auth_timeout_s)
-        principal = _verify(ws.app.state.verifier, token)
+        principal = await _verify(verifier, token)
     except Refused as exc:
         await ws.close(exc.code, str(exc))
         return
     except WebSocketDisconnect:
         return
-    hub: Hub = ws.app.state.hub
     subscriber, backlog = hub.subscribe(principal.user_id, ws.query_params.get("last_event_id"))
     CONNECTIONS.labels(settings.service_name).inc()
     log.info("client connected", extra={"user_id": principal.user_id, "resync": backlog is None,
