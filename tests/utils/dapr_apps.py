@@ -24,10 +24,10 @@ from fastapi import FastAPI
 from console.sandbox.ports import free_port
 from services.backend.main import build_app as build_backend
 from services.platform.events import CloudEvent
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, wait_until
 from tests.services.backend.conftest import make_settings as backend_settings
+from tests.utils.sidecars import REPO, Sandbox, Sidecar
+from tests.utils.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "kustomize" / "base"
 INTERNAL_TOKEN = "internal-token-for-consumer-tests-0123456789"
 

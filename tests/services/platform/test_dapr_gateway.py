@@ -18,7 +18,8 @@ from console.sandbox.broker import Broker
 from services.platform import correlation
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.settings import ServiceSettings
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, StubApp, make_sandbox, start_app
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
 REPO = Path(__file__).resolve().parents[3]
 SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}}

@@ -19,7 +19,6 @@ from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_TASK_EVENTS
 from services.worker.config import WorkerSettings
 from services.worker.main import build_app as build_worker
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
@@ -29,6 +28,7 @@ from tests.utils.dapr_apps import (
     serve,
 )
 from tests.utils.events import delivered, snapshot, task_event
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 

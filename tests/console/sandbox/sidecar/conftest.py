@@ -16,20 +16,11 @@ from typing import Any
 import pytest
 
 from console.sandbox.broker import Broker, external_broker, start_tansu
+from tests.utils.kafka_topics import create_topics, require_tansu
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
-from .helpers import (
-    BASE_DOCS,
-    PARTITIONS,
-    SECRETS,
-    Sandbox,
-    Sidecar,
-    StubApp,
-    T,
-    create_topics,
-    make_sandbox,
-    require_tansu,
-    start_app,
-)
+from .shared_resources import BASE_DOCS, PARTITIONS, SECRETS, T
 
 
 @pytest.fixture(scope="package")

@@ -21,20 +21,12 @@ from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from console.sandbox.sidecar.bulk import parse_statuses
 from console.sandbox.sidecar.resources import BulkSubscribe
+from tests.utils.kafka_topics import create_topics, topic_reader
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import Request, StubApp, start_app
+from tests.utils.waiting import wait_until
 
-from .helpers import (
-    RUN,
-    Request,
-    Sandbox,
-    Sidecar,
-    StubApp,
-    create_topics,
-    kafka_pubsub_component,
-    make_sandbox,
-    start_app,
-    topic_reader,
-    wait_until,
-)
+from .shared_resources import RUN, kafka_pubsub_component
 
 B = {name: f"bulk-{name}-{RUN}" for name in (
     "env", "count", "await", "status", "status-dlq", "fail", "fail-dlq", "nodlq", "commit", "order", "prog", "mixed", "mixed-dlq", "raw")}

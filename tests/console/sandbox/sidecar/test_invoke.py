@@ -18,8 +18,9 @@ import pytest
 from dapr.clients.exceptions import DaprHttpError, DaprInternalError
 
 from tests.utils.dapr_sdk import sdk_settings
-
-from .helpers import Sandbox, Sidecar, StubApp, start_app, wait_until
+from tests.utils.sidecars import Sandbox, Sidecar
+from tests.utils.stub_apps import StubApp, start_app
+from tests.utils.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ from dapr.clients.grpc._jobs import ConstantFailurePolicy, Job
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, jobs_pb2
 from google.protobuf import any_pb2, struct_pb2
 
-from .helpers import Sandbox, Sidecar, StubApp, start_app, wait_until
+from tests.utils.sidecars import Sandbox, Sidecar
+from tests.utils.stub_apps import StubApp, start_app
+from tests.utils.waiting import wait_until
 
 
 def _value(obj: object) -> any_pb2.Any:

@@ -15,15 +15,12 @@ import httpx
 import pytest
 from dapr.clients.exceptions import DaprGrpcError
 
-from .helpers import (
-    Request,
-    Sandbox,
-    Sidecar,
-    StubApp,
-    T,
-    topic_reader,
-    wait_until,
-)
+from tests.utils.kafka_topics import topic_reader
+from tests.utils.sidecars import Sandbox, Sidecar
+from tests.utils.stub_apps import Request, StubApp
+from tests.utils.waiting import wait_until
+
+from .shared_resources import T
 
 pytestmark = [pytest.mark.broker]
 

@@ -11,7 +11,10 @@ import httpx
 import pytest
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 
-from .helpers import Sandbox, Sidecar, StubApp, T
+from tests.utils.sidecars import Sandbox, Sidecar
+from tests.utils.stub_apps import StubApp
+
+from .shared_resources import T
 
 
 def test_get_secret_and_bulk(backend_client) -> None:

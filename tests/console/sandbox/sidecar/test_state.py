@@ -16,7 +16,7 @@ from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 
-from .helpers import Sandbox, Sidecar
+from tests.utils.sidecars import Sandbox, Sidecar
 
 STORE = "statestore"
 
