@@ -22,7 +22,7 @@ from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
 from tests.utils.stub_apps import StubApp, start_app
 
 REPO = Path(__file__).resolve().parents[3]
-SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}}
+SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}, "todo-internal": {"token": "internal-token"}}
 BOOT_SECRET = "jwt-secret-from-the-store-0123456789abcdef"
 pytestmark = pytest.mark.broker
 
@@ -74,10 +74,12 @@ def test_state_with_first_write_etags(apps: tuple[StubApp, StubApp, Sidecar]) ->
 
 
 def test_secrets_come_through_the_secret_store(apps: tuple[StubApp, StubApp, Sidecar]) -> None:
-    gateway = gateway_for(apps[2])
-    assert gateway.get_secret_blocking("todo-db", "url") == "postgresql://todo@db/todo"
+    gateway = gateway_for(apps[2])  # the worker: its Role (kustomize/base/worker-role.yaml) names todo-internal only
+    assert gateway.get_secret_blocking("todo-internal", "token") == "internal-token"
     with pytest.raises(DaprCallError):
-        gateway.get_secret_blocking("todo-db", "password")
+        gateway.get_secret_blocking("todo-internal", "password")
+    with pytest.raises(DaprCallError, match="forbidden"):
+        gateway.get_secret_blocking("todo-db", "url")
     with pytest.raises(DaprCallError):
         gateway.get_secret_blocking("no-such-secret", "url")
     gateway.close()

@@ -13,8 +13,9 @@ import uuid
 RUN = uuid.uuid4().hex[:6]
 T = {name: f"{name}-{RUN}" for name in (
     "ok", "ok-dlq", "fail", "fail-dlq", "retry", "retry-dlq", "drop", "drop-dlq", "nf", "nf-dlq", "nodlq",
-    "raw", "order", "prog", "rules", "pub")}
+    "raw", "order", "prog", "pub")}
 PARTITIONS = {T["order"]: 3, T["pub"]: 3}
+ROUTED = f"routed-{RUN}"  # a programmatic subscription with route rules, which the sidecar refuses
 
 
 def _subscription(name: str, topic: str, route: str, dlq: str | None = None, extra: str = "") -> str:
@@ -68,6 +69,18 @@ BASE_DOCS = {
         metadata: {name: secretstore}
         spec: {type: secretstores.kubernetes, version: v1}
         ---
+        # a second store, whose outbound policy has a circuit breaker (test_state_resiliency.py)
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: guarded}
+        spec: {type: state.postgresql, version: v2}
+        ---
+        # a type the sidecar does not implement: daprd would start without it, as here (test_refusals.py)
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata: {name: cache}
+        spec: {type: state.redis, version: v1, ignoreErrors: true}
+        ---
         apiVersion: v1
         kind: ConfigMap
         metadata: {name: not-dapr}
@@ -90,8 +103,10 @@ BASE_DOCS = {
                 duration: 20ms
                 maxRetries: 2
                 matching: {httpStatusCodes: "502-504"}
+              state: {policy: constant, duration: 20ms, maxRetries: 2}
             circuitBreakers:
               appcb: {maxRequests: 1, timeout: 2s, trip: consecutiveFailures >= 6}
+              statecb: {maxRequests: 1, timeout: 1s, trip: consecutiveFailures >= 3}
           targets:
             apps:
               flaky: {retry: app, circuitBreaker: appcb}
@@ -101,6 +116,10 @@ BASE_DOCS = {
               kafka-pubsub:
                 inbound: {retry: inbound}
                 outbound: {retry: outbound, timeout: quick}
+              statestore:
+                outbound: {retry: state}
+              guarded:
+                outbound: {retry: state, circuitBreaker: statecb}
         """,
     "subscriptions.yaml": "---".join([
         _subscription("worker-ok", "ok", "/events/ok", "ok-dlq"),
@@ -111,8 +130,6 @@ BASE_DOCS = {
         _subscription("worker-nodlq", "nodlq", "/events/nodlq"),
         _subscription("worker-raw", "raw", "/events/raw", extra="\n          metadata: {rawPayload: \"true\"}"),
         _subscription("worker-order", "order", "/events/order"),
-        _subscription("worker-rules", "rules", "/events/rules",
-                      extra="\n            rules:\n              - {match: 'event.type == \"special\"', path: /events/special}"),
         """
         apiVersion: dapr.io/v2alpha1
         kind: Subscription
