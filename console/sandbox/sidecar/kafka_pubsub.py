@@ -11,8 +11,9 @@ so sarama's producer fails on an undeclared topic with "kafka server: Request wa
 partition that does not exist on this broker" (ErrUnknownTopicOrPartition), which daprd's
 Resiliency then retries. tansu creates any topic a producer asks metadata for, so before the first
 send to a topic the sidecar lists the broker's topics (a metadata request for all topics, which
-creates nothing) and refuses a topic that is not there the same way; topics seen once are
-remembered, so the check costs one request per new topic, not one per message.
+creates nothing) and refuses a topic that is not there the same way; topics seen are remembered
+until a send fails (a broker restarted with empty storage has lost them), so the check costs one
+request per new topic, not one per message.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Producer:
             return self._producer
 
     def _reset(self) -> None:
+        self._topics = frozenset()  # the broker may have restarted without them: ask again
         with self._lock:
             producer, self._producer = self._producer, None
         if producer is not None:
