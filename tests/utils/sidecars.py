@@ -25,6 +25,7 @@ from tests.utils.dapr_sdk import set_sdk_settings
 from tests.utils.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+PRODUCT_RESOURCES = REPO / "kustomize" / "base"  # the cluster's own manifests
 
 
 @dataclass
@@ -152,10 +153,13 @@ def write_resources(root: Path, docs: dict[str, str]) -> Path:
     return root
 
 
-def make_sandbox(root: Path, bootstrap: str, docs: dict[str, str], secrets: dict[str, Any] | None = None) -> Sandbox:
-    """A sandbox whose resources are `docs` (file name -> YAML), written under `root`."""
-    sb = Sandbox(root, bootstrap, write_resources(root / "resources", docs), root / "registry.json",
-                 root / "secrets.json", root / "state")
+def make_sandbox(root: Path, bootstrap: str, docs: dict[str, str] | None = None,
+                 secrets: dict[str, Any] | None = None, *, resources: Path | None = None) -> Sandbox:
+    """A sandbox whose resources are `docs` (file name -> YAML) written under `root`, or an existing
+    directory (`resources`, such as PRODUCT_RESOURCES)."""
+    root.mkdir(parents=True, exist_ok=True)
+    sb = Sandbox(root, bootstrap, resources or write_resources(root / "resources", docs or {}),
+                 root / "registry.json", root / "secrets.json", root / "state")
     sb.secrets.write_text(json.dumps(secrets or {}))
     sb.registry.write_text("{}")
     return sb

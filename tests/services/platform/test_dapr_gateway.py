@@ -18,10 +18,9 @@ from console.sandbox.broker import Broker
 from services.platform import correlation
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.settings import ServiceSettings
-from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
 from tests.utils.stub_apps import StubApp, start_app
 
-REPO = Path(__file__).resolve().parents[3]
 SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}, "todo-internal": {"token": "internal-token"}}
 BOOT_SECRET = "jwt-secret-from-the-store-0123456789abcdef"
 pytestmark = pytest.mark.broker
@@ -29,8 +28,8 @@ pytestmark = pytest.mark.broker
 
 @pytest.fixture(scope="module")
 def sandbox(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = make_sandbox(tmp_path_factory.mktemp("gateway"), kafka_broker.bootstrap, {}, SECRETS)
-    sb.resources = REPO / "kustomize" / "base"
+    sb = make_sandbox(tmp_path_factory.mktemp("gateway"), kafka_broker.bootstrap, secrets=SECRETS,
+                      resources=PRODUCT_RESOURCES)
     yield sb
     sb.stop_all()
 

@@ -22,7 +22,7 @@ import pytest
 
 from console.sandbox.broker import Broker
 from console.sandbox.sidecar.rbac import Forbidden, SecretAccess
-from tests.utils.sidecars import REPO, Sandbox, Sidecar, make_sandbox
+from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
 
 SECRETS = {"todo-db": {"connection-string": "postgresql://db"}, "todo-internal": {"token": "t"},
            "todo-auth": {"jwt-secret": "j"}}
@@ -36,8 +36,8 @@ def forbidden(verb: str, app: str, name: str | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def product(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = make_sandbox(tmp_path_factory.mktemp("product"), broker.bootstrap, {}, SECRETS)
-    sb.resources = REPO / "kustomize" / "base"
+    sb = make_sandbox(tmp_path_factory.mktemp("product"), broker.bootstrap, secrets=SECRETS,
+                      resources=PRODUCT_RESOURCES)
     yield sb
     sb.stop_all()
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from console.sandbox.ports import free_port
 from tests.utils.sidecars import REPO, Sidecar, write_resources
@@ -46,21 +47,30 @@ RULES = """
     """
 
 
-def run_sidecar(tmp_path: Path, docs: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+@pytest.mark.parametrize(("docs", "extra", "error"), [
+    pytest.param({"cache.yaml": REDIS}, [],
+                 "process component cache error: state.redis/v1 is not implemented by the dev sidecar (it "
+                 "implements pubsub.kafka/v1, state.postgresql/v1 and v2, secretstores.kubernetes/v1)",
+                 id="an unimplemented component type"),
+    pytest.param({"rules.yaml": RULES}, [],
+                 "subscription by-type: routes.rules (CEL route rules) are not implemented by the dev sidecar; use "
+                 "one routes.default per subscription (see console/sandbox/sidecar/README.md)",
+                 id="route rules"),
+    pytest.param({}, ["--app-protocol", "grpc", "--app-port", "1"],
+                 "app protocol grpc is not implemented by the dev sidecar: it calls its app over HTTP only "
+                 "(no gRPC AppCallback; see console/sandbox/sidecar/README.md)",
+                 id="a gRPC app"),
+])
+def test_what_it_cannot_serve_stops_it_at_start(tmp_path: Path, docs: dict[str, str], extra: list[str],
+                                                error: str) -> None:
     resources = write_resources(tmp_path / "resources", docs)
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "console.sandbox.sidecar", "--app-id", "refused", "--dapr-http-port", str(free_port()),
          "--dapr-grpc-port", str(free_port()), "--state-dir", str(tmp_path / "state"),
          "--resources-path", str(resources), "--kafka-bootstrap", f"127.0.0.1:{free_port()}", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
-
-
-def test_a_component_type_the_sidecar_does_not_implement_stops_it(tmp_path: Path) -> None:
-    result = run_sidecar(tmp_path, {"cache.yaml": REDIS})
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: process component cache error: state.redis/v1 is not implemented by the dev sidecar (it implements "
-        "pubsub.kafka/v1, state.postgresql/v1 and v2, secretstores.kubernetes/v1)"]
+    assert result.stderr.strip().splitlines() == [f"error: {error}"]
 
 
 def test_ignore_errors_lets_it_start_without_that_component(backend: Sidecar) -> None:
@@ -69,22 +79,6 @@ def test_ignore_errors_lets_it_start_without_that_component(backend: Sidecar) ->
     assert "cache" not in names
     assert "statestore" in names
     assert any(line.get("msg") == "Ignoring error processing component" for line in backend.logs())
-
-
-def test_route_rules_stop_it(tmp_path: Path) -> None:
-    result = run_sidecar(tmp_path, {"rules.yaml": RULES})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: subscription by-type: routes.rules (CEL route rules) are not implemented by the dev sidecar; use one "
-        "routes.default per subscription (see console/sandbox/sidecar/README.md)"]
-
-
-def test_a_grpc_app_is_refused(tmp_path: Path) -> None:
-    result = run_sidecar(tmp_path, {}, "--app-protocol", "grpc", "--app-port", str(free_port()))
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: app protocol grpc is not implemented by the dev sidecar: it calls its app over HTTP only "
-        "(no gRPC AppCallback; see console/sandbox/sidecar/README.md)"]
 
 
 def test_a_programmatic_subscription_with_rules_is_not_started(worker: Sidecar) -> None:
