@@ -1,4 +1,8 @@
-"""Wait for an event with a generous deadline, never for a fixed time (the CI machine is loaded)."""
+"""Waiting for an event in tests: poll until it happens, with a deadline generous enough for a loaded CI machine.
+
+Tests never assert that something happened within a tight window; they wait for it and fail with what
+they were waiting for.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
                message: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `message` at the deadline."""
+    """Poll `predicate` until it returns something truthy (and return that); fail with `message` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
