@@ -27,6 +27,7 @@ from tests.services.backend.conftest import make_settings as backend_settings
 from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
 from tests.utils.waiting import wait_until
 
+BASE = PRODUCT_RESOURCES  # the manifests the mesh's sidecars read (tests also create their topics from it)
 INTERNAL_TOKEN = "internal-token-for-consumer-tests-0123456789"
 
 
@@ -113,7 +114,7 @@ class Mesh:
 @contextmanager
 def mesh(root: Path, bootstrap: str, secrets: dict[str, dict[str, str]] | None = None) -> Iterator[Mesh]:
     sandbox = make_sandbox(root, bootstrap, secrets={"todo-internal": {"token": INTERNAL_TOKEN}, **(secrets or {})},
-                           resources=PRODUCT_RESOURCES)
+                           resources=BASE)
     try:
         yield Mesh(sandbox)
     finally:
