@@ -19,7 +19,7 @@ import pytest
 
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from services.platform.auth import mint_dev_token
-from tests.console.sandbox.sidecar.helpers import require_tansu
+from tests.utils.kafka_topics import require_tansu
 
 CLI = [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main(sys.argv[1:]))"]
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.e2e.conftest import Sandbox, _cli, running_sandbox
+from tests.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 OUTAGE_S = 10

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.e2e.conftest import Sandbox
+from tests.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -8,7 +8,6 @@ messages to the Subscriptions' routes.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +23,11 @@ from fastapi import FastAPI
 from console.sandbox.ports import free_port
 from services.backend.main import build_app as build_backend
 from services.platform.events import CloudEvent
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, wait_until
 from tests.services.backend.conftest import make_settings as backend_settings
+from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
+from tests.utils.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-BASE = REPO / "kustomize" / "base"
+BASE = PRODUCT_RESOURCES  # the manifests the mesh's sidecars read (tests also create their topics from it)
 INTERNAL_TOKEN = "internal-token-for-consumer-tests-0123456789"
 
 
@@ -114,10 +113,8 @@ class Mesh:
 
 @contextmanager
 def mesh(root: Path, bootstrap: str, secrets: dict[str, dict[str, str]] | None = None) -> Iterator[Mesh]:
-    root.mkdir(parents=True, exist_ok=True)
-    sandbox = Sandbox(root, bootstrap, BASE, root / "registry.json", root / "secrets.json", root / "state")
-    sandbox.registry.write_text("{}")
-    sandbox.secrets.write_text(json.dumps({"todo-internal": {"token": INTERNAL_TOKEN}, **(secrets or {})}))
+    sandbox = make_sandbox(root, bootstrap, secrets={"todo-internal": {"token": INTERNAL_TOKEN}, **(secrets or {})},
+                           resources=BASE)
     try:
         yield Mesh(sandbox)
     finally:

@@ -3,9 +3,10 @@
 Modelled on dapr/dapr pkg/runtime/subscription (bulksubscription.go, bulkresiliency.go and the
 DeliverBulk half of postman/http/http.go) over the Kafka component's bulk consumer
 (components-contrib common/component/kafka/consumer.go):
-- entries are numbered "0", "1", ... in batch order (Kafka's entryId), grouped per matched route,
-  and each route gets one POST with daprd's envelope {id, type "com.dapr.event.sent.bulk", topic,
-  pubsubname, metadata {pubsubName}, entries [{entryId, event, metadata, contentType}]};
+- entries are numbered "0", "1", ... in batch order (Kafka's entryId) and go in one POST to the
+  subscription's route with daprd's envelope {id, type "com.dapr.event.sent.bulk", topic,
+  pubsubname, metadata {pubsubName}, entries [{entryId, event, metadata, contentType}]} (daprd
+  groups entries per matched route rule; the sidecar has one route per subscription);
 - the app answers {"statuses": [{"entryId", "status"}]}: SUCCESS acks, DROP acks (dead-lettered
   when the subscription has a deadLetterTopic), RETRY, "" , an unknown status or a missing entry
   fail that entry; a non-2xx answer, no answer or an undecodable body fail every entry; 404 acks
@@ -14,8 +15,8 @@ DeliverBulk half of postman/http/http.go) over the Kafka component's bulk consum
   (bulkresiliency.go's accumulator); once it gives up, failed entries go to the dead-letter topic;
   without one the handler returns an error and the Kafka component redelivers the whole batch,
   acknowledged entries included, every consumeRetryInterval, forever;
-- expired events and events no route matches are dead-lettered if possible and acked; an entry
-  that is not a JSON object fails (dead-lettered, or the batch is retried forever).
+- expired events are dead-lettered if possible and acked; an entry that is not a JSON object
+  fails (dead-lettered, or the batch is retried forever).
 Dead letters carry the same headers as single delivery (Subscriber.dead_letter).
 Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-bulk/
 """
@@ -146,21 +147,16 @@ class BulkDelivery:
     # ---- one handler call (what daprd's bulkHandler does per BulkMessage) ----------------------
     def _round(self, sub: Subscription, records: list[ConsumerRecord]) -> list[_Entry]:
         entries = [_Entry(str(i), r, record_metadata(r, self.subscriber.pubsub)) for i, r in enumerate(records)]
-        by_path: dict[str, list[_Entry]] = {}
-        for entry in entries:
-            path = self._prepare(sub, entry)
-            if path is not None:
-                by_path.setdefault(path, []).append(entry)
-        if by_path:
+        ready = [entry for entry in entries if self._prepare(sub, entry)]
+        if ready:
             channel = self.subscriber.channel
             if not channel.ready.is_set() and not channel.wait_for_app():
                 raise _Interrupted
-        for path, group in by_path.items():
-            self._send(sub, path, group)
+            self._send(sub, sub.default_route, ready)
         return entries
 
-    def _prepare(self, sub: Subscription, entry: _Entry) -> str | None:
-        """Build the envelope entry and pick its route; None if it is settled or failed already."""
+    def _prepare(self, sub: Subscription, entry: _Entry) -> bool:
+        """Build the envelope entry; False if it is settled or failed already."""
         record, pubsub = entry.record, self.subscriber.pubsub
         data = record.value or b""
         item_md = {k: v for k, v in entry.metadata.items() if k != "pubsubName"}  # the component's only
@@ -168,7 +164,7 @@ class BulkDelivery:
             entry.item = {"entryId": entry.entry_id, "event": base64.b64encode(data).decode(),
                           "metadata": item_md, "contentType": RAW_CONTENT_TYPE}
             entry.trace = entry.metadata.get("traceparent") or entry.metadata.get("traceid") or ""
-            return self._route(sub, entry, None)
+            return True
         try:
             event = json.loads(data)
             if not isinstance(event, dict):
@@ -177,26 +173,16 @@ class BulkDelivery:
             log.error("error deserializing one of the messages in bulk cloud event in pubsub %s and topic %s: %s",
                       pubsub, sub.topic, exc)
             entry.fail(f"error deserializing cloud event: {exc}")
-            return None
+            return False
         if cloudevents.has_expired(event):
             log.warning("dropping expired pub/sub event %s as of %s", event.get("id"), event.get("expiration"))
             self._drop(sub, entry, "expired")
-            return None
+            return False
         entry.item = {"entryId": entry.entry_id, "event": event, "metadata": item_md,
                       "contentType": cloudevents.CLOUDEVENT_CONTENT_TYPE}
         trace = event.get("traceparent") or event.get("traceid")
         entry.trace = trace if isinstance(trace, str) else ""
-        return self._route(sub, entry, event)
-
-    def _route(self, sub: Subscription, entry: _Entry, event: dict[str, Any] | None) -> str | None:
-        """The matched path; raw payloads (event None) take routes.default, rules being CEL over a
-        CloudEvent (daprd evaluates them against the raw string and fails the entry)."""
-        path = sub.route_for(event) if event is not None else sub.default_route or None
-        if path is None:
-            log.warning("No matching route for event in pubsub %s and topic %s; skipping",
-                        self.subscriber.pubsub, sub.topic)
-            self._drop(sub, entry, "no matching route")
-        return path
+        return True
 
     def _drop(self, sub: Subscription, entry: _Entry, why: str) -> None:
         """Ack an entry the app will not see (or asked to drop), dead-lettering it when possible."""

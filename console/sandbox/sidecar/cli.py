@@ -42,11 +42,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--database-url", default=None)
     p.add_argument("--config", default=None,
                    help="Configuration CR to apply (default: todo-config, or the only one under --resources-path)")
+    p.add_argument("--app-protocol", default="http",
+                   help="how the sidecar calls the app: http (daprd's grpc, grpcs, https and h2c are refused)")
     p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     a = p.parse_args(argv)
     logs.configure(a.app_id, a.log_level)
     return Options(a.app_id, a.app_port, a.dapr_http_port, a.dapr_grpc_port, a.resources_path, a.state_dir,
-                   a.kafka_bootstrap, a.secrets_file, a.registry, a.database_url, a.config)
+                   a.kafka_bootstrap, a.secrets_file, a.registry, a.database_url, a.config, a.app_protocol)
 
 
 def run(options: Options) -> int:

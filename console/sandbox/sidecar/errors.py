@@ -99,9 +99,17 @@ def pubsub_publish(name: str, topic: str, err: str) -> DaprError:
 
 
 # ---- state (pkg/api/errors/state.go, grpc.go) --------------------------------------------------
-def state_store_not_found(name: str, app_id: str) -> DaprError:
+def state_store_not_found(name: str, app_id: str = "") -> DaprError:
+    """The app has state stores, none by that name (the HTTP API puts the app-id in the details)."""
     return DaprError(C.INVALID_ARGUMENT, 400, f"state store {name} is not found",
-                     "ERR_STATE_STORE_NOT_FOUND", "DAPR_STATE_NOT_FOUND", {"appID": app_id})
+                     "ERR_STATE_STORE_NOT_FOUND", "DAPR_STATE_NOT_FOUND", {"appID": app_id} if app_id else {})
+
+
+def state_store_not_configured(name: str, app_id: str = "") -> DaprError:
+    """The app has no state store at all (none in scope for its app-id)."""
+    return DaprError(C.FAILED_PRECONDITION, 500, f"state store {name} is not configured",
+                     "ERR_STATE_STORE_NOT_CONFIGURED", "DAPR_STATE_NOT_CONFIGURED",
+                     {"appID": app_id} if app_id else {})
 
 
 def state_key_empty() -> DaprError:
@@ -117,12 +125,26 @@ def state_get(key: str, store: str, err: str) -> DaprError:
     return DaprError(C.INTERNAL, 500, f"fail to get {key} from state store {store}: {err}", "ERR_STATE_GET")
 
 
-def state_save(store: str, err: StateStoreError) -> DaprError:
-    return DaprError(err.grpc_code, 500, f"failed saving state in state store {store}: {err}", "ERR_STATE_SAVE")
+def state_bulk_get(err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, err, "ERR_STATE_BULK_GET")
 
 
-def state_delete(key: str, err: StateStoreError) -> DaprError:
-    return DaprError(err.grpc_code, 500, f"failed deleting state with key {key}: {err}", "ERR_STATE_DELETE")
+def _state_code(err: Exception) -> grpc.StatusCode:
+    """getStateErrorCode: Aborted for an ETag mismatch, InvalidArgument for an invalid ETag, else Internal."""
+    return err.grpc_code if isinstance(err, StateStoreError) else C.INTERNAL
+
+
+def state_save(store: str, err: Exception) -> DaprError:
+    return DaprError(_state_code(err), 500, f"failed saving state in state store {store}: {err}", "ERR_STATE_SAVE")
+
+
+def state_delete(key: str, err: Exception) -> DaprError:
+    return DaprError(_state_code(err), 500, f"failed deleting state with key {key}: {err}", "ERR_STATE_DELETE")
+
+
+def state_bulk_delete(store: str, err: Exception) -> DaprError:
+    return DaprError(_state_code(err), 500, f"failed deleting state in state store {store}: {err}",
+                     "ERR_STATE_BULK_DELETE")
 
 
 def state_transaction(err: Exception) -> DaprError:
@@ -139,7 +161,11 @@ class StateStoreError(Exception):
     grpc_code = C.INTERNAL
 
 
-class ETagMismatch(StateStoreError):
+class ETagError(StateStoreError):
+    """components-contrib state.ETagError: never retried by a save's Resiliency policy."""
+
+
+class ETagMismatch(ETagError):
     """components-contrib state.ETagError of kind mismatch -> codes.Aborted."""
 
     grpc_code = C.ABORTED
@@ -149,16 +175,40 @@ class ETagMismatch(StateStoreError):
         super().__init__(f"{text}: {cause}" if cause else text)
 
 
-class ETagInvalid(StateStoreError):
+class ETagInvalid(ETagError):
     """components-contrib state.ETagError of kind invalid -> codes.InvalidArgument."""
 
     grpc_code = C.INVALID_ARGUMENT
 
-    def __init__(self, etag: str) -> None:
-        super().__init__(f'invalid etag value: strconv.ParseUint: parsing "{etag}": invalid syntax')
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"invalid etag value: {cause}")
+
+
+class JoinedStoreError(StateStoreError):
+    """Several items of one bulk call failed: Go's errors.Join of their errors (one per line).
+
+    Its code is the first ETag error's, as getStateErrorCode finds it with errors.As.
+    """
+
+    def __init__(self, failures: list[StateStoreError]) -> None:
+        super().__init__("\n".join(str(f) for f in failures))
+        self.grpc_code = next((f.grpc_code for f in failures if isinstance(f, ETagError)), C.INTERNAL)
+
+
+def bulk_etag_error(failures: list[StateStoreError]) -> ETagError:
+    """Every failed item of a bulk call had an ETag error: PerformBulkStoreOperation wraps them in one
+    ETagError, of kind invalid if any was invalid, else mismatch."""
+    joined = "\n".join(str(f) for f in failures)
+    if any(isinstance(f, ETagInvalid) for f in failures):
+        return ETagInvalid(joined)
+    return ETagMismatch(joined)
 
 
 # ---- secrets (pkg/messages/predefined.go) ------------------------------------------------------
+def secret_store_not_configured() -> DaprError:
+    return DaprError(C.FAILED_PRECONDITION, 500, "secret store is not configured", "ERR_SECRET_STORES_NOT_CONFIGURED")
+
+
 def secret_store_not_found(name: str) -> DaprError:
     return DaprError(C.INVALID_ARGUMENT, 401, f"failed finding secret store with key {name}",
                      "ERR_SECRET_STORE_NOT_FOUND")
@@ -167,6 +217,10 @@ def secret_store_not_found(name: str) -> DaprError:
 def secret_get(key: str, store: str, err: str) -> DaprError:
     return DaprError(C.INTERNAL, 500, f"failed getting secret with key {key} from secret store {store}: {err}",
                      "ERR_SECRET_GET")
+
+
+def bulk_secret_get(store: str, err: str) -> DaprError:
+    return DaprError(C.INTERNAL, 500, f"failed getting secrets from secret store {store}: {err}", "ERR_SECRET_GET")
 
 
 def secret_denied(key: str, store: str) -> DaprError:
@@ -209,6 +263,13 @@ def job_get(app_id: str, namespace: str, detail: str) -> DaprError:
 def job_delete(app_id: str, namespace: str, detail: str) -> DaprError:
     return DaprError(C.INTERNAL, 500, f"failed to delete job due to: {detail}", "DAPR_SCHEDULER_DELETE_JOB",
                      "DAPR_SCHEDULER_DELETE_JOB", {"appID": app_id, "namespace": namespace})
+
+
+# ---- what the sandbox refuses ------------------------------------------------------------------
+def not_implemented(what: str, hint: str) -> DaprError:
+    """A call daprd would serve and the dev sidecar does not: refused, saying so, never faked."""
+    return DaprError(C.UNIMPLEMENTED, 501, f"{what} is not implemented by the dev sidecar: {hint} "
+                     "(console/sandbox/sidecar/README.md, Known differences)", "ERR_SANDBOX_NOT_IMPLEMENTED")
 
 
 # ---- health -------------------------------------------------------------------------------------

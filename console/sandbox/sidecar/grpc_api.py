@@ -27,14 +27,17 @@ from google.protobuf import any_pb2, empty_pb2
 
 from console.sandbox.sidecar import errors
 from console.sandbox.sidecar.callscope import CallScope
-from console.sandbox.sidecar.invoke import HOP_BY_HOP
+from console.sandbox.sidecar.invoke import HOP_BY_HOP, with_trace
 from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 from console.sandbox.sidecar.statestore import SetOp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_FIRST_WRITE = common_pb2.StateOptions.StateConcurrency.CONCURRENCY_FIRST_WRITE
+_CONCURRENCY = {common_pb2.StateOptions.StateConcurrency.CONCURRENCY_FIRST_WRITE: "first-write",
+                common_pb2.StateOptions.StateConcurrency.CONCURRENCY_LAST_WRITE: "last-write"}
+_CONSISTENCY = {common_pb2.StateOptions.StateConsistency.CONSISTENCY_EVENTUAL: "eventual",
+                common_pb2.StateOptions.StateConsistency.CONSISTENCY_STRONG: "strong"}
 _HTTP_TO_GRPC = {408: grpc.StatusCode.CANCELLED, 500: grpc.StatusCode.UNKNOWN, 400: grpc.StatusCode.INTERNAL,
                  504: grpc.StatusCode.DEADLINE_EXCEEDED, 404: grpc.StatusCode.NOT_FOUND,
                  409: grpc.StatusCode.ALREADY_EXISTS, 403: grpc.StatusCode.PERMISSION_DENIED,
@@ -62,10 +65,12 @@ def _ttl(metadata: dict[str, str]) -> int | None:
 
 
 def _set_op(item: common_pb2.StateItem) -> SetOp:
+    """daprd's SetRequest from a StateItem (stateConcurrencyToString: an unknown enum value is "")."""
     return SetOp(
         key=item.key, value=item.value,
         etag=item.etag.value if item.HasField("etag") and item.etag.value else None,
-        first_write=item.HasField("options") and item.options.concurrency == _FIRST_WRITE,
+        concurrency=_CONCURRENCY.get(item.options.concurrency, "") if item.HasField("options") else "",
+        consistency=_CONSISTENCY.get(item.options.consistency, "") if item.HasField("options") else "",
         ttl_seconds=_ttl(dict(item.metadata)),
     )
 
@@ -121,6 +126,7 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
                    if isinstance(v, str) and not k.startswith((":", "grpc-")) and k not in ("content-type", "user-agent")]
         if msg.content_type:
             headers.append(("content-type", msg.content_type))
+        headers = with_trace(headers, from_grpc=True)
         scope = self._scope(context)
         result = self._call(context, lambda: self.rt.invoker.invoke(
             request.id, msg.method, verb, msg.http_extension.querystring, headers, msg.data.value, success_max=299,
@@ -136,55 +142,51 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
 
     # ---- state ----------------------------------------------------------------------------------
     def GetState(self, request: state_pb2.GetStateRequest, context: grpc.ServicerContext) -> Any:
-        data, etag = self._call(context, lambda: self.rt.get_state(request.store_name, request.key))
-        return state_pb2.GetStateResponse(data=data, etag=etag)
+        scope = self._scope(context)
+        entry = self._call(context, lambda: self.rt.state.get(request.store_name, request.key, scope))
+        return state_pb2.GetStateResponse(data=entry.value, etag=entry.etag, metadata=entry.metadata)
 
     def GetBulkState(self, request: state_pb2.GetBulkStateRequest, context: grpc.ServicerContext) -> Any:
-        def run() -> Any:
-            self.rt.check_store(request.store_name)
-            items = []
-            for key in request.keys:
-                try:
-                    data, etag = self.rt.get_state(request.store_name, key)
-                    items.append(state_pb2.BulkStateItem(key=key, data=data, etag=etag))
-                except errors.DaprError as exc:
-                    if exc.error_code == "ERR_MALFORMED_REQUEST":
-                        raise
-                    items.append(state_pb2.BulkStateItem(key=key, error=exc.message))
-            return state_pb2.GetBulkStateResponse(items=items)
-        return self._call(context, run)
+        scope = self._scope(context)
+        keys = list(request.keys)
+        entries = self._call(context, lambda: self.rt.state.bulk_get(request.store_name, keys, scope))
+        return state_pb2.GetBulkStateResponse(items=[
+            state_pb2.BulkStateItem(key=key, data=e.value, etag=e.etag, metadata=e.metadata)
+            for key, e in zip(keys, entries, strict=True)])
 
     def SaveState(self, request: state_pb2.SaveStateRequest, context: grpc.ServicerContext) -> Any:
-        self._call(context, lambda: self.rt.save_state(request.store_name, [_set_op(s) for s in request.states]))
+        scope = self._scope(context)
+        self._call(context, lambda: self.rt.state.save(request.store_name, [_set_op(s) for s in request.states],
+                                                       scope))
         return empty_pb2.Empty()
 
     def DeleteState(self, request: state_pb2.DeleteStateRequest, context: grpc.ServicerContext) -> Any:
+        scope = self._scope(context)
         etag = request.etag.value if request.HasField("etag") and request.etag.value else None
-        self._call(context, lambda: self.rt.delete_state(request.store_name, request.key, etag))
+        self._call(context, lambda: self.rt.state.delete(request.store_name, request.key, etag, scope))
         return empty_pb2.Empty()
 
     def DeleteBulkState(self, request: state_pb2.DeleteBulkStateRequest, context: grpc.ServicerContext) -> Any:
-        def run() -> None:
-            self.rt.check_store(request.store_name)
-            for item in request.states:
-                etag = item.etag.value if item.HasField("etag") and item.etag.value else None
-                self.rt.delete_state(request.store_name, item.key, etag)
-        self._call(context, run)
+        scope = self._scope(context)
+        items = [(item.key, item.etag.value if item.HasField("etag") and item.etag.value else None)
+                 for item in request.states]
+        self._call(context, lambda: self.rt.state.bulk_delete(request.store_name, items, scope))
         return empty_pb2.Empty()
 
     def ExecuteStateTransaction(self, request: state_pb2.ExecuteStateTransactionRequest,
                                 context: grpc.ServicerContext) -> Any:
+        scope = self._scope(context)
         ops = [(op.operationType, _set_op(op.request)) for op in request.operations]
-        self._call(context, lambda: self.rt.transaction(request.storeName, ops))
+        self._call(context, lambda: self.rt.state.transaction(request.storeName, ops, scope))
         return empty_pb2.Empty()
 
     # ---- secrets --------------------------------------------------------------------------------
     def GetSecret(self, request: secret_pb2.GetSecretRequest, context: grpc.ServicerContext) -> Any:
-        data = self._call(context, lambda: self.rt.get_secret(request.store_name, request.key))
+        data = self._call(context, lambda: self.rt.get_secret(request.store_name, request.key, dict(request.metadata)))
         return secret_pb2.GetSecretResponse(data=data)
 
     def GetBulkSecret(self, request: secret_pb2.GetBulkSecretRequest, context: grpc.ServicerContext) -> Any:
-        data = self._call(context, lambda: self.rt.bulk_secrets(request.store_name))
+        data = self._call(context, lambda: self.rt.bulk_secrets(request.store_name, dict(request.metadata)))
         return secret_pb2.GetBulkSecretResponse(
             data={name: secret_pb2.SecretResponse(secrets=keys) for name, keys in data.items()})
 
@@ -237,9 +239,7 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
                     pubsub_name=s.pubsubname, topic=s.topic, metadata=s.metadata,
                     dead_letter_topic=s.dead_letter_topic,
                     rules=metadata_pb2.PubsubSubscriptionRules(rules=[
-                        *(metadata_pb2.PubsubSubscriptionRule(match=r.match, path=r.path) for r in s.rules),
-                        *([metadata_pb2.PubsubSubscriptionRule(path=s.default_route)] if s.default_route else []),
-                    ]),
+                        metadata_pb2.PubsubSubscriptionRule(path=s.default_route)]),
                     type=(metadata_pb2.PubsubSubscriptionType.DECLARATIVE if s.declarative
                           else metadata_pb2.PubsubSubscriptionType.PROGRAMMATIC))
                 for s in rt.subscriptions],

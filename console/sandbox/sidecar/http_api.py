@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from console.sandbox.sidecar import errors, http_blocks
+from console.sandbox.sidecar.invoke import with_trace
 from console.sandbox.sidecar.runtime import CAPABILITIES, RUNTIME_VERSION, Runtime
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ def _metadata_json(rt: Runtime) -> dict[str, object]:
         "subscriptions": [{
             "pubsubname": s.pubsubname, "topic": s.topic, "metadata": s.metadata,
             "deadLetterTopic": s.dead_letter_topic,
-            "rules": [{"match": r.match, "path": r.path} for r in s.rules]
-            + ([{"match": "", "path": s.default_route}] if s.default_route else []),
+            "rules": [{"match": "", "path": s.default_route}],
             "type": "DECLARATIVE" if s.declarative else "PROGRAMMATIC",
         } for s in rt.subscriptions],
         "extended": {"daprRuntimeVersion": RUNTIME_VERSION, "sandbox": "true"},
@@ -123,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(errors.DaprError(errors.C.INTERNAL, 500, f"internal error: {exc}", "ERR_INTERNAL"))
 
     def _invoke(self, app_id: str, method: str, query: str, body: bytes) -> None:
-        headers = [(k, v) for k, v in self.headers.items()]
+        headers = with_trace(list(self.headers.items()), from_grpc=False)
         result = self.rt.invoker.invoke(app_id, method, self.command, query, headers, body)
         passthrough = [(k, v) for k, v in result.headers
                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-type",

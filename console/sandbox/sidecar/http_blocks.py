@@ -36,11 +36,15 @@ def _with_state_status(err: errors.DaprError) -> errors.DaprError:
 
 
 def _set_op(item: dict[str, Any]) -> SetOp:
+    """A state item of the HTTP API (`key`, `value`, `etag`, `options`, `metadata`) as daprd decodes it."""
+    if not isinstance(item, dict) or not item.get("key"):
+        raise errors.DaprError(grpc.StatusCode.INVALID_ARGUMENT, 400, '"key" is a required field',
+                               "ERR_MALFORMED_REQUEST")
     options = item.get("options") or {}
     ttl = (item.get("metadata") or {}).get("ttlInSeconds")
-    return SetOp(key=str(item.get("key", "")), value=json.dumps(item.get("value"), separators=(",", ":")).encode(),
+    return SetOp(key=str(item["key"]), value=json.dumps(item.get("value"), separators=(",", ":")).encode(),
                  etag=str(item["etag"]) if item.get("etag") else None,
-                 first_write=options.get("concurrency") == "first-write",
+                 concurrency=str(options.get("concurrency") or ""), consistency=str(options.get("consistency") or ""),
                  ttl_seconds=int(ttl) if ttl is not None else None)
 
 
@@ -51,39 +55,47 @@ def _decoded(data: bytes) -> Any:
         return data.decode(errors="replace")
 
 
+def _metadata_headers(metadata: dict[str, str]) -> list[tuple[str, str]]:
+    """setResponseMetadataHeaders: each response metadata entry as a `metadata.<key>` header."""
+    return [(f"metadata.{k}", v) for k, v in metadata.items()]
+
+
 def state(rt: Runtime, method: str, rest: str, headers: dict[str, str], body: bytes) -> Answer:
     """/v1.0/state/<store>[/<key> | /bulk | /transaction]."""
     store, _, key = rest.partition("/")
     store, key = unquote(store), unquote(key)
+    api = rt.state
     try:
         if method == "POST" and key == "":
+            api.check_store(store, http=True)
             items = json.loads(body or b"[]")
             if not isinstance(items, list):
                 raise TypeError("expected a JSON array of state items")
-            rt.save_state(store, [_set_op(i) for i in items])
+            api.save(store, [_set_op(i) for i in items], http=True)
             return 204, b"", []
         if method == "POST" and key == "bulk":
-            rt.check_store(store)
+            keys = [str(k) for k in json.loads(body or b"{}").get("keys", [])]
             out = []
-            for k in json.loads(body or b"{}").get("keys", []):
-                data, etag = rt.get_state(store, str(k))
-                entry: dict[str, Any] = {"key": k}
-                if data:
-                    entry.update(data=_decoded(data), etag=etag)
-                out.append(entry)
+            for k, entry in zip(keys, api.bulk_get(store, keys, http=True), strict=True):
+                item: dict[str, Any] = {"key": k}
+                if entry.value:
+                    item.update(data=_decoded(entry.value), etag=entry.etag)
+                if entry.metadata:
+                    item["metadata"] = entry.metadata
+                out.append(item)
             return 200, json.dumps(out).encode(), _JSON
         if method == "POST" and key == "transaction":
             ops = [(str(op.get("operation")), _set_op(op.get("request") or {}))
                    for op in json.loads(body or b"{}").get("operations", [])]
-            rt.transaction(store, ops)
+            api.transaction(store, ops, http=True)
             return 204, b"", []
         if method == "GET" and key:
-            data, etag = rt.get_state(store, key)
-            if not data:
+            entry = api.get(store, key, http=True)
+            if not entry.value:
                 return 204, b"", []
-            return 200, data, [("etag", etag), *_JSON]
+            return 200, entry.value, [("etag", entry.etag), *_metadata_headers(entry.metadata), *_JSON]
         if method == "DELETE" and key:
-            rt.delete_state(store, key, headers.get("if-match") or None)
+            api.delete(store, key, headers.get("if-match") or None, http=True)
             return 204, b"", []
     except (ValueError, TypeError, AttributeError) as exc:
         raise _malformed(exc) from None

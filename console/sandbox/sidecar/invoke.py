@@ -7,6 +7,14 @@ is the name resolution, and we call the target app's port directly. Answers with
 are passed back as they are; other statuses are failures for the retry policy and, once it gives
 up, the callee's last status, headers and body go back to the caller unchanged. Transport
 failures become ERR_DIRECT_INVOKE ("failed to invoke, id: <id>, err: ...").
+The callee gets the headers daprd adds on the way (pkg/messaging/direct_messaging.go):
+`dapr-caller-app-id`, `dapr-callee-app-id` and `dapr-caller-namespace` (set by daprd, whatever the
+caller sent), and `X-Forwarded-For` / `X-Forwarded-Host` / `Forwarded` (appended to the caller's):
+the host address is the sidecar's, 127.0.0.1 here (daprd's pod IP; DAPR_HOST_IP overrides it in
+both), the host name the machine's (the pod's). And the traceparent daprd's HTTP channel gives the
+app (pkg/messaging/v1/util.go InternalMetadataToHTTPHeader): an HTTP caller's own traceparent as is,
+or daprd's new span when it sent none; for a gRPC caller always daprd's span, a child of the
+caller's (same trace id, a new span id).
 Docs: https://docs.dapr.io/reference/api/service_invocation_api/
 """
 
@@ -14,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +32,7 @@ import httpx
 
 from console.sandbox.sidecar import errors
 from console.sandbox.sidecar.callscope import CallScope
+from console.sandbox.sidecar.cloudevents import child_traceparent
 from console.sandbox.sidecar.policies import TRUST_DOMAIN, Policies
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, StatusError
 
@@ -30,7 +41,26 @@ log = logging.getLogger(__name__)
 # Headers that describe one hop, never forwarded (RFC 7230 6.1), plus daprd's own routing headers.
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length", "dapr-app-id", "dapr-api-token"}
+# Set by daprd from its own identity: a caller cannot choose them.
+CALLER_HEADERS = ("dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace")
 DEFAULT_TIMEOUT_S = 60.0
+
+
+def with_trace(headers: list[tuple[str, str]], *, from_grpc: bool) -> list[tuple[str, str]]:
+    """The caller's headers with the traceparent daprd hands the callee (see the module docstring)."""
+    given = next((v for k, v in headers if k.lower() == "traceparent"), None)
+    if given and not from_grpc:
+        return headers
+    return [*((k, v) for k, v in headers if k.lower() != "traceparent"), ("traceparent", child_traceparent(given))]
+
+
+def _forwarded(caller: str, callee: str, namespace: str) -> list[tuple[str, str]]:
+    """addCallerAndCalleeAppIDHeaderToMetadata and addForwardedHeadersToMetadata."""
+    address, host = os.environ.get("DAPR_HOST_IP") or "127.0.0.1", socket.gethostname()
+    quoted = f'"[{address}]"' if ":" in address else address  # RFC 7239: IPv6 quoted and bracketed
+    return [("dapr-caller-app-id", caller), ("dapr-callee-app-id", callee), ("dapr-caller-namespace", namespace),
+            ("X-Forwarded-For", address), ("X-Forwarded-Host", host),
+            ("Forwarded", f"for={quoted};by={quoted};host={host}")]
 
 
 @dataclass(frozen=True)
@@ -108,7 +138,8 @@ class Invoker:
         Raises DaprError (ERR_DIRECT_INVOKE) when the app cannot be reached at all.
         """
         policy = self.resiliency.app_policy(app_id)
-        fwd = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        fwd = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in CALLER_HEADERS]
+        fwd += _forwarded(self.caller, app_id, self.namespace)
 
         operation = method.split("?", 1)[0]
 
@@ -135,7 +166,7 @@ class Invoker:
             return result
 
         try:
-            return policy.run(attempt, stop=call.done if call is not None else None)
+            return policy.run(attempt, stop=call)
         except StatusError as exc:
             return exc.result
         except httpx.TimeoutException:

@@ -5,6 +5,15 @@ Behaves like components-contrib's Kafka component (common/component/kafka/produc
 partition, and every metadata entry is also written as a Kafka header. The producer is created
 lazily and re-created after failures so a sidecar started while the broker is down still comes
 up, and publishing after a broker restart works.
+
+Topics are never created by a publish. The cluster's Kafka has auto.create.topics.enable=false,
+so sarama's producer fails on an undeclared topic with "kafka server: Request was for a topic or
+partition that does not exist on this broker" (ErrUnknownTopicOrPartition), which daprd's
+Resiliency then retries. tansu creates any topic a producer asks metadata for, so before the first
+send to a topic the sidecar lists the broker's topics (a metadata request for all topics, which
+creates nothing) and refuses a topic that is not there the same way; topics seen are remembered
+until a send fails (a broker restarted with empty storage has lost them), so the check costs one
+request per new topic, not one per message.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from console.sandbox.sidecar.topicscopes import TopicScopes
@@ -21,6 +30,7 @@ from console.sandbox.sidecar.topicscopes import TopicScopes
 log = logging.getLogger(__name__)
 
 DEFAULT_ATTEMPT_TIMEOUT_S = 10.0  # sarama's Producer.Timeout, daprd's bound when no policy applies
+UNKNOWN_TOPIC = "kafka server: Request was for a topic or partition that does not exist on this broker"
 
 
 class PublishError(Exception):
@@ -61,6 +71,30 @@ class Producer:
         self.settings = settings
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
+        self._topics: frozenset[str] = frozenset()  # topics the broker had when last asked
+        self._admin: KafkaAdminClient | None = None
+        self._admin_lock = threading.Lock()
+
+    def _require_topic(self, topic: str, timeout_s: float) -> None:
+        """PublishError(UNKNOWN_TOPIC) unless the broker has `topic`; asks only for topics not seen yet."""
+        if topic in self._topics:
+            return
+        ms = int(timeout_s * 1000)
+        with self._admin_lock:
+            try:
+                if self._admin is None:
+                    self._admin = KafkaAdminClient(
+                        bootstrap_servers=self.settings.bootstrap, client_id=f"{self.settings.client_id}-metadata",
+                        request_timeout_ms=max(ms, 1000), api_version_auto_timeout_ms=ms,
+                        reconnect_backoff_max_ms=500)
+                self._topics = frozenset(self._admin.list_topics())
+            except Exception as exc:  # kafka-python raises KafkaError subclasses and plain timeouts
+                admin, self._admin = self._admin, None
+                if admin is not None:
+                    admin.close()
+                raise PublishError(f"{type(exc).__name__}: {exc}") from None
+        if topic not in self._topics:
+            raise PublishError(UNKNOWN_TOPIC)
 
     def _client(self, timeout_s: float) -> KafkaProducer:
         with self._lock:
@@ -81,6 +115,7 @@ class Producer:
             return self._producer
 
     def _reset(self) -> None:
+        self._topics = frozenset()  # the broker may have restarted without them: ask again
         with self._lock:
             producer, self._producer = self._producer, None
         if producer is not None:
@@ -92,6 +127,7 @@ class Producer:
     def send(self, topic: str, value: bytes, metadata: dict[str, str], timeout_s: float | None) -> tuple[int, int]:
         """Publish one message and wait for the broker's ack; returns (partition, offset)."""
         timeout = timeout_s or DEFAULT_ATTEMPT_TIMEOUT_S
+        self._require_topic(topic, timeout)
         key, partition = message_key_and_partition(metadata)
         headers = [(k, v.encode()) for k, v in metadata.items()]
         try:
@@ -108,6 +144,10 @@ class Producer:
     def close(self) -> None:
         with self._lock:
             producer, self._producer = self._producer, None
+        with self._admin_lock:
+            admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
         if producer is not None:
             producer.flush(timeout=5)
             producer.close(timeout=5)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from console.sandbox.sidecar.callscope import Stop
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -189,7 +191,7 @@ class Policy:
     breaker: CircuitBreaker | None = None
     target: str = ""
 
-    def run(self, operation: Callable[[float | None], T], stop: threading.Event | None = None) -> T:
+    def run(self, operation: Callable[[float | None], T], stop: Stop | None = None) -> T:
         """Call `operation(timeout_seconds)` until it succeeds or the policy gives up.
 
         The operation enforces the per-attempt timeout itself (socket/future timeouts), since a
@@ -241,7 +243,7 @@ class Resiliency:
         self.breaker_specs: dict[str, dict[str, Any]] = {}
         self.apps: dict[str, dict[str, Any]] = {}
         self.components: dict[str, dict[str, Any]] = {}
-        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
         for spec in specs:
             try:
@@ -291,21 +293,21 @@ class Resiliency:
             log.warning("unknown timeout policy", extra={"policy": ref})
             return None
 
-    def _breaker(self, scope: str, ref: str | None) -> CircuitBreaker | None:
+    def _breaker(self, instance: str, ref: str | None) -> CircuitBreaker | None:
+        """The breaker instance for `instance`, created from the `ref` template on first use."""
         if not ref or ref not in self.breaker_specs:
             return None
         with self._lock:
-            key = (scope, ref)
-            if key not in self._breakers:
+            if instance not in self._breakers:
                 spec = self.breaker_specs[ref] or {}
-                self._breakers[key] = CircuitBreaker(
-                    name=f"{scope}/{ref}",
+                self._breakers[instance] = CircuitBreaker(
+                    name=f"{ref}-{instance}",
                     max_requests=int(spec.get("maxRequests", 1)),
                     interval=parse_duration(spec.get("interval", "0s")),
                     timeout=parse_duration(spec.get("timeout", "60s")),
                     trip=str(spec.get("trip", "consecutiveFailures > 5")),
                 )
-            return self._breakers[key]
+            return self._breakers[instance]
 
     def _policy(self, scope: str, target: dict[str, Any] | None, defaults: tuple[str, ...]) -> Policy:
         target = target or {}
@@ -316,7 +318,8 @@ class Resiliency:
         timeout = self._timeout(target.get("timeout"))
         if timeout is None:
             timeout = next((self.timeouts[d] for d in ("DefaultTimeoutPolicy",) if d in self.timeouts), None)
-        return Policy(timeout=timeout, retry=retry, breaker=self._breaker(scope, target.get("circuitBreaker")),
+        return Policy(timeout=timeout, retry=retry,
+                      breaker=self._breaker(f"{scope}/{target.get('circuitBreaker')}", target.get("circuitBreaker")),
                       target=scope)
 
     def app_policy(self, app_id: str) -> Policy:
@@ -324,12 +327,30 @@ class Resiliency:
         return self._policy(f"app:{app_id}", self.apps.get(app_id),
                             ("DefaultAppRetryPolicy", "DefaultRetryPolicy"))
 
-    def component_policy(self, name: str, direction: str) -> Policy:
-        """targets.components.<name>.outbound|inbound."""
-        spec = (self.components.get(name) or {}).get(direction)
-        defaults = (f"DefaultComponent{direction.title()}RetryPolicy", "DefaultComponentRetryPolicy",
-                    "DefaultRetryPolicy")
-        return self._policy(f"component:{name}:{direction}", spec, defaults)
+    def component_policy(self, name: str, direction: str, component_type: str) -> Policy:
+        """daprd's ComponentOutboundPolicy / ComponentInboundPolicy (pkg/resiliency/resiliency.go).
+
+        A component named under targets.components gets exactly what its `outbound`/`inbound`
+        section names (nothing when that section is absent); any other component gets the
+        Default<Type>Component<Direction>…, DefaultComponent<Direction>…, DefaultComponent… or
+        Default… policies, the most specific that exists, for each of retry, timeout and breaker.
+        `component_type` is daprd's ComponentType: Pubsub, Statestore, Secretstore. The breaker
+        instance is keyed by the component's name alone, so both directions share one, as in daprd.
+        """
+        where = f"component[{name}] {'output' if direction == 'outbound' else 'input'}"
+        if name in self.components:
+            spec = (self.components.get(name) or {}).get(direction) or {}
+            retry_ref, timeout_ref, breaker_ref = spec.get("retry"), spec.get("timeout"), spec.get("circuitBreaker")
+        else:
+            levels = (f"{component_type}Component{direction.title()}", f"Component{direction.title()}", "Component", "")
+            retry_ref = next((f"Default{lv}RetryPolicy" for lv in levels if f"Default{lv}RetryPolicy" in self.retries),
+                             None)
+            timeout_ref = next((f"Default{lv}TimeoutPolicy" for lv in levels
+                                if f"Default{lv}TimeoutPolicy" in self.timeouts), None)
+            breaker_ref = next((f"Default{lv}CircuitBreakerPolicy" for lv in levels
+                                if f"Default{lv}CircuitBreakerPolicy" in self.breaker_specs), None)
+        return Policy(timeout=self._timeout(timeout_ref), retry=self.retries.get(retry_ref) if retry_ref else None,
+                      breaker=self._breaker(f"component:{name}", breaker_ref), target=where)
 
     def describe(self) -> list[str]:
         """Names for logs/metadata."""

@@ -1,10 +1,12 @@
-"""Dapr resources the sidecar reads from YAML: Component, Subscription and Resiliency CRs.
+"""Resources the sidecar reads from YAML: Dapr's Component, Subscription, Resiliency and Configuration
+CRs, and the Kubernetes objects that decide what the app's ServiceAccount may read (rbac.py).
 
-daprd in self-hosted mode loads every file under --resources-path and keeps the documents whose
-`scopes` list is empty or names its app-id; we do the same over the whole tree (kustomize/base
-holds multi-document files and unrelated kinds, which are skipped). Lenient like daprd: a broken
-document is logged and skipped. The supervisor's strict loader (`console/sandbox/manifests.py`)
-reads only what it creates itself, the topics.
+daprd loads the documents whose `scopes` list is empty or names its app-id; we do the same over
+the whole tree (kustomize/base holds multi-document files and unrelated kinds, which are skipped).
+Lenient like daprd: a broken document is logged and skipped. What daprd would refuse to start with
+and the sandbox cannot serve (a declarative Subscription with CEL route rules) is collected in
+`refusals`, for the command line to report. The supervisor's strict loader
+(`console/sandbox/manifests.py`) reads only what it creates itself, the topics.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from console.sandbox.sidecar.routing import matches
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class Component:
     type: str
     version: str = "v1"
     metadata: dict[str, str] = field(default_factory=dict)
+    ignore_errors: bool = False  # spec.ignoreErrors: daprd starts without a component that fails to load
 
     @property
     def kind(self) -> str:
@@ -38,6 +39,8 @@ class Component:
 
 @dataclass(frozen=True)
 class RouteRule:
+    """A `routes.rules` entry, as the supervisor's manifest loader reads it; the sidecar refuses them."""
+
     match: str
     path: str
 
@@ -83,34 +86,36 @@ class BulkSubscribe:
 
 @dataclass(frozen=True)
 class Subscription:
-    """A declarative subscription (dapr.io/v2alpha1 routes, or v1alpha1 `route`)."""
+    """A subscription with one route (routes.default, or v1alpha1 `route`): rules are not implemented."""
 
     name: str
     pubsubname: str
     topic: str
     default_route: str
-    rules: tuple[RouteRule, ...] = ()
     dead_letter_topic: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     declarative: bool = True
     bulk: BulkSubscribe = field(default_factory=BulkSubscribe)
-
-    def route_for(self, event: dict[str, Any]) -> str | None:
-        """The path for an event: first matching rule, else the default (None: no route, skip)."""
-        for rule in self.rules:
-            if matches(rule.match, event):
-                return rule.path
-        return self.default_route or None
 
 
 @dataclass
 class Resources:
     """Everything loaded for one app-id."""
 
-    components: list[Component] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)  # in scope for the app-id
+    declared_kinds: set[str] = field(default_factory=set)  # building blocks declared for any app
     subscriptions: list[Subscription] = field(default_factory=list)
     resiliency_specs: list[dict[str, Any]] = field(default_factory=list)
     configurations: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> spec
+    kubernetes: list[dict[str, Any]] = field(default_factory=list)  # Deployments and RBAC objects
+    refusals: list[str] = field(default_factory=list)  # what the sidecar will not start with
+
+
+ROUTE_RULES_REFUSED = ("routes.rules (CEL route rules) are not implemented by the dev sidecar; use one "
+                       "routes.default per subscription (see console/sandbox/sidecar/README.md)")
+KUBERNETES_KINDS = {("apps/", "Deployment"), ("apps/", "StatefulSet"), ("rbac.authorization.k8s.io/", "Role"),
+                    ("rbac.authorization.k8s.io/", "RoleBinding"), ("rbac.authorization.k8s.io/", "ClusterRole"),
+                    ("rbac.authorization.k8s.io/", "ClusterRoleBinding")}
 
 
 def _in_scope(doc: dict[str, Any], app_id: str) -> bool:
@@ -127,21 +132,22 @@ def _flatten_metadata(items: Any) -> dict[str, str]:
     return out
 
 
-def _subscription(doc: dict[str, Any]) -> Subscription | None:
+def _subscription(doc: dict[str, Any], refusals: list[str]) -> Subscription | None:
     spec = doc.get("spec") or {}
     routes = spec.get("routes") or {}
     default = routes.get("default") or spec.get("route") or ""
-    rules = tuple(RouteRule(str(r.get("match", "")), str(r.get("path", ""))) for r in routes.get("rules") or [])
-    if not spec.get("pubsubname") or not spec.get("topic") or not (default or rules):
-        log.warning("skipping Subscription without pubsubname/topic/route",
-                    extra={"subscription": doc.get("metadata", {}).get("name")})
+    name = str((doc.get("metadata") or {}).get("name", ""))
+    if routes.get("rules"):
+        refusals.append(f"subscription {name}: {ROUTE_RULES_REFUSED}")
+        return None
+    if not spec.get("pubsubname") or not spec.get("topic") or not default:
+        log.warning("skipping Subscription without pubsubname/topic/route", extra={"subscription": name})
         return None
     return Subscription(
-        name=str(doc.get("metadata", {}).get("name", "")),
+        name=name,
         pubsubname=str(spec["pubsubname"]),
         topic=str(spec["topic"]),
         default_route=str(default),
-        rules=rules,
         dead_letter_topic=str(spec.get("deadLetterTopic") or ""),
         metadata={str(k): str(v) for k, v in (spec.get("metadata") or {}).items()},
         bulk=BulkSubscribe.parse(spec.get("bulkSubscribe")),
@@ -164,20 +170,28 @@ def load(resources_path: Path, app_id: str) -> Resources:
             log.warning("skipping unreadable YAML file", extra={"path": str(path), "error": str(exc)})
             continue
         for doc in docs:
-            if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("dapr.io/"):
+            if not isinstance(doc, dict):
                 continue
-            if not _in_scope(doc, app_id):
+            api, kind = str(doc.get("apiVersion", "")), doc.get("kind")
+            if any(api.startswith(group) and kind == k for group, k in KUBERNETES_KINDS):
+                res.kubernetes.append(doc)
                 continue
-            kind = doc.get("kind")
+            if not api.startswith("dapr.io/"):
+                continue
             name = str((doc.get("metadata") or {}).get("name", ""))
             spec = doc.get("spec") or {}
+            if kind == "Component":
+                res.declared_kinds.add(str(spec.get("type", "")).split(".", 1)[0])
+            if not _in_scope(doc, app_id):
+                continue
             if kind == "Component":
                 res.components.append(Component(
                     name=name, type=str(spec.get("type", "")), version=str(spec.get("version", "v1")),
                     metadata=_flatten_metadata(spec.get("metadata")),
+                    ignore_errors=str(spec.get("ignoreErrors", "")).lower() == "true",
                 ))
             elif kind == "Subscription":
-                sub = _subscription(doc)
+                sub = _subscription(doc, res.refusals)
                 if sub is not None:
                     res.subscriptions.append(sub)
             elif kind == "Resiliency":

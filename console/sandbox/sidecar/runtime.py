@@ -15,34 +15,36 @@ from typing import Any
 
 import httpx
 from dapr.proto.runtime.v1 import jobs_pb2
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from console.sandbox.sidecar import cloudevents, errors
 from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.callscope import CallScope
+from console.sandbox.sidecar.components import app_components
 from console.sandbox.sidecar.invoke import Invoker, Registry
 from console.sandbox.sidecar.jobs import JobStore
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
 from console.sandbox.sidecar.policies import Policies
+from console.sandbox.sidecar.protojson import value_json
+from console.sandbox.sidecar.rbac import SecretAccess
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, parse_duration
-from console.sandbox.sidecar.resources import Component, Resources, Subscription
-from console.sandbox.sidecar.secrets import FileSecretStore, SecretLookupError
-from console.sandbox.sidecar.statestore import DeleteOp, SetOp, SqlStateStore, open_store
+from console.sandbox.sidecar.resources import Resources, Subscription
+from console.sandbox.sidecar.secrets import FileSecretStore, KubernetesSecretStore, SecretLookupError
+from console.sandbox.sidecar.state_api import StateApi
+from console.sandbox.sidecar.statestore import open_store
 from console.sandbox.sidecar.subscriber import Subscriber, parse_programmatic
 from console.sandbox.sidecar.topicscopes import TopicScopes
 
 log = logging.getLogger(__name__)
 
-RUNTIME_VERSION = "1.16.0-sandbox"
+# The daprd release the cluster pins (kustomize/operators/versions.env); "+sandbox" is semver build
+# metadata, so version comparisons treat the sidecar as that release.
+DAPR_VERSION = "1.18.3"
+RUNTIME_VERSION = f"{DAPR_VERSION}+sandbox"
 NAMESPACE = "todo-app"
 DEFAULT_CONFIG = "todo-config"
-SEPARATOR = "||"
 ASSIGN_WAIT_S = 10.0
-DEFAULT_COMPONENTS = (
-    Component("kafka-pubsub", "pubsub.kafka", metadata={"consumerGroup": "{appID}"}),
-    Component("statestore", "state.postgresql", version="v2"),
-    Component("secretstore", "secretstores.kubernetes"),
-)
+APP_PROTOCOLS = ("http",)  # daprd also speaks grpc, grpcs, https, h2c to apps; the sidecar does not
 CAPABILITIES = {"state": ["ETAG", "TRANSACTIONAL", "TTL"], "pubsub": [], "secretstores": []}
 
 
@@ -61,6 +63,7 @@ class Options:
     registry: Path | None = None
     database_url: str | None = None
     config: str | None = None  # the Configuration CR to apply (daprd's --config / dapr.io/config)
+    app_protocol: str = "http"
 
 
 def _parse_bool(text: str) -> bool:
@@ -81,8 +84,14 @@ class Runtime:
     def __post_init__(self) -> None:
         o = self.options
         self.app_id = o.app_id
+        if o.app_protocol not in APP_PROTOCOLS:
+            raise RuntimeError(f"app protocol {o.app_protocol} is not implemented by the dev sidecar: it calls its "
+                               "app over HTTP only (no gRPC AppCallback; see console/sandbox/sidecar/README.md)")
         self.resiliency = Resiliency(self.resources.resiliency_specs)
-        self.components = self._components()
+        access = SecretAccess.for_app(self.resources.kubernetes, self.app_id, NAMESPACE)
+        self.components, refusals = app_components(self.resources, builtin_secret_store=access.builtin_store)
+        if refusals or self.resources.refusals:
+            raise RuntimeError("; ".join([*refusals, *self.resources.refusals]))
         self.channel = AppChannel(o.app_port, self.stop)
         self.producers: dict[str, Producer] = {}
         self.kafka_settings: dict[str, KafkaSettings] = {}
@@ -98,10 +107,12 @@ class Runtime:
                 )
                 self.kafka_settings[comp.name] = settings
                 self.producers[comp.name] = Producer(settings)
-        self.state_stores = {c.name: c for c in self.components if c.kind == "state"}
-        self.secret_stores = {c.name for c in self.components if c.kind == "secretstores"}
-        self.store: SqlStateStore = open_store(o.state_dir, o.database_url)
-        self.secrets = FileSecretStore(o.secrets_file)
+        secrets_file = FileSecretStore(o.secrets_file)
+        self.secret_stores = {
+            c.name: KubernetesSecretStore(secrets_file, access, NAMESPACE, c.metadata.get("defaultNamespace", ""))
+            for c in self.components if c.kind == "secretstores"}
+        self.state = StateApi(self.app_id, NAMESPACE, {c.name: c for c in self.components if c.kind == "state"},
+                              open_store(o.state_dir, o.database_url), self.resiliency, self.stop)
         self.policies = Policies.from_configuration(self._configuration())
         self.invoker = Invoker(Registry(o.registry), self.resiliency, self.app_id, NAMESPACE, self.policies)
         self.jobs = JobStore(o.state_dir / "jobs.db", self.app_id, NAMESPACE, self._trigger_job)
@@ -122,15 +133,6 @@ class Runtime:
             return None
         log.info("configuration applied", extra={"config": name})
         return found[name]
-
-    def _components(self) -> list[Component]:
-        """Loaded components of the kinds we implement; the contract's names when none are declared."""
-        found = [c for c in self.resources.components if c.type == "pubsub.kafka"
-                 or c.kind in ("state", "secretstores")]
-        for default in DEFAULT_COMPONENTS:
-            if not any(c.kind == default.kind for c in found):
-                found.append(default)
-        return found
 
     def _expand(self, value: str) -> str:
         """daprd's metadata templates: {appID}, {podName} (one pod per app here), {namespace}."""
@@ -164,7 +166,7 @@ class Runtime:
         for name, subs_for in by_pubsub.items():
             subscriber = Subscriber(
                 app_id=self.app_id, pubsub=name, settings=self.kafka_settings[name], subscriptions=subs_for,
-                channel=self.channel, policy=self.resiliency.component_policy(name, "inbound"),
+                channel=self.channel, policy=self.resiliency.component_policy(name, "inbound", "Pubsub"),
                 producer=self.producers[name], stop=self.stop,
             )
             self.subscribers.append(subscriber)
@@ -209,7 +211,7 @@ class Runtime:
                 log.debug("producer close failed", exc_info=True)
         self.invoker.close()
         self.channel.close()
-        self.store.close()
+        self.state.backend.close()
 
     # ---- pub/sub -----------------------------------------------------------------------------
     def publish(self, pubsub: str, topic: str, data: bytes, content_type: str, metadata: dict[str, str],
@@ -253,112 +255,56 @@ class Runtime:
             payload = json.dumps(event, separators=(",", ":")).encode()
         if correlation_id and "x-correlation-id" not in md:
             md["x-correlation-id"] = correlation_id  # sandbox extension, see README
-        policy = self.resiliency.component_policy(pubsub, "outbound")
+        policy = self.resiliency.component_policy(pubsub, "outbound", "Pubsub")
         try:
             if call is None:  # HTTP publish: bounded by the sidecar's lifetime only
                 policy.run(lambda timeout: producer.send(topic, payload, md, timeout), stop=self.stop)
             else:
-                policy.run(lambda timeout: producer.send(topic, payload, md, call.bound(timeout)), stop=call.done)
+                policy.run(lambda timeout: producer.send(topic, payload, md, call.bound(timeout)), stop=call)
         except (PublishError, BreakerOpenError) as exc:
             log.warning("publish failed", extra={"pubsub": pubsub, "topic": topic, "error": str(exc)})
             raise errors.pubsub_publish(pubsub, topic, str(exc)) from None
 
-    # ---- state -------------------------------------------------------------------------------
-    def _state_key(self, store: str, key: str) -> str:
-        comp = self.state_stores.get(store)
-        if comp is None:
-            raise errors.state_store_not_found(store, self.app_id)
-        if SEPARATOR in key:
-            raise errors.state_illegal_key(key)
-        strategy = comp.metadata.get("keyPrefix", "appid")
-        if strategy.lower() == "none":
-            return key
-        if strategy.lower() == "name":
-            return f"{store}{SEPARATOR}{key}"
-        if strategy.lower() == "appid":
-            return f"{self.app_id}{SEPARATOR}{key}"
-        if strategy.lower() == "namespace":
-            return f"{NAMESPACE}.{self.app_id}{SEPARATOR}{key}"
-        return f"{strategy}{SEPARATOR}{key}"
-
-    def _uuid_etags(self, store: str) -> bool:
-        """state.postgresql v2 (and anything but v1) uses UUID ETags."""
-        return self.state_stores[store].version != "v1"
-
-    def check_store(self, store: str) -> None:
-        if store not in self.state_stores:
-            raise errors.state_store_not_found(store, self.app_id)
-
-    def get_state(self, store: str, key: str) -> tuple[bytes, str]:
-        full = self._state_key(store, key)
-        try:
-            value, etag = self.store.get(full)
-        except Exception as exc:
-            raise errors.state_get(key, store, str(exc)) from None
-        return value or b"", etag or ""
-
-    def save_state(self, store: str, ops: list[SetOp]) -> None:
-        self.check_store(store)
-        for op in ops:
-            if not op.key:
-                raise errors.state_key_empty()
-        prefixed = [SetOp(self._state_key(store, op.key), op.value, op.etag, op.first_write, op.ttl_seconds,
-                          self._uuid_etags(store)) for op in ops]
-        for op in prefixed:
-            try:
-                self.store.set(op)
-            except errors.StateStoreError as exc:
-                raise errors.state_save(store, exc) from None
-
-    def delete_state(self, store: str, key: str, etag: str | None) -> None:
-        full = self._state_key(store, key)
-        try:
-            self.store.delete(DeleteOp(full, etag, self._uuid_etags(store)))
-        except errors.StateStoreError as exc:
-            raise errors.state_delete(key, exc) from None
-
-    def transaction(self, store: str, ops: list[tuple[str, SetOp]]) -> None:
-        """ops: ("upsert", SetOp) or ("delete", SetOp-with-key-and-etag)."""
-        self.check_store(store)
-        converted: list[SetOp | DeleteOp] = []
-        for kind, op in ops:
-            full = self._state_key(store, op.key)
-            if kind == "upsert":
-                converted.append(SetOp(full, op.value, op.etag, op.first_write, op.ttl_seconds,
-                                       self._uuid_etags(store)))
-            elif kind == "delete":
-                converted.append(DeleteOp(full, op.etag, self._uuid_etags(store)))
-            else:
-                raise errors.state_operation_unsupported(kind)
-        try:
-            self.store.multi(converted)
-        except errors.StateStoreError as exc:
-            raise errors.state_transaction(exc) from None
-
     # ---- secrets -----------------------------------------------------------------------------
-    def get_secret(self, store: str, key: str) -> dict[str, str]:
-        if store not in self.secret_stores:
+    def _secret_store(self, store: str) -> KubernetesSecretStore:
+        """daprd's secretsValidateRequest: no store at all is "not configured", an unknown one "not found"."""
+        if not self.secret_stores:
+            raise errors.secret_store_not_configured()
+        found = self.secret_stores.get(store)
+        if found is None:
             raise errors.secret_store_not_found(store)
+        return found
+
+    def get_secret(self, store: str, key: str, metadata: dict[str, str] | None = None) -> dict[str, str]:
+        """pkg/api/universal/secrets.go GetSecret: scopes first, then the store under its outbound policy."""
+        component = self._secret_store(store)
         if not self.policies.may_read_secret(store, key):
             log.warning("secret denied by the Configuration's secret scopes", extra={"store": store, "key": key})
             raise errors.secret_denied(key, store)
+        policy = self.resiliency.component_policy(store, "outbound", "Secretstore")
         try:
-            return self.secrets.get(key)
-        except SecretLookupError as exc:
+            return policy.run(lambda _timeout: component.get(key, metadata or {}), stop=self.stop)
+        except (SecretLookupError, BreakerOpenError) as exc:
             raise errors.secret_get(key, store, str(exc)) from None
 
-    def bulk_secrets(self, store: str) -> dict[str, dict[str, str]]:
-        if store not in self.secret_stores:
-            raise errors.secret_store_not_found(store)
+    def bulk_secrets(self, store: str, metadata: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """GetBulkSecret: the store's whole list (a `list` on the API server), filtered by the secret scopes."""
+        component = self._secret_store(store)
+        policy = self.resiliency.component_policy(store, "outbound", "Secretstore")
         try:
-            return {k: v for k, v in self.secrets.bulk().items() if self.policies.may_read_secret(store, k)}
-        except SecretLookupError as exc:
-            raise errors.DaprError(errors.C.INTERNAL, 500,
-                                   f"failed getting secrets from secret store {store}: {exc}", "ERR_SECRET_GET") from None
+            found = policy.run(lambda _timeout: component.bulk(metadata or {}), stop=self.stop)
+        except (SecretLookupError, BreakerOpenError) as exc:
+            raise errors.bulk_secret_get(store, str(exc)) from None
+        return {k: v for k, v in found.items() if self.policies.may_read_secret(store, k)}
 
     # ---- jobs --------------------------------------------------------------------------------
     def _trigger_job(self, name: str, job: jobs_pb2.Job) -> bool:
-        """POST /job/<name> on the app, as daprd's HTTP channel TriggerJob does."""
+        """POST /job/<name> on the app (daprd's HTTP channel TriggerJob); True when the trigger is handled.
+
+        2xx is handled; so is 404, which daprd's scheduler streamer logs as an error and does not
+        retry (pkg/runtime/scheduler/internal/cluster/streamer.go invokeApp); anything else, or no
+        answer, is a failure for the job's failure policy.
+        """
         if not self.channel.ready.is_set() and not self.channel.wait_for_app():
             return False
         body = b""
@@ -366,7 +312,7 @@ class Runtime:
             if job.data.type_url == "type.googleapis.com/google.protobuf.Value":
                 value = struct_pb2.Value()
                 job.data.Unpack(value)
-                body = json_format.MessageToJson(value, indent=None).encode() if value.WhichOneof("kind") else b""
+                body = value_json(value)
             else:
                 body = job.data.value.strip()
         try:
@@ -375,6 +321,9 @@ class Runtime:
         except httpx.HTTPError as exc:
             log.warning("job trigger failed", extra={"job": name, "error": str(exc)})
             return False
-        ok = 200 <= resp.status_code <= 299
+        if resp.status_code == 404:
+            log.error("non-retriable error returned from app while processing triggered job %s. "
+                      "status code returned: 5", name)
+            return True
         log.info("job triggered", extra={"job": name, "status": resp.status_code})
-        return ok
+        return 200 <= resp.status_code <= 299

@@ -5,7 +5,10 @@ in the Component's version: v2 (kustomize/base) uses a random UUID ETag per writ
 ETag that is not a UUID as a mismatch; v1 uses numeric ETags (there the row's xmin, here a global
 counter) and rejects a non-uint32 ETag as invalid. Both: a write or delete whose ETag does not
 match the stored row is an ETag mismatch; first-write without an ETag only inserts ("no item was
-updated" when the key exists); last-write without an ETag upserts; `ttlInSeconds` expires rows.
+updated" when the key exists, a plain error that daprd's Resiliency retries); last-write without an
+ETag upserts; an unknown concurrency or consistency option is refused (components-contrib
+state.CheckRequestOptions); `ttlInSeconds` expires rows, and a get reports the expiry as
+`ttlExpireTime` metadata (RFC 3339, UTC), as state.postgresql's Get does.
 All sidecars share one database, so keys carry daprd's prefix ("<app-id>||<key>" by default).
 """
 
@@ -17,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +31,39 @@ TABLE = "dapr_sandbox_state"
 SEQ_TABLE = "dapr_sandbox_etag"
 
 
+FIRST_WRITE, LAST_WRITE = "first-write", "last-write"
+CONSISTENCIES = ("", "eventual", "strong")
+
+
 @dataclass(frozen=True)
 class SetOp:
     key: str
     value: bytes
     etag: str | None = None
-    first_write: bool = False
+    concurrency: str = ""  # "", first-write, last-write (anything else is refused by the store)
     ttl_seconds: int | None = None
     uuid_etags: bool = True  # state.postgresql v2; False: v1's numeric ETags
+    consistency: str = ""
+
+    @property
+    def first_write(self) -> bool:
+        return self.concurrency == FIRST_WRITE
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """A get's answer: empty value and ETag when the key is missing, `expires` a Unix time or None."""
+
+    value: bytes = b""
+    etag: str = ""
+    expires: float | None = None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """state.postgresql's GetResponse.Metadata: ttlExpireTime when the row expires."""
+        if self.expires is None:
+            return {}
+        return {"ttlExpireTime": datetime.fromtimestamp(int(self.expires), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 @dataclass(frozen=True)
@@ -42,6 +71,14 @@ class DeleteOp:
     key: str
     etag: str | None = None
     uuid_etags: bool = True
+
+
+def _check_options(op: SetOp) -> None:
+    """components-contrib state.CheckRequestOptions (validateConcurrencyOption, validateConsistencyOption)."""
+    if op.concurrency not in ("", FIRST_WRITE, LAST_WRITE):
+        raise StateStoreError(f"unrecognized concurrency model '{op.concurrency}'")
+    if op.consistency not in CONSISTENCIES:
+        raise StateStoreError(f"unrecognized consistency model '{op.consistency}'")
 
 
 def _parse_etag(etag: str, uuid_etags: bool) -> str:
@@ -54,7 +91,7 @@ def _parse_etag(etag: str, uuid_etags: bool) -> str:
             reason = "invalid UUID format" if valid_length else f"invalid UUID length: {len(etag)}"
             raise ETagMismatch(reason) from None  # Go's uuid.Parse wording
     if not etag.isdigit() or not 0 <= int(etag) < 2**32:
-        raise ETagInvalid(etag)
+        raise ETagInvalid(f'strconv.ParseUint: parsing "{etag}": invalid syntax')
     return str(int(etag))
 
 
@@ -97,19 +134,17 @@ class SqlStateStore:
         value = int(cur.fetchone()[0])
         return str(value % (2**32) or 1)  # stays a valid uint32, as postgres' xmin
 
-    def get(self, key: str) -> tuple[bytes | None, str | None]:
+    def get(self, key: str) -> StateEntry:
         with self._tx() as cur:
-            cur.execute(self._q(f"SELECT value, etag FROM {TABLE} WHERE key = ? AND (expires IS NULL OR expires > ?)"),
-                        (key, time.time()))
+            cur.execute(self._q(f"SELECT value, etag, expires FROM {TABLE} "
+                                "WHERE key = ? AND (expires IS NULL OR expires > ?)"), (key, time.time()))
             row = cur.fetchone()
         if row is None:
-            return None, None
-        return bytes(row[0]), str(row[1])
-
-    def bulk_get(self, keys: list[str]) -> list[tuple[bytes | None, str | None]]:
-        return [self.get(k) for k in keys]
+            return StateEntry()
+        return StateEntry(bytes(row[0]), str(row[1]), None if row[2] is None else float(row[2]))
 
     def _set(self, cur: Any, op: SetOp) -> None:
+        _check_options(op)
         now = time.time()
         expires = now + op.ttl_seconds if op.ttl_seconds and op.ttl_seconds > 0 else None
         expected = _parse_etag(op.etag, op.uuid_etags) if op.etag else None

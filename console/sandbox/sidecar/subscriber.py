@@ -43,7 +43,7 @@ from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
 from console.sandbox.sidecar.partitions import BatchLimits, PartitionWorkers
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
-from console.sandbox.sidecar.resources import BulkSubscribe, RouteRule, Subscription
+from console.sandbox.sidecar.resources import ROUTE_RULES_REFUSED, BulkSubscribe, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +99,20 @@ def parse_programmatic(body: Any) -> list[Subscription]:
     """The app's GET /dapr/subscribe answer.
 
     Items: {pubsubname, topic, route | routes, metadata, deadLetterTopic, bulkSubscribe} (daprd's
-    SubscriptionJSON in pkg/runtime/pubsub/subscriptions.go).
+    SubscriptionJSON in pkg/runtime/pubsub/subscriptions.go). An item with routes.rules is refused
+    (not started, with an error log): the sidecar does not evaluate CEL route rules.
     """
     subs = []
     for item in body if isinstance(body, list) else []:
         if not isinstance(item, dict) or not item.get("pubsubname") or not item.get("topic"):
             continue
         routes = item.get("routes") or {}
-        rules = tuple(RouteRule(str(r.get("match", "")), str(r.get("path", ""))) for r in routes.get("rules") or [])
+        if routes.get("rules"):
+            log.error("subscription refused", extra={"topic": item["topic"], "error": ROUTE_RULES_REFUSED})
+            continue
         subs.append(Subscription(
             name=f"programmatic-{item['topic']}", pubsubname=str(item["pubsubname"]), topic=str(item["topic"]),
-            default_route=str(routes.get("default") or item.get("route") or ""), rules=rules,
+            default_route=str(routes.get("default") or item.get("route") or ""),
             dead_letter_topic=str(item.get("deadLetterTopic") or ""),
             metadata={str(k): str(v) for k, v in (item.get("metadata") or {}).items()}, declarative=False,
             bulk=BulkSubscribe.parse(item.get("bulkSubscribe")),
@@ -325,13 +328,9 @@ class Subscriber:
         if cloudevents.has_expired(event):
             log.warning("dropping expired pub/sub event", extra={"id": event.get("id"), "topic": record.topic})
             return self.dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "expired"))
-        path = sub.route_for(event)
-        if path is None:
-            log.debug("no matching route; skipping", extra={"id": event.get("id"), "topic": record.topic})
-            return self.dead_letter_if_any(record, sub, metadata, Outcome("dropped", 0, None, "no matching route"))
         if not self.channel.ready.is_set() and not self.channel.wait_for_app():
             return False
-        return self._deliver(record, sub, metadata, event, data, path)
+        return self._deliver(record, sub, metadata, event, data, sub.default_route)
 
     def _deliver(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
                  event: dict[str, Any], data: bytes, path: str) -> bool:

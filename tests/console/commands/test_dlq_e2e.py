@@ -26,10 +26,11 @@ from console.sources.kafka import KafkaSource
 from console.sources.wiring import rendered_wiring
 from services.platform.events import CloudEvent
 from tests.console.commands.conftest import Console
-from tests.console.sandbox.sidecar.helpers import Request, StubApp, start_app, wait_until
 from tests.utils.dapr_apps import BASE, Ports, mesh
 from tests.utils.events import snapshot, task_event
 from tests.utils.required import missing
+from tests.utils.stub_apps import Request, StubApp, start_app
+from tests.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 DLQ, TOPIC, ROUTE = "task-events-dlq", "task-events", "/events/task-events"

@@ -21,7 +21,7 @@ from console.sandbox.broker import Broker
 from console.sandbox.ports import free_port
 from console.sources.kafka import KafkaSource
 from tests.console.commands.conftest import Console
-from tests.console.sandbox.sidecar.helpers import create_topics
+from tests.utils.kafka_topics import create_topics
 
 pytestmark = pytest.mark.broker
 FAST = ("--samples", "3", "--interval", "0.3", "--min-window", "0.5")

@@ -21,8 +21,9 @@ from console.sandbox.broker import Broker, BrokerError, start_tansu, tansu_binar
 from console.sandbox.ports import free_port
 from console.sources.health import SourceError
 from console.sources.kafka import KafkaSource
-from tests.console.sandbox.sidecar.helpers import create_topics, wait_until
+from tests.utils.kafka_topics import create_topics
 from tests.utils.required import require
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 TANSU = not os.environ.get("KAFKA_BOOTSTRAP")

@@ -16,10 +16,11 @@ from sqlalchemy import text
 from console.sandbox.broker import Broker
 from services.audit.main import build_app
 from services.platform.events import TOPIC_REMINDERS, TOPIC_TASK_EVENTS, TOPIC_TASK_UPDATES
-from tests.console.sandbox.sidecar.helpers import topic_reader, wait_until
 from tests.services.audit.conftest import make_settings
 from tests.utils.dapr_apps import Ports, Publisher, ServedApp, mesh, serve
 from tests.utils.events import reminder_scheduled, snapshot, task_event
+from tests.utils.kafka_topics import topic_reader
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from console.sandbox.ports import free_port
 from services.backend.main import build_app
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.services.backend.conftest import JWT_SECRET, make_settings
 from tests.utils.jwks import AUDIENCE, ISSUER, IdentityProvider, identity_provider
+from tests.utils.waiting import wait_until
 
 Auth = Callable[..., dict[str, str]]
 

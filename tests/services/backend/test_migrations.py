@@ -19,8 +19,8 @@ from sqlalchemy import text
 from services.backend.main import DATABASE
 from services.backend.models import Base
 from services.platform.database import MIGRATION_LOCK_KEY, Database
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.utils.postgres import PostgresServer, create_database
+from tests.utils.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 

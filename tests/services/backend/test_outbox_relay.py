@@ -31,8 +31,10 @@ from services.backend.models import OutboxEvent
 from services.platform.auth import mint_dev_token
 from services.platform.database import Database
 from services.platform.events import TOPICS
-from tests.console.sandbox.sidecar.helpers import Sandbox, make_sandbox, topic_reader, wait_until
 from tests.services.backend.conftest import JWT_SECRET, make_settings
+from tests.utils.kafka_topics import topic_reader
+from tests.utils.sidecars import Sandbox, make_sandbox
+from tests.utils.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.broker

@@ -27,7 +27,6 @@ from services.notification.main import build_app as build_notification
 from services.notification.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from services.platform.auth import mint_dev_token
 from services.platform.events import TOPIC_REMINDERS
-from tests.console.sandbox.sidecar.helpers import start_app, wait_until
 from tests.services.backend.conftest import JWT_SECRET
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
@@ -37,6 +36,8 @@ from tests.utils.dapr_apps import (
     serve,
 )
 from tests.utils.events import delivered, reminder_cancelled, reminder_scheduled
+from tests.utils.stub_apps import start_app
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"

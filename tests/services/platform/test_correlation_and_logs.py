@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from services.backend.main import build_app
 from services.platform import correlation
 from services.platform.logs import JsonFormatter, JsonLineFormatter
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.services.backend.conftest import make_settings
+from tests.utils.waiting import wait_until
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -18,18 +18,18 @@ from console.sandbox.broker import Broker
 from services.platform import correlation
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.settings import ServiceSettings
-from tests.console.sandbox.sidecar.helpers import Sandbox, Sidecar, StubApp, make_sandbox, start_app
+from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
-REPO = Path(__file__).resolve().parents[3]
-SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}}
+SECRETS = {"todo-db": {"url": "postgresql://todo@db/todo"}, "todo-internal": {"token": "internal-token"}}
 BOOT_SECRET = "jwt-secret-from-the-store-0123456789abcdef"
 pytestmark = pytest.mark.broker
 
 
 @pytest.fixture(scope="module")
 def sandbox(kafka_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = make_sandbox(tmp_path_factory.mktemp("gateway"), kafka_broker.bootstrap, {}, SECRETS)
-    sb.resources = REPO / "kustomize" / "base"
+    sb = make_sandbox(tmp_path_factory.mktemp("gateway"), kafka_broker.bootstrap, secrets=SECRETS,
+                      resources=PRODUCT_RESOURCES)
     yield sb
     sb.stop_all()
 
@@ -73,10 +73,12 @@ def test_state_with_first_write_etags(apps: tuple[StubApp, StubApp, Sidecar]) ->
 
 
 def test_secrets_come_through_the_secret_store(apps: tuple[StubApp, StubApp, Sidecar]) -> None:
-    gateway = gateway_for(apps[2])
-    assert gateway.get_secret_blocking("todo-db", "url") == "postgresql://todo@db/todo"
+    gateway = gateway_for(apps[2])  # the worker: its Role (kustomize/base/worker-role.yaml) names todo-internal only
+    assert gateway.get_secret_blocking("todo-internal", "token") == "internal-token"
     with pytest.raises(DaprCallError):
-        gateway.get_secret_blocking("todo-db", "password")
+        gateway.get_secret_blocking("todo-internal", "password")
+    with pytest.raises(DaprCallError, match="forbidden"):
+        gateway.get_secret_blocking("todo-db", "url")
     with pytest.raises(DaprCallError):
         gateway.get_secret_blocking("no-such-secret", "url")
     gateway.close()

@@ -15,10 +15,10 @@ from websockets.sync.client import ClientConnection, connect
 from services.platform.events import TOPIC_TASK_UPDATES
 from services.websocket.config import WebsocketSettings
 from services.websocket.main import build_app
-from tests.console.sandbox.sidecar.helpers import wait_until
 from tests.utils.dapr_apps import ServedApp, serve
 from tests.utils.events import delivered, snapshot, task_event
 from tests.utils.jwks import AUDIENCE, ISSUER, IdentityProvider, identity_provider
+from tests.utils.waiting import wait_until
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from services.platform.dapr_gateway import DaprGateway
 from services.platform.events import TOPIC_TASK_EVENTS, CloudEvent
 from services.worker.config import WorkerSettings
 from services.worker.main import build_app as build_worker
-from tests.console.sandbox.sidecar.helpers import topic_reader, wait_until
 from tests.utils.dapr_apps import (
     INTERNAL_TOKEN,
     Ports,
@@ -30,6 +29,8 @@ from tests.utils.dapr_apps import (
     serve,
 )
 from tests.utils.events import delivered, snapshot, task_event
+from tests.utils.kafka_topics import topic_reader
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 

@@ -16,20 +16,11 @@ from typing import Any
 import pytest
 
 from console.sandbox.broker import Broker, external_broker, start_tansu
+from tests.utils.kafka_topics import create_topics, require_tansu
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
-from .helpers import (
-    BASE_DOCS,
-    PARTITIONS,
-    SECRETS,
-    Sandbox,
-    Sidecar,
-    StubApp,
-    T,
-    create_topics,
-    make_sandbox,
-    require_tansu,
-    start_app,
-)
+from .shared_resources import BASE_DOCS, PARTITIONS, ROUTED, SECRETS, T
 
 
 @pytest.fixture(scope="package")
@@ -55,15 +46,17 @@ def sandbox(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def worker_app() -> Iterator[StubApp]:
     """The subscribing app; tests replace routes they need to behave differently."""
     app = start_app({
-        "/dapr/subscribe": (200, [{"pubsubname": "kafka-pubsub", "topic": T["prog"], "route": "/events/prog"}]),
+        "/dapr/subscribe": (200, [
+            {"pubsubname": "kafka-pubsub", "topic": T["prog"], "route": "/events/prog"},
+            # CEL route rules: refused, not started (test_refusals.py)
+            {"pubsubname": "kafka-pubsub", "topic": ROUTED,
+             "routes": {"rules": [{"match": 'event.type == "x"', "path": "/x"}], "default": "/events/prog"}}]),
         "/events/ok": (200, b""),
         "/events/fail": (500, b"boom"),
         "/events/drop": (200, {"status": "DROP"}),
         "/events/raw": (200, {"status": "SUCCESS"}),
         "/events/order": (200, {"status": "SUCCESS"}),
         "/events/prog": (200, {"status": "SUCCESS"}),
-        "/events/rules": (200, b""),
-        "/events/special": (200, b""),
         "/echo": lambda r: (200, {"method": r.method, "path": r.path, "body": r.body.decode(),
                                   "headers": r.headers}, {"x-callee": "worker"}),
         "/teapot": (418, b"short and stout", {"x-callee": "worker"}),

@@ -21,20 +21,12 @@ from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from console.sandbox.sidecar.bulk import parse_statuses
 from console.sandbox.sidecar.resources import BulkSubscribe
+from tests.utils.kafka_topics import create_topics, topic_reader
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import Request, StubApp, start_app
+from tests.utils.waiting import wait_until
 
-from .helpers import (
-    RUN,
-    Request,
-    Sandbox,
-    Sidecar,
-    StubApp,
-    create_topics,
-    kafka_pubsub_component,
-    make_sandbox,
-    start_app,
-    topic_reader,
-    wait_until,
-)
+from .shared_resources import RUN, kafka_pubsub_component
 
 B = {name: f"bulk-{name}-{RUN}" for name in (
     "env", "count", "await", "status", "status-dlq", "fail", "fail-dlq", "nodlq", "commit", "order", "prog", "mixed", "mixed-dlq", "raw")}
@@ -83,20 +75,7 @@ DOCS = {
         _sub("commit", 3, 300),
         _sub("order", 7, 200),
         _sub("raw", 2, 300, extra='\n          metadata: {rawPayload: "true"}'),
-        f"""
-        apiVersion: dapr.io/v2alpha1
-        kind: Subscription
-        metadata: {{name: bulk-mixed}}
-        spec:
-          pubsubname: kafka-pubsub
-          topic: {B["mixed"]}
-          routes:
-            rules:
-              - {{match: 'event.type == "bulk.test"', path: /bulk/mixed}}
-          bulkSubscribe: {{enabled: true, maxMessagesCount: 4, maxAwaitDurationMs: 500}}
-          deadLetterTopic: {B["mixed-dlq"]}
-        scopes: [{APP_ID}]
-        """,
+        _sub("mixed", 4, 500, "mixed-dlq"),
     ]),
 }
 
@@ -405,26 +384,21 @@ def test_programmatic_subscription_with_bulk_subscribe(bulk_sandbox: Sandbox, bu
 def test_undeliverable_entries_are_dead_lettered_and_the_rest_delivered(
         bulk_sandbox: Sandbox, bulker: Sidecar, bulk_app: StubApp) -> None:
     # bulksubscription.go: an entry that does not unmarshal fails (dead-lettered with the failed ones);
-    # expired events and events no rule matches are dead-lettered and acknowledged; only the rest is
-    # sent to the app, grouped by matched path
+    # expired events are dead-lettered and acknowledged; only the rest is sent to the app
     expired = {**_event({"i": 2}), "expiration": "2000-01-01T00:00:00Z"}
-    other = {**_event({"i": 3}), "type": "not.routed"}
     with topic_reader(bulk_sandbox.bootstrap, B["mixed-dlq"]) as dlq:
-        _produce(bulk_sandbox, B["mixed"], [("ok", _event({"i": 0})), ("bad", b"{not json"),
-                                            ("expired", expired), ("noroute", other)])
-        records = dlq.by_key(b"bad", b"expired", b"noroute", timeout=15)
+        _produce(bulk_sandbox, B["mixed"], [("ok", _event({"i": 0})), ("bad", b"{not json"), ("expired", expired)])
+        records = dlq.by_key(b"bad", b"expired", timeout=15)
     calls = bulk_app.wait_calls("/bulk/mixed")
     assert len(calls) == 1
     assert [e["entryId"] for e in calls[0].json()["entries"]] == ["0"]
-    bad, old, unrouted = (_headers(records[k]) for k in (b"bad", b"expired", b"noroute"))
+    bad, old = (_headers(records[k]) for k in (b"bad", b"expired"))
     assert records[b"bad"].value == b"{not json"
     assert bad["x-dlq-reason"] == "failed"
     assert bad["x-dlq-attempts"] == "0"
     assert "deserializing" in bad["x-dlq-error"]
     assert old["x-dlq-reason"] == "dropped"
     assert old["x-dlq-error"] == "expired"
-    assert unrouted["x-dlq-reason"] == "dropped"
-    assert unrouted["x-dlq-error"] == "no matching route"
     assert b"ok" not in {r.key for r in dlq.records}
 
 

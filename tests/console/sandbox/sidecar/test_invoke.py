@@ -18,8 +18,9 @@ import pytest
 from dapr.clients.exceptions import DaprHttpError, DaprInternalError
 
 from tests.utils.dapr_sdk import sdk_settings
-
-from .helpers import Sandbox, Sidecar, StubApp, start_app, wait_until
+from tests.utils.sidecars import Sandbox, Sidecar
+from tests.utils.stub_apps import StubApp, start_app
+from tests.utils.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,52 @@ def test_grpc_invoke_service(backend: Sidecar, worker: Sidecar) -> None:
             client.invoke_method("ghost", "x", data=b"")
         assert err.value.code() == grpc.StatusCode.INTERNAL
         assert str(err.value.details()).startswith("failed to invoke, id: ghost")
+
+
+def _lines(worker_app: StubApp, path: str) -> dict[str, list[str]]:
+    """The last request to `path`, header name -> every value it came with (repeats kept)."""
+    out: dict[str, list[str]] = {}
+    for name, value in worker_app.calls(path)[-1].header_lines:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def test_the_callee_gets_the_headers_daprd_adds(backend: Sidecar, worker: Sidecar, worker_app: StubApp) -> None:
+    # pkg/messaging/direct_messaging.go invokeRemote: addForwardedHeadersToMetadata (appended to the
+    # caller's), addCallerAndCalleeAppIDHeaderToMetadata (set by daprd, whatever the caller said);
+    # the host address is the sidecar's (DAPR_HOST_IP or the pod IP; 127.0.0.1 in the sandbox)
+    import socket
+
+    worker_app.routes["/headers"] = (200, b"")
+    host = socket.gethostname()
+    resp = httpx.post(f"{backend.http}/v1.0/invoke/worker/method/headers",
+                      headers={"X-Forwarded-For": "203.0.113.9", "dapr-caller-app-id": "someone-else"})
+    assert resp.status_code == 200
+    seen = _lines(worker_app, "/headers")
+    assert seen["dapr-caller-app-id"] == ["backend"]
+    assert seen["dapr-callee-app-id"] == ["worker"]
+    assert seen["dapr-caller-namespace"] == ["todo-app"]
+    assert seen["x-forwarded-for"] == ["203.0.113.9", "127.0.0.1"]
+    assert seen["x-forwarded-host"] == [host]
+    assert seen["forwarded"] == [f"for=127.0.0.1;by=127.0.0.1;host={host}"]
+
+
+def test_the_callee_gets_daprds_traceparent(backend: Sidecar, worker: Sidecar, worker_app: StubApp) -> None:
+    # pkg/messaging/v1/util.go InternalMetadataToHTTPHeader: an HTTP caller's traceparent reaches the app
+    # as sent (processHTTPToHTTPTraceHeaders), one that sent none gets daprd's span; from a gRPC caller
+    # the app always gets daprd's span (processGRPCToHTTPTraceHeaders): same trace, a new span id
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    worker_app.routes["/trace"] = (200, b"")
+    httpx.post(f"{backend.http}/v1.0/invoke/worker/method/trace", headers={"traceparent": parent})
+    assert _lines(worker_app, "/trace")["traceparent"] == [parent]
+    httpx.post(f"{backend.http}/v1.0/invoke/worker/method/trace")
+    [started] = _lines(worker_app, "/trace")["traceparent"]
+    assert started.startswith("00-")
+    assert started.split("-")[1] != parent.split("-")[1]
+    with sdk_settings(DAPR_API_METHOD_INVOCATION_PROTOCOL="grpc"), \
+            backend.client({"traceparent": parent}) as client:
+        client.invoke_method("worker", "trace", data=b"", http_verb="POST")
+    [child] = _lines(worker_app, "/trace")["traceparent"]
+    version, trace_id, span_id, flags = child.split("-")
+    assert (version, trace_id, flags) == ("00", parent.split("-")[1], "01")
+    assert span_id != parent.split("-")[2]

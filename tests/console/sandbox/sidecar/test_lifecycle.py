@@ -23,8 +23,12 @@ from dapr.clients.exceptions import DaprGrpcError
 from console.sandbox.broker import start_tansu
 from console.sandbox.ports import free_port
 from tests.utils.dapr_sdk import sdk_settings
+from tests.utils.kafka_topics import create_topics
+from tests.utils.sidecars import REPO, Sandbox, make_sandbox
+from tests.utils.stub_apps import start_app
+from tests.utils.waiting import wait_until
 
-from .helpers import BASE_DOCS, REPO, Sandbox, create_topics, make_sandbox, start_app, wait_until
+from .shared_resources import BASE_DOCS
 
 
 def test_health_waits_for_the_app_and_sigterm_stops_cleanly(sandbox: Sandbox) -> None:

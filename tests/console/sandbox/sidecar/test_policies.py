@@ -16,8 +16,10 @@ import pytest
 
 from console.sandbox.broker import Broker
 from console.sandbox.sidecar.policies import Policies
+from tests.utils.sidecars import Sandbox, Sidecar, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
-from .helpers import BASE_DOCS, Sandbox, Sidecar, StubApp, make_sandbox, start_app
+from .shared_resources import BASE_DOCS
 
 CONFIG = """
     apiVersion: dapr.io/v1alpha1

@@ -10,7 +10,7 @@ import pytest
 from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 
-from .helpers import Sandbox, Sidecar
+from tests.utils.sidecars import Sandbox, Sidecar
 
 pytestmark = [pytest.mark.postgres]
 

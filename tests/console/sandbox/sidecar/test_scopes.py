@@ -18,8 +18,11 @@ from dapr.clients.exceptions import DaprGrpcError
 
 from console.sandbox.broker import Broker
 from console.sandbox.sidecar.topicscopes import TopicScopes
+from tests.utils.kafka_topics import create_topics
+from tests.utils.sidecars import Sandbox, make_sandbox
+from tests.utils.stub_apps import StubApp, start_app
 
-from .helpers import Sandbox, StubApp, create_topics, kafka_pubsub_component, make_sandbox, start_app
+from .shared_resources import kafka_pubsub_component
 
 SCOPED_COMPONENT = kafka_pubsub_component(
     '{name: clientID, value: "{appID}"}', "{name: initialOffset, value: oldest}",

@@ -11,7 +11,10 @@ import httpx
 import pytest
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 
-from .helpers import Sandbox, Sidecar, StubApp, T
+from tests.utils.sidecars import REPO, Sandbox, Sidecar
+from tests.utils.stub_apps import StubApp
+
+from .shared_resources import T
 
 
 def test_get_secret_and_bulk(backend_client) -> None:
@@ -44,16 +47,28 @@ def test_secrets_file_is_reread(sandbox: Sandbox, backend_client) -> None:
     assert backend_client.get_secret("secretstore", "late").secret == {"v": "1"}
 
 
+def _pinned_dapr_version() -> str:
+    """The daprd release the cluster installs (kustomize/operators/versions.env, the `dapr` chart line)."""
+    for line in (REPO / "kustomize" / "operators" / "versions.env").read_text().splitlines():
+        if line.startswith("dapr|"):
+            return line.split("|")[4]
+    raise AssertionError("no dapr line in versions.env")
+
+
 def test_grpc_metadata(worker: Sidecar, worker_app: StubApp) -> None:
     with worker.client() as client:
         md = client.get_metadata()
     assert md.application_id == "worker"
     types = {c.name: c.type for c in md.registered_components}
-    assert types == {"kafka-pubsub": "pubsub.kafka", "statestore": "state.postgresql",
-                     "secretstore": "secretstores.kubernetes"}
-    # the SDK's wrapper drops subscriptions: read them with the generated stub
+    # the declared ones, plus the `kubernetes` secret store daprd adds in Kubernetes mode
+    # (pkg/runtime/runtime.go appendBuiltinSecretStore)
+    assert types == {"kafka-pubsub": "pubsub.kafka", "statestore": "state.postgresql", "guarded": "state.postgresql",
+                     "secretstore": "secretstores.kubernetes", "kubernetes": "secretstores.kubernetes"}
+    # the SDK's wrapper drops subscriptions and the version: read them with the generated stub
     with grpc.insecure_channel(f"127.0.0.1:{worker.grpc_port}") as channel:
         raw = dapr_pb2_grpc.DaprStub(channel).GetMetadata(metadata_pb2.GetMetadataRequest())
+    # the release the cluster pins; "+sandbox" is semver build metadata, which comparisons ignore
+    assert raw.runtime_version == f"{_pinned_dapr_version()}+sandbox"
     subs = {s.topic: s for s in raw.subscriptions}
     assert subs[T["fail"]].dead_letter_topic == T["fail-dlq"]
     assert subs[T["fail"]].rules.rules[-1].path == "/events/fail"
@@ -65,7 +80,9 @@ def test_http_metadata_and_health(worker: Sidecar, worker_app: StubApp) -> None:
     body = httpx.get(f"{worker.http}/v1.0/metadata").json()
     assert body["id"] == "worker"
     assert body["appConnectionProperties"]["port"] == worker_app.port
-    assert {c["name"] for c in body["components"]} == {"kafka-pubsub", "statestore", "secretstore"}
+    assert {c["name"] for c in body["components"]} == {"kafka-pubsub", "statestore", "guarded", "secretstore",
+                                                       "kubernetes"}
+    assert body["runtimeVersion"] == f"{_pinned_dapr_version()}+sandbox"
     assert any(s["topic"] == T["ok"] and s["deadLetterTopic"] == T["ok-dlq"] for s in body["subscriptions"])
     assert httpx.get(f"{worker.http}/v1.0/healthz").status_code == 204
     assert httpx.get(f"{worker.http}/v1.0/healthz/outbound").status_code == 204

@@ -16,7 +16,7 @@ from dapr.clients.exceptions import DaprGrpcError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 
-from .helpers import Sandbox, Sidecar
+from tests.utils.sidecars import Sandbox, Sidecar
 
 STORE = "statestore"
 
@@ -85,7 +85,7 @@ def test_v1_components_use_numeric_etags(tmp_path) -> None:
 
     store = open_store(tmp_path, None)
     store.set(SetOp("k", b"a", uuid_etags=False))
-    etag = store.get("k")[1]
+    etag = store.get("k").etag
     assert etag is not None
     assert etag.isdigit()
     store.set(SetOp("k", b"b", etag=etag, uuid_etags=False))
@@ -200,3 +200,43 @@ def test_http_state_and_secrets_api(backend: Sidecar, backend_client) -> None:
     missing = httpx.get(f"{backend.http}/v1.0/secrets/secretstore/nope")
     assert missing.status_code == 500
     assert missing.json()["errorCode"] == "ERR_SECRET_GET"
+
+
+def test_a_get_reports_when_the_value_expires(backend: Sidecar, backend_client) -> None:
+    # state.postgresql Get: metadata ttlExpireTime (RFC 3339, UTC) when the row has an expiry; the
+    # gRPC GetStateResponse carries it in `metadata`, the HTTP API as a `metadata.ttlExpireTime` header
+    # (pkg/api/http/responses.go setResponseMetadataHeaders)
+    from datetime import UTC, datetime
+
+    import httpx
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
+
+    backend_client.save_state(STORE, "expiring", "x", state_metadata={"ttlInSeconds": "600"})
+    backend_client.save_state(STORE, "forever", "y")
+    with grpc.insecure_channel(f"127.0.0.1:{backend.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        expiring = stub.GetState(state_pb2.GetStateRequest(store_name=STORE, key="expiring"))
+        forever = stub.GetState(state_pb2.GetStateRequest(store_name=STORE, key="forever"))
+    when = datetime.strptime(expiring.metadata["ttlExpireTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert 590 < (when - datetime.now(UTC)).total_seconds() <= 601
+    assert dict(forever.metadata) == {}
+    over_http = httpx.get(f"{backend.http}/v1.0/state/{STORE}/expiring")
+    assert over_http.headers["metadata.ttlExpireTime"] == expiring.metadata["ttlExpireTime"]
+    assert "metadata.ttlExpireTime" not in httpx.get(f"{backend.http}/v1.0/state/{STORE}/forever").headers
+
+
+def test_an_unknown_concurrency_or_consistency_is_refused(backend: Sidecar) -> None:
+    # components-contrib state.CheckRequestOptions, called by state.postgresql's Set: "unrecognized
+    # concurrency model" / "unrecognized consistency model"; daprd answers 500 ERR_STATE_SAVE
+    import httpx
+
+    base = f"{backend.http}/v1.0/state/{STORE}"
+    for option, value, text in (("concurrency", "second-write", "unrecognized concurrency model 'second-write'"),
+                                ("consistency", "eventually", "unrecognized consistency model 'eventually'")):
+        resp = httpx.post(base, json=[{"key": "opts", "value": 1, "options": {option: value}}])
+        assert resp.status_code == 500
+        assert resp.json() == {"errorCode": "ERR_STATE_SAVE",
+                               "message": f"failed saving state in state store {STORE}: {text}"}
+    assert httpx.get(f"{base}/opts").status_code == 204  # nothing was written
+    assert httpx.post(base, json=[{"key": "opts", "value": 1, "options": {"concurrency": "first-write",
+                                                                          "consistency": "strong"}}]).status_code == 204
