@@ -96,14 +96,22 @@ def _parse_etag(etag: str, uuid_etags: bool) -> str:
 
 
 class SqlStateStore:
-    """One table, one ETag sequence; the dialect differs only in placeholders and connection setup."""
+    """One table, one ETag sequence; the dialect differs only in placeholders and connection setup.
 
-    def __init__(self, connect: Any, placeholder: str) -> None:
+    `schema_lock` is a statement run first in the transaction that creates the tables: on PostgreSQL,
+    sidecars starting together each run `CREATE TABLE IF NOT EXISTS`, and two of them racing can fail
+    with a unique violation on `pg_type` (IF NOT EXISTS does not serialise concurrent creators); an
+    advisory lock makes them take turns. SQLite's IMMEDIATE transactions already do.
+    """
+
+    def __init__(self, connect: Any, placeholder: str, schema_lock: str | None = None) -> None:
         self._connect = connect
         self._ph = placeholder
         self._lock = threading.Lock()
         self._conn = connect()
         with self._tx() as cur:
+            if schema_lock:
+                cur.execute(schema_lock)
             cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, "
                         "etag TEXT NOT NULL, expires DOUBLE PRECISION)")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {SEQ_TABLE} (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)")
@@ -207,6 +215,7 @@ def open_store(state_dir: Path, database_url: str | None) -> SqlStateStore:
         import psycopg
 
         url = database_url.replace("postgresql+psycopg://", "postgresql://")
-        return SqlStateStore(lambda: psycopg.connect(url), "%s")
+        return SqlStateStore(lambda: psycopg.connect(url), "%s",
+                             schema_lock=f"SELECT pg_advisory_xact_lock(hashtext('{TABLE}'))")
     path = state_dir / "state.db"
     return SqlStateStore(lambda: connect_shared(path, isolation_level="IMMEDIATE"), "?")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import pytest
@@ -25,6 +28,28 @@ def pg_sidecar(sandbox: Sandbox, postgres_server) -> Iterator[Sidecar]:
     sidecar = sandbox.start("pg-app", None, extra=["--database-url", postgres_server.url(name)])
     yield sidecar
     sidecar.stop()
+
+
+def test_stores_opened_together_on_a_new_database_all_succeed(postgres_server) -> None:
+    """Five sidecars starting at once on `sandbox up --db postgres` each create the tables; without a lock two
+    of them could fail with a unique violation on pg_type and exit (seen once in three sandbox starts)."""
+    import psycopg
+
+    from console.sandbox.sidecar.statestore import open_store
+
+    for _ in range(5):
+        name = f"race_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(postgres_server.url().replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        start = threading.Barrier(6)
+
+        def open_one(url: str = postgres_server.url(name), barrier: threading.Barrier = start) -> None:
+            barrier.wait()
+            open_store(Path("/nonexistent"), url).close()
+
+        with ThreadPoolExecutor(6) as pool:
+            for future in [pool.submit(open_one) for _ in range(6)]:
+                future.result()  # raises the first failure
 
 
 def test_postgres_store_etags_and_transactions(pg_sidecar: Sidecar) -> None:
