@@ -15,7 +15,7 @@ def test_the_kustomize_files_it_cites_exist() -> None:
     cited = set(re.findall(r"`((?:operators/|base/)?[\w*./-]+?(?:networkpolicy|values)\.yaml)`", GUIDE))
     assert len(cited) >= 5
     for name in cited:
-        pattern = name if "/" in name else f"base/{name}"
+        pattern = name if "/" in name else f"base/**/{name}"
         assert list((REPO / "kustomize").glob(pattern)), f"README cites kustomize/{pattern}, which matches nothing"
 
 

@@ -235,7 +235,9 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
     database = Database(f"sqlite:///{tmp_path / 'lease.db'}", DATABASE)
     database.migrate()
     sessions = database.sessions
-    relay = OutboxRelay(sessions, None, lease_ttl_s=0.6)  # type: ignore[arg-type]
+    # A 30 s TTL: no renewal for 10 s, a window no loaded machine closes between two calls; then the
+    # relay's clock is moved past a third of the TTL instead of sleeping through it.
+    relay = OutboxRelay(sessions, None, lease_ttl_s=30)  # type: ignore[arg-type]
 
     def expires_at() -> datetime:
         with sessions() as session:
@@ -247,7 +249,8 @@ def test_the_lease_is_renewed_once_a_third_of_its_ttl_has_passed_not_on_every_ba
     taken = expires_at()
     assert asyncio.run(relay._lease_held())
     assert expires_at() == taken
-    time.sleep(0.25)
+    relay._renewed_at -= 11  # as if 11 s had passed since the lease was taken
+    time.sleep(0.01)  # the new expiry must differ from the old at the clock's resolution
     assert asyncio.run(relay._lease_held())
     assert expires_at() > taken
     database.dispose()
