@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,6 @@ import pytest
 
 from console.sandbox.ports import free_port
 from tests.utils.dapr_sdk import set_sdk_settings
-from tests.utils.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT_RESOURCES = REPO / "kustomize" / "base"  # the cluster's own manifests
@@ -65,7 +65,9 @@ class Sidecar:
                 out.append({"raw": line})
         return out
 
-    def wait_ready(self, timeout: float = 30.0, path: str = "/v1.0/healthz") -> None:
+    def wait_ready(self, timeout: float = 90.0, path: str = "/v1.0/healthz") -> None:
+        """Wait for readiness with a deadline generous enough for a loaded 2-core machine (a full suite beside
+        other work once took over 30 s); a sidecar that never gets there fails with its log's tail."""
         def ready() -> bool:
             if self.process.poll() is not None:
                 pytest.fail(f"sidecar {self.app_id} exited: {self.log_path.read_text()[-3000:]}")
@@ -73,7 +75,12 @@ class Sidecar:
                 return httpx.get(self.http + path, timeout=1).status_code == 204
             except httpx.HTTPError:
                 return False
-        wait_until(ready, timeout, 0.05, f"sidecar {self.app_id} {path}")
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout}s waiting for sidecar {self.app_id} {path}; its log ends: "
+                            f"{self.log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.05)
 
     def stop(self) -> int:
         if self.process.poll() is None:
