@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.alerts",
     "console.commands.events",
     "console.commands.provision",
+    "console.commands.runbook",
 )
 
 
