@@ -31,7 +31,7 @@ def test_every_runbook_of_this_part_is_there() -> None:
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.stem)
 def test_committed_stripped(path: Path) -> None:
-    assert sources.problems(path) == [], f"run: python -m console.runbooks.sources {path.relative_to(Path.cwd())}"
+    assert sources.problems(path) == [], f"run: python -m console.runbooks.sources notebooks/{path.name}"
 
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.stem)
