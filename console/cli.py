@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.rollout",
     "console.commands.resources",
     "console.commands.pods",
+    "console.commands.runbook",
 )
 
 

@@ -54,16 +54,22 @@ def standin(api_key: ApiKey) -> Iterator[OciStandIn]:
     server.stop()
 
 
-@pytest.fixture
-def oci_env(tmp_path: Path, api_key: ApiKey, standin: OciStandIn, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment for the tool (in-process via monkeypatch, or passed to a subprocess)."""
-    config_dir = tmp_path / "oci"
-    config_dir.mkdir()
-    env = {"TODO_PROVISION_OCI_CONFIG_FILE": str(api_key.write_oci_config(config_dir, REGION)),
+def oci_environment(directory: Path, api_key: ApiKey, standin: OciStandIn,
+                    monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An OCI config for the test key in `directory` and the settings that point the tool at the stand-in, set in
+    this process's environment (which subprocesses and runbook kernels inherit) and returned."""
+    directory.mkdir()
+    env = {"TODO_PROVISION_OCI_CONFIG_FILE": str(api_key.write_oci_config(directory, REGION)),
            "TODO_PROVISION_OCI_ENDPOINT": standin.url, **FAST}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def oci_env(tmp_path: Path, api_key: ApiKey, standin: OciStandIn, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for the tool (in-process via monkeypatch, or passed to a subprocess)."""
+    return oci_environment(tmp_path / "oci", api_key, standin, monkeypatch)
 
 
 def write_spec(path: Path, **changes: object) -> Path:
