@@ -17,7 +17,7 @@ import time
 
 from console.cli import CliError
 from console.model.conditions import age
-from console.model.rollout import RolloutStatus
+from console.model.rollout import RolloutStatus, short_image
 from console.output import (
     Exit,
     add_mutation_arguments,
@@ -30,7 +30,7 @@ from console.output import (
 from console.sources.workloads import WaitOutcome, Workloads, wait_for_rollout
 from console.target import SandboxTarget, Target, add_target_arguments
 
-from .workload_source import rollout_json, short_image, workloads
+from .workload_source import rollout_json, workloads
 
 DEFAULT_TIMEOUT_S = 300.0
 

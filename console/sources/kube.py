@@ -115,6 +115,7 @@ def load_client(target: ClusterTarget) -> client.ApiClient:
         where = "in-cluster config" if target.in_cluster else f"kubeconfig {kubeconfig_path(target)}"
         raise SourceError(SOURCE, where, str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from exc
     configuration.retries = 0  # the caches retry with backoff; a one-shot command reports at once
+    configuration.connection_pool_maxsize = len(KINDS) + 4  # a watch per cached kind holds a connection
     return client.ApiClient(configuration)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from console.manifests.render import RenderError, render_dir
+from console.manifests.render import KUSTOMIZE_DIR, RenderError, render_dir, tree_signature
 from console.model import platform as platform_model
 from console.model.conditions import Condition
 from console.model.pods import ContainerSummary, PodSummary, Probe, Termination
@@ -43,6 +43,7 @@ class SandboxSource:
         self.label = target.label
         self.address = str(target.root)
         self._poll_s = poll_s
+        self._rendered: tuple[tuple[str, tuple[int, int]], list[dict[str, Any]]] | None = None
 
     def close(self) -> None:
         pass  # nothing held open: every read goes to the state file
@@ -169,11 +170,16 @@ class SandboxSource:
         return platform_model.PlatformReport(resources=tuple(found), unreadable=tuple(unreadable))
 
     def _manifests(self) -> list[dict[str, Any]]:
-        """The Dapr resources the sidecars load: the plan's manifests directory, rendered by kustomize."""
+        """The Dapr resources the sidecars load: the plan's manifests directory, rendered by kustomize (again only
+        when a file under it or under kustomize/, where its resources may point, changed)."""
         plan = Plan.load(self.layout.plan)
         if not plan.manifests_path:
             return []
-        return render_dir(Path(plan.manifests_path))
+        path = Path(plan.manifests_path)
+        key = (str(path), tree_signature(path, KUSTOMIZE_DIR))
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, render_dir(path))
+        return self._rendered[1]
 
 
 # --- state -> model ---------------------------------------------------------------------------------------
