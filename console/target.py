@@ -13,32 +13,55 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from console.cli import CliError
+from console.sandbox.layout import SandboxLayout, default_dir
 
 APP_NAMESPACE = "todo-app"
 KAFKA_NAMESPACE = "kafka"
+SETTINGS_PREFIX = "TODO_CONSOLE_"
+MAX_TIMEOUT_S = 120.0
 
 
-class ConsoleSettings(BaseSettings):
-    """Where the cluster's data sources answer; `TODO_CONSOLE_*` environment variables override.
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Where the cluster's data sources answer; `TODO_CONSOLE_<FIELD>` environment variables override.
 
     The defaults are the in-cluster service names the Kustomize deployment creates, right for a console
-    that runs in the cluster; from a laptop, port-forward and point these at 127.0.0.1.
+    that runs in the cluster; from a laptop, port-forward and point these at 127.0.0.1. (Four values read
+    from the environment: a plain dataclass, because pydantic-settings would cost every command a few
+    hundred milliseconds of imports.)
     """
-
-    model_config = SettingsConfigDict(env_prefix="TODO_CONSOLE_", extra="ignore")
 
     kafka_bootstrap: str = "todo-kafka-kafka-bootstrap.kafka.svc:9092"
     prometheus_url: str = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
     loki_url: str = "http://loki.monitoring.svc:3100"  # single binary, no gateway (kustomize/operators/loki)
-    request_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    request_timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
+        """The settings with the environment's overrides; a bad value is a one-line `CliError` naming it."""
+        environ = os.environ if environ is None else environ
+
+        def setting(name: str, default: str) -> str:
+            return environ.get(SETTINGS_PREFIX + name.upper(), "").strip() or default
+
+        default = cls()
+        raw = setting("request_timeout_s", str(default.request_timeout_s))
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = float("nan")
+        if not 0 < timeout <= MAX_TIMEOUT_S:
+            raise CliError(f"{SETTINGS_PREFIX}REQUEST_TIMEOUT_S={raw!r}: give seconds above 0, at most "
+                           f"{MAX_TIMEOUT_S:g}")
+        return cls(kafka_bootstrap=setting("kafka_bootstrap", default.kafka_bootstrap),
+                   prometheus_url=setting("prometheus_url", default.prometheus_url),
+                   loki_url=setting("loki_url", default.loki_url), request_timeout_s=timeout)
 
 
 @dataclass(frozen=True)
@@ -61,7 +84,7 @@ class ClusterTarget:
     kubeconfig: Path | None
     namespace: str
     in_cluster: bool
-    settings: ConsoleSettings = field(default_factory=ConsoleSettings)
+    settings: ConsoleSettings = field(default_factory=ConsoleSettings.from_env)
     kind: Literal["cluster"] = "cluster"
 
     @property
@@ -87,9 +110,6 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_target(args: argparse.Namespace) -> Target:
     """Turn the shared flags into a Target, refusing combinations that cannot mean anything."""
-    from console.sandbox import control
-    from console.sandbox.layout import SandboxLayout, default_dir
-
     sandbox_flag = getattr(args, "sandbox", None)
     context = getattr(args, "context", None)
     kubeconfig = getattr(args, "kubeconfig", None)
@@ -101,7 +121,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
         return SandboxTarget(root)
     if context is None and kubeconfig is None:
         layout = SandboxLayout(default_dir())
-        if control.supervisor_pid(layout):
+        if _sandbox_running(layout):
             return SandboxTarget(layout.root)
     if kubeconfig is not None and not kubeconfig.is_file():
         raise CliError(f"--kubeconfig {kubeconfig}: no such file")
@@ -111,6 +131,16 @@ def resolve_target(args: argparse.Namespace) -> Target:
         raise CliError("no target: no sandbox is running here and no kubeconfig was found "
                        "(`todo-console sandbox up`, or --context/--kubeconfig)")
     return ClusterTarget(context=context, kubeconfig=kubeconfig, namespace=namespace, in_cluster=in_cluster)
+
+
+def _sandbox_running(layout: SandboxLayout) -> bool:
+    """Is a supervisor running in `layout`? Without a pid file there is none, and the sandbox's control module
+    (which imports the broker's client and the services' auth: most of a second) is not loaded to say so."""
+    if not layout.pid.is_file():
+        return False
+    from console.sandbox import control
+
+    return control.supervisor_pid(layout) is not None
 
 
 def _has_kubeconfig() -> bool:

@@ -1,4 +1,7 @@
-"""What the Kafka commands (`lag`, `dlq`) share: their sources for a target, and a duration argument."""
+"""What the Kafka commands (`lag`, `dlq`) share: their sources for a target, and a duration argument.
+
+The sources are built by console.live.connect, as the hub builds them: one construction per target.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from console.cli import CliError
+from console.live import connect
 from console.model.wiring import Wiring
 from console.sources.health import SourceError
-from console.sources.kafka import KafkaSource, source_for
-from console.sources.wiring import rendered_wiring
+from console.sources.kafka import KafkaSource
 from console.target import Target
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -28,13 +31,14 @@ def source_errors() -> Iterator[None]:
 
 def kafka_for(target: Target) -> KafkaSource:
     with source_errors():
-        return source_for(target)
+        return connect.open_kafka(target)
 
 
 def wiring_for(target: Target) -> Wiring:
-    """Subscriptions and ScaledObjects: the rendered prod overlay (what the sandbox and the cluster run)."""
+    """Subscriptions and ScaledObjects: the cluster's own (its API server), or the rendered prod overlay for the
+    sandbox (console.live.connect says why)."""
     with source_errors():
-        return rendered_wiring()
+        return connect.read_wiring(target)
 
 
 def duration(text: str) -> float:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
 from console.cli import CliError
 from console.commands._kafka import duration, kafka_for, source_errors, wiring_for
+from console.live import connect
 from console.model.dlq import (
     POISON_AFTER,
     DeadLetter,
@@ -90,9 +92,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[DeadLetters, str]:
+    """The target's dead letters, built as the hub builds them: the target's wiring, its Kafka, and failure
+    reasons from its log store for the messages that carry none."""
     target = resolve_target(args)
     wiring = wiring_for(target)
-    return DeadLetters(kafka_for(target), wiring), target.label
+    with source_errors():
+        logs = connect.open_logs(target)
+    return connect.dead_letters(kafka_for(target), wiring, logs), target.label
 
 
 # --- list ----------------------------------------------------------------------------------------------
@@ -163,6 +169,8 @@ def run_show(args: argparse.Namespace) -> int:
         print(table(["POSITION", "AGE", "EVENT ID", "TYPE", "FROM", "APP", "REDRIVES", "STATE", "REASON"],
                     [[d["position"], format_duration(d["age_s"]), d["event_id"], d["type"], d["original"]["topic"],
                       d["app_id"], d["redrive_count"], d["state"], _short(d["reason"])] for d in docs]))
+    if isinstance(dead.reasons, connect.LogReasons) and dead.reasons.error:
+        print(f"note: failure reasons from the logs are missing: {dead.reasons.error}", file=sys.stderr)
     return int(Exit.OK)
 
 

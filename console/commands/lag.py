@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 from console.cli import CliError
-from console.commands._kafka import kafka_for, source_errors, wiring_for
-from console.model.keda import ScalingDecision, partitions_from_history, scaling_decision
+from console.commands._kafka import kafka_for, source_errors
+from console.live import connect
+from console.model.keda import ScalingDecision, decision_for_group
 from console.model.lag import (
     MIN_SAMPLES,
     MIN_SPAN_S,
@@ -31,6 +32,7 @@ from console.model.lag import (
 )
 from console.model.wiring import Wiring
 from console.output import Exit, add_output_arguments, emit_json, format_duration, table
+from console.sources.health import SourceError
 from console.sources.kafka import KafkaSource
 from console.target import add_target_arguments, resolve_target
 
@@ -64,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     config = EvalConfig(window=args.window, min_samples=min(MIN_SAMPLES, args.window), min_span_s=args.min_window,
                         allowed_lag=args.allowed_lag)
     target = resolve_target(args)
-    wiring = wiring_for(target)
+    try:
+        wiring = connect.read_wiring(target)
+    except SourceError as exc:  # lag is Kafka's to tell; without the wiring it lacks KEDA and silent groups
+        print(f"note: {exc}: no KEDA decisions, and only the groups the brokers know", file=sys.stderr)
+        wiring = Wiring((), ())
     kafka = kafka_for(target)
     try:
         with source_errors():
@@ -87,20 +93,13 @@ def _sample(args: argparse.Namespace, kafka: KafkaSource, wiring: Wiring, config
         history.add(kafka.lag_snapshot(groups, topics_of=topics_of, only_topics=args.topic))
         if args.watch or taken >= args.samples:
             report = evaluate(history, config=config)
-            keda = {g.group: _keda(wiring, history, g.group) for g in report}
+            keda = {g.group: decision_for_group(wiring, history, g.group) for g in report}
             code = Exit.PROBLEM if any(g.status is GroupStatus.ERR for g in report) else Exit.OK
             _print(args, report, keda, history, label, taken, clear=args.watch and taken > 1)
             if not args.watch:
                 break
         time.sleep(args.interval)
     return int(code)
-
-
-def _keda(wiring: Wiring, history: LagHistory, group: str) -> ScalingDecision | None:
-    so = next((so for so in wiring.scaled_objects if any(t.consumer_group == group for t in so.triggers)), None)
-    if so is None:
-        return None
-    return scaling_decision(so, lambda t: partitions_from_history(history, t, so.polling_interval))
 
 
 def _print(args: argparse.Namespace, report: list[GroupLag], keda: dict[str, ScalingDecision | None],

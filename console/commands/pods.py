@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     with workloads(args) as (target, source):
         pods = [source.pod(args.pod)] if args.pod else source.pods(args.service)
     if args.json:
-        emit_json("Pods", {"pods": [pod_json(p) for p in pods]}, target=target.label)
+        emit_json("pods", {"pods": [pod_json(p) for p in pods]}, target=target.label)
     elif args.pod or args.describe:
         print("\n\n".join(describe(p) for p in pods) if pods else f"no pods in {target.label}")
     else:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with workloads(args) as (target, source):
         report = source.resources(kinds)
     if args.json:
-        emit_json("PlatformResources", {
+        emit_json("resources", {
             "resources": [resource_json(r) for r in report.resources],
             "unreadable": [{"kind": kind, "error": error} for kind, error in report.unreadable],
         }, target=target.label)

@@ -17,7 +17,7 @@ import time
 
 from console.cli import CliError
 from console.model.conditions import age
-from console.model.rollout import RolloutStatus
+from console.model.rollout import RolloutStatus, short_image
 from console.output import (
     Exit,
     add_mutation_arguments,
@@ -30,7 +30,7 @@ from console.output import (
 from console.sources.workloads import WaitOutcome, Workloads, wait_for_rollout
 from console.target import SandboxTarget, Target, add_target_arguments
 
-from .workload_source import rollout_json, short_image, workloads
+from .workload_source import rollout_json, workloads
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -97,7 +97,7 @@ def run_status(args: argparse.Namespace) -> int:
                 raise CliError("--wait needs a DEPLOYMENT")
             rollouts = source.rollouts()
             if args.json:
-                emit_json("RolloutStatus", {"rollouts": [rollout_json(r) for r in rollouts]}, target=target.label)
+                emit_json("rollout-status", {"rollouts": [rollout_json(r) for r in rollouts]}, target=target.label)
             else:
                 print(_rollouts_table(rollouts))
             return Exit.PROBLEM if any(r.problem for r in rollouts) else Exit.OK
@@ -106,7 +106,7 @@ def run_status(args: argparse.Namespace) -> int:
             return _report_wait(args, target, outcome)
         status = source.rollout(args.deployment)
         if args.json:
-            emit_json("RolloutStatus", {"rollouts": [rollout_json(status)]}, target=target.label)
+            emit_json("rollout-status", {"rollouts": [rollout_json(status)]}, target=target.label)
         else:
             print(_detail(status))
         return Exit.PROBLEM if status.problem else Exit.OK
@@ -142,7 +142,7 @@ def _wait(args: argparse.Namespace, source: Workloads, name: str, generation: in
     return wait_for_rollout(source, name, args.timeout, min_generation=generation, on_change=progress)
 
 
-def _report_wait(args: argparse.Namespace, target: Target, outcome: WaitOutcome, kind: str = "RolloutStatus",
+def _report_wait(args: argparse.Namespace, target: Target, outcome: WaitOutcome, kind: str = "rollout-status",
                  facts: dict[str, object] | None = None) -> int:
     status = outcome.status
     if args.json:
@@ -161,7 +161,7 @@ def run_history(args: argparse.Namespace) -> int:
     with workloads(args) as (target, source):
         revisions = source.history(args.deployment)
         if args.json:
-            emit_json("RolloutHistory", {"deployment": args.deployment,
+            emit_json("rollout-history", {"deployment": args.deployment,
                                          "revisions": [vars(r) | {"images": list(r.images)} for r in revisions]},
                       target=target.label)
             return Exit.OK
@@ -195,9 +195,9 @@ def run_restart(args: argparse.Namespace) -> int:
         # The sandbox restart is only done once the new process is ready again; a cluster waits on --wait.
         if not result.dry_run and (args.wait or sandbox):
             outcome = _wait(args, source, args.deployment, result.generation)
-            return _report_wait(args, target, outcome, "RolloutRestart", summary)
+            return _report_wait(args, target, outcome, "rollout-restart", summary)
         if args.json:
-            emit_json("RolloutRestart", {**summary, "waited": False}, target=target.label)
+            emit_json("rollout-restart", {**summary, "waited": False}, target=target.label)
         return Exit.OK
 
 
@@ -218,7 +218,7 @@ def run_undo(args: argparse.Namespace) -> int:
                    "skipped": plan.skipped, "dry_run": args.dry_run, "generation": preview.generation}
         if plan.skipped or args.dry_run:
             if args.json:
-                emit_json("RolloutUndo", {**summary, "waited": False}, target=target.label)
+                emit_json("rollout-undo", {**summary, "waited": False}, target=target.label)
             else:
                 suffix = " (dry run, nothing changed)" if args.dry_run and not plan.skipped else ""
                 print(f"deployment.apps/{plan.deployment}: {plan.summary} ({images}){suffix}")
@@ -233,7 +233,7 @@ def run_undo(args: argparse.Namespace) -> int:
             print(f"deployment.apps/{plan.deployment} rolled back to revision {plan.to_revision} ({images})", flush=True)
         if args.wait:
             outcome = _wait(args, source, args.deployment, done.generation)
-            return _report_wait(args, target, outcome, "RolloutUndo", summary)
+            return _report_wait(args, target, outcome, "rollout-undo", summary)
         if args.json:
-            emit_json("RolloutUndo", {**summary, "waited": False}, target=target.label)
+            emit_json("rollout-undo", {**summary, "waited": False}, target=target.label)
         return Exit.OK

@@ -49,8 +49,3 @@ def pod_json(pod: PodSummary) -> dict[str, Any]:
 
 def resource_json(resource: PlatformResource) -> dict[str, Any]:
     return {**asdict(resource), "facts": dict(resource.facts())}
-
-
-def short_image(image: str) -> str:
-    """`iad.ocir.io/tenancy/todo/todo-worker:0.1.0` -> `todo-worker:0.1.0` (the table keeps the name)."""
-    return image.rsplit("/", 1)[-1]

@@ -65,6 +65,13 @@ def render_dir(path: Path | str, *, timeout: float = 60.0) -> list[dict[str, Any
     return [doc for doc in yaml.load_all(proc.stdout, Loader=_LOADER) if doc]
 
 
+def tree_signature(*roots: Path) -> tuple[int, int]:
+    """(newest modification time, file count) of every file under `roots`: any edit, addition or removal
+    changes it, so a render can be kept until its sources change (a refresh every 2 s must not run kustomize)."""
+    stamps = [p.stat().st_mtime_ns for root in roots for p in root.rglob("*") if p.is_file()]
+    return max(stamps, default=0), len(stamps)
+
+
 def render_overlay(name: str) -> list[dict[str, Any]]:
     """Render one of the overlays by name (``dev``, ``prod``)."""
     return render_dir(overlay_dir(name))

@@ -10,7 +10,7 @@ The sandbox's dev sidecar exports no metrics, so there the Dapr figures stay emp
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,60 @@ def on_grid(points: Iterable[Point], start: float, end: float, step: float) -> t
     count = int((end - start) // step) + 1
     grid = [start + i * step for i in range(count)]
     return tuple((ts, known.get(round(ts / step), 0.0)) for ts in grid)
+
+
+KINDS = ("published", "consumed", "failed")
+
+
+class RateHistory:
+    """Rates per topic over the last `range_s`, for sparklines that move with every refresh.
+
+    Seeded once from Prometheus's own history (one range query: the trend is there from the first screen),
+    then fed one sample per refresh (instant queries, much cheaper than a range query every two seconds).
+    Both kinds of point land on the same grid of whole `step`s (a sample belongs to the step at or after
+    it, where Prometheus's range query would have evaluated it), so the sparkline neither jitters nor mixes
+    resolutions; the newest sample of a step wins.
+    """
+
+    def __init__(self, range_s: float = 900.0, points: int = 60) -> None:
+        if range_s <= 0 or points < 2:
+            raise ValueError("a rate history needs a positive range and at least 2 points")
+        self.step = max(1, round(range_s / points))
+        self.points = points
+        self.seeded = False
+        self._values: dict[str, dict[str, dict[int, float]]] = {}  # topic -> kind -> step index -> per second
+
+    def seed(self, history: Mapping[str, TopicHistory]) -> None:
+        for topic, h in history.items():
+            for kind in KINDS:
+                for ts, value in getattr(h, kind):
+                    self._put(topic, kind, ts, value)
+        self.seeded = True
+
+    def add(self, at: float, topics: Iterable[TopicRates]) -> None:
+        for t in topics:
+            for kind, value in zip(KINDS, (t.published_per_s, t.consumed_per_s, t.failed_per_s), strict=True):
+                self._put(t.topic, kind, at, value)
+        oldest = math.ceil(at / self.step) - self.points
+        for kinds in self._values.values():
+            for values in kinds.values():
+                for index in [i for i in values if i <= oldest]:
+                    del values[index]
+
+    def series(self, now: float) -> dict[str, TopicHistory]:
+        """Every topic's rates on the `points` steps ending at the step at or after `now`."""
+        end = math.ceil(now / self.step) * self.step
+        start = end - (self.points - 1) * self.step
+
+        def grid(values: Mapping[int, float]) -> tuple[Point, ...]:
+            return on_grid(((i * self.step, v) for i, v in values.items()), start, end, self.step)
+
+        return {topic: TopicHistory(topic, *(grid(kinds.get(kind, {})) for kind in KINDS))
+                for topic, kinds in sorted(self._values.items())}
+
+    def _put(self, topic: str, kind: str, at: float, value: float) -> None:
+        if math.isfinite(value):
+            self._values.setdefault(topic, {}).setdefault(kind, {})[math.ceil(at / self.step)] = value
 
 
 def _rate(rate: ServiceRate) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from console.model.kafka import TopicPartition
 from console.model.lag import LagHistory
-from console.model.wiring import KafkaTrigger, ScaledObjectInfo
+from console.model.wiring import KafkaTrigger, ScaledObjectInfo, Wiring
 
 HPA_TOLERANCE = 0.1  # kube-controller-manager --horizontal-pod-autoscaler-tolerance
 
@@ -171,3 +171,12 @@ def partitions_from_history(history: LagHistory, trigger: KafkaTrigger, polling_
         earlier = [s for s in samples if s.at <= last.at - polling_interval]
         found.append(KedaPartition(tp, last.committed, last.end, earlier[-1].committed if earlier else None))
     return found
+
+
+def decision_for_group(wiring: Wiring, history: LagHistory, group: str) -> ScalingDecision | None:
+    """What KEDA would do for the consumer group `group`: the ScaledObject with a kafka trigger on that group,
+    replayed on the lag history; None when no ScaledObject scales on it."""
+    so = next((so for so in wiring.scaled_objects if any(t.consumer_group == group for t in so.triggers)), None)
+    if so is None:
+        return None
+    return scaling_decision(so, lambda t: partitions_from_history(history, t, so.polling_interval))

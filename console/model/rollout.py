@@ -236,6 +236,20 @@ def template_images(template: Mapping[str, Any]) -> tuple[str, ...]:
 # --- restart and undo: kubectl's patches ---------------------------------------------------------------
 
 
+def short_image(image: str) -> str:
+    """`iad.ocir.io/tenancy/todo/todo-worker:0.1.0` -> `todo-worker:0.1.0` (a table keeps the name)."""
+    return image.rsplit("/", 1)[-1]
+
+
+def image_version(image: str) -> str:
+    """What an image says about the version it runs: `.../todo-worker:0.1.0` -> `0.1.0`, a digest -> its first
+    12 hex digits, no tag -> `latest` (what the runtime pulls)."""
+    name = short_image(image)
+    if "@" in name:
+        return name.split("@", 1)[1].split(":", 1)[-1][:12]
+    return name.split(":", 1)[1] if ":" in name else "latest"
+
+
 def restart_patch(deployment: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The strategic-merge patch `kubectl rollout restart` sends: a new restartedAt on the pod template.
 

@@ -25,6 +25,11 @@ class SourceError(Exception):
         self.reason = reason
 
 
+class SourceAbsent(SourceError):
+    """The target has no such source at all (a sandbox started without Prometheus): nothing is broken, there
+    is just nothing to ask. The console says so once, as information, not as a problem."""
+
+
 def network_reason(exc: BaseException) -> str:
     """What an operator needs from a client library's exception: `connection refused`, not a pool's repr.
 

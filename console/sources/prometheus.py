@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 
 from console.model.alerts import Alert, AlertReport, by_urgency
 from console.model.event_rates import DaprRate, EventsReport, ServiceRate, TopicHistory, TopicRates, on_grid
-from console.sources.health import SourceError, network_reason
+from console.sources.health import SourceAbsent, SourceError, network_reason
 from console.target import ClusterTarget, Target
 
 SOURCE = "prometheus"
@@ -287,7 +287,7 @@ def prometheus_source(target: Target, *, window: str = DEFAULT_WINDOW) -> Promet
         raise SourceError(SOURCE, target.label, "the sandbox is not up (`todo-console sandbox up`)")
     url = (state.get("urls") or {}).get(monitoring.NAME)
     if not url:
-        raise SourceError(SOURCE, target.label, "this sandbox runs no Prometheus: "
+        raise SourceAbsent(SOURCE, target.label, "this sandbox runs no Prometheus: "
                           f"{monitoring.not_running_reason() or 'it was started without one'}; then "
                           "`todo-console sandbox down` and `up` again")
     return PrometheusSource(url, window=window)

@@ -17,7 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from console.manifests.render import RenderError, render_dir
+import yaml
+
+from console.manifests.render import tree_signature
 from console.model import platform as platform_model
 from console.model.conditions import Condition
 from console.model.pods import ContainerSummary, PodSummary, Probe, Termination
@@ -32,6 +34,7 @@ from console.target import SandboxTarget
 
 SOURCE = "sandbox"
 NAMESPACE = "sandbox"
+MONITOR_KIND = "monitor"  # the process kind of the sandbox's Prometheus (console/sandbox/monitoring.py)
 CRASH_LOOP_RESTARTS = 3  # a process restarted this often and not ready is crash-looping, not starting
 NO_REVISIONS = ("the sandbox has no revisions: its processes run the working tree as it is "
                 "(history and undo work on a cluster: --context)")
@@ -43,6 +46,7 @@ class SandboxSource:
         self.label = target.label
         self.address = str(target.root)
         self._poll_s = poll_s
+        self._rendered: tuple[tuple[str, tuple[int, int]], list[dict[str, Any]]] | None = None
 
     def close(self) -> None:
         pass  # nothing held open: every read goes to the state file
@@ -61,9 +65,13 @@ class SandboxSource:
         return state
 
     def _apps(self, state: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-        """app-id -> {"app": service process, "daprd": sidecar process} (with the process name inside)."""
+        """app-id -> {"app": service process, "daprd": sidecar process} (with the process name inside). The
+        sandbox's Prometheus is the console's source, not a workload (in a cluster it lives outside the app
+        namespace too); `rollout restart prometheus` still restarts it by its process name."""
         apps: dict[str, dict[str, dict[str, Any]]] = {}
         for name, proc in (state.get("processes") or {}).items():
+            if proc.get("kind") == MONITOR_KIND:
+                continue
             app = str(proc.get("app_id") or name)
             apps.setdefault(app, {})["daprd" if proc.get("kind") == "sidecar" else "app"] = {**proc, "name": name}
         return apps
@@ -161,7 +169,7 @@ class SandboxSource:
         if dapr:
             try:
                 manifests = self._manifests()
-            except (RenderError, OSError, ValueError) as exc:
+            except (OSError, ValueError) as exc:
                 unreadable = [(kind, f"{SOURCE} at {self.address}: manifests: {exc}") for kind in sorted(dapr)]
             else:
                 found.extend(r for r in platform_model.read_platform(manifests, time.time() if now is None else now)
@@ -169,11 +177,29 @@ class SandboxSource:
         return platform_model.PlatformReport(resources=tuple(found), unreadable=tuple(unreadable))
 
     def _manifests(self) -> list[dict[str, Any]]:
-        """The Dapr resources the sidecars load: the plan's manifests directory, rendered by kustomize."""
+        """The Dapr resources the sidecars load: every YAML document under the plan's manifests directory, read
+        as the dev sidecars read them (console/sandbox/sidecar/resources.py: the tree, not a kustomize build),
+        and read again only when a file under it changed (a dashboard asks every 2 s)."""
         plan = Plan.load(self.layout.plan)
         if not plan.manifests_path:
             return []
-        return render_dir(Path(plan.manifests_path))
+        path = Path(plan.manifests_path)
+        key = (str(path), tree_signature(path))
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, _yaml_documents(path))
+        return self._rendered[1]
+
+
+def _yaml_documents(root: Path) -> list[dict[str, Any]]:
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml")
+                                                 and p.is_file())
+    found: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            found.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
+    return found
 
 
 # --- state -> model ---------------------------------------------------------------------------------------

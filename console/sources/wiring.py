@@ -8,7 +8,7 @@ caller that has that source; without one, the rendered prod overlay is what the 
 
 from __future__ import annotations
 
-from console.manifests.render import KUSTOMIZE_DIR, RenderError, render_overlay
+from console.manifests.render import KUSTOMIZE_DIR, RenderError, render_overlay, tree_signature
 from console.model.wiring import Wiring, read_wiring
 from console.sources.health import SourceError
 
@@ -19,7 +19,7 @@ _rendered: dict[str, tuple[tuple[int, int], Wiring]] = {}
 def rendered_wiring(overlay: str = OVERLAY) -> Wiring:
     """The wiring of a kustomize overlay, rendered with the real kustomize (about a second), again only
     when a file under kustomize/ changed: the dashboard asks on every refresh."""
-    signature = _signature()
+    signature = tree_signature(KUSTOMIZE_DIR)
     cached = _rendered.get(overlay)
     if cached is not None and cached[0] == signature:
         return cached[1]
@@ -30,8 +30,3 @@ def rendered_wiring(overlay: str = OVERLAY) -> Wiring:
     _rendered[overlay] = (signature, wiring)
     return wiring
 
-
-def _signature() -> tuple[int, int]:
-    """(newest modification time, file count) of kustomize/: any edit, addition or removal changes it."""
-    stamps = [p.stat().st_mtime_ns for p in KUSTOMIZE_DIR.rglob("*") if p.is_file()]
-    return max(stamps, default=0), len(stamps)

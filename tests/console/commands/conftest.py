@@ -1,6 +1,6 @@
 """Running `todo-console` in-process against a Kafka broker, as an operator would from a laptop: a kube context
-(any kubeconfig file; these commands need no API server) with TODO_CONSOLE_KAFKA_BOOTSTRAP pointing at the
-broker, as after `kubectl port-forward`."""
+(the stand-in API server serving the prod overlay: the Subscriptions and ScaledObjects come from it) with
+TODO_CONSOLE_KAFKA_BOOTSTRAP pointing at the broker, as after `kubectl port-forward`."""
 
 from __future__ import annotations
 
@@ -29,12 +29,9 @@ Console = Callable[..., Run]
 
 
 @pytest.fixture
-def console_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def console_at(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                ) -> Callable[[str], Console]:
-    """console_at(bootstrap)(*args) runs `todo-console *args` against that broker."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
-    monkeypatch.delenv("TODO_CONSOLE_READONLY", raising=False)
+    """console_at(bootstrap)(*args) runs `todo-console *args` against that broker and the stand-in cluster."""
 
     def at(bootstrap: str) -> Console:
         def run(*args: str) -> Run:

@@ -110,10 +110,8 @@ def test_bad_input_is_refused_before_anything_is_read(kafka_broker: Broker, cons
 
 
 def test_watch_keeps_printing_documents_until_interrupted(kafka_broker: Broker, groups: tuple[str, str, str],
-                                                         tmp_path: Path) -> None:
+                                                         kubeconfig: Path) -> None:
     _topic, stuck, _done = groups
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "console.cli", "lag", stuck, "--watch", "--json", "--interval", "0.3",
          "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

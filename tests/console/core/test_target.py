@@ -64,3 +64,19 @@ def test_a_missing_kubeconfig_file_and_contradictory_flags_are_refused(tmp_path:
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TODO_CONSOLE_PROMETHEUS_URL", "http://127.0.0.1:9090")
     assert ClusterTarget(None, None, "todo-app", False).settings.prometheus_url == "http://127.0.0.1:9090"
+
+
+def test_settings_come_from_the_environment_and_a_bad_timeout_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.target import ConsoleSettings
+
+    assert ConsoleSettings.from_env({}) == ConsoleSettings()
+    settings = ConsoleSettings.from_env({"TODO_CONSOLE_KAFKA_BOOTSTRAP": " 127.0.0.1:9092 ",
+                                         "TODO_CONSOLE_REQUEST_TIMEOUT_S": "2.5", "TODO_CONSOLE_LOKI_URL": ""})
+    assert (settings.kafka_bootstrap, settings.request_timeout_s, settings.loki_url) == (
+        "127.0.0.1:9092", 2.5, ConsoleSettings().loki_url)
+    for bad in ("0", "-1", "121", "soon", "nan"):
+        with pytest.raises(CliError, match=rf"^TODO_CONSOLE_REQUEST_TIMEOUT_S='{bad}': give seconds above 0, at most 120$"):
+            ConsoleSettings.from_env({"TODO_CONSOLE_REQUEST_TIMEOUT_S": bad})
+    monkeypatch.setenv("TODO_CONSOLE_PROMETHEUS_URL", "http://127.0.0.1:9090")
+    assert ClusterTarget(context=None, kubeconfig=None, namespace="todo-app", in_cluster=True).settings.prometheus_url \
+        == "http://127.0.0.1:9090"  # read when the target is made

@@ -41,7 +41,7 @@ def test_rollout_status_of_a_healthy_cluster(capsys: pytest.CaptureFixture[str])
     assert lines[-1].split()[:7] == ["worker", "complete", "1/1", "1", "1", "3", "todo-worker:0.1.0"]
     code, out, _ = run(capsys, "rollout", "status", "--json")
     (worker,) = [r for r in document(out)["rollouts"] if r["name"] == "worker"]
-    assert document(out)["kind"] == "RolloutStatus"
+    assert document(out)["kind"] == "rollout-status"
     assert {k: worker[k] for k in ("state", "done", "problem", "desired", "revision", "progress_deadline_s")} == {
         "state": "complete", "done": True, "problem": False, "desired": 1, "revision": 3, "progress_deadline_s": 600}
     assert [c["type"] for c in worker["conditions"]] == ["Available", "Progressing"]
@@ -120,7 +120,7 @@ def test_history_restart_and_undo(capsys: pytest.CaptureFixture[str], cluster: S
     code, out, _ = run(capsys, "rollout", "restart", "worker", "--yes", "--wait", "--json")
     doc = document(out)
     assert (code, doc["kind"], doc["finished"], doc["rollouts"][0]["revision"], doc["generation"]) == (
-        0, "RolloutRestart", True, 4, 2)
+        0, "rollout-restart", True, 4, 2)
 
     code, out, _ = run(capsys, "rollout", "undo", "worker", "--to-revision", "1", "--dry-run")
     assert (code, out.strip()) == (0, "deployment.apps/worker: roll back from revision 4 to revision 1 "

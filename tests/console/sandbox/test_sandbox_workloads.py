@@ -52,7 +52,7 @@ def test_rollout_pods_and_resources_on_a_running_sandbox(tmp_path: Path, tiny_pl
         old_pid = control.status(layout)["processes"]["shop"]["pid"]
         code, out, _ = run(capsys, "rollout", "restart", "shop", "--yes", "--json", *where)
         doc = json.loads(out)
-        assert (code, doc["kind"], doc["finished"], doc["rollouts"][0]["state"]) == (0, "RolloutRestart", True,
+        assert (code, doc["kind"], doc["finished"], doc["rollouts"][0]["state"]) == (0, "rollout-restart", True,
                                                                                      "complete")
         assert f"pid {old_pid} stopped" in doc["detail"]
         after = control.status(layout)["processes"]["shop"]
