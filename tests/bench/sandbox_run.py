@@ -17,11 +17,12 @@ class SandboxUnavailable(RuntimeError):
 
 
 @contextmanager
-def fresh_sandbox(prefix: str) -> Iterator[tuple[SandboxLayout, control.UpResult]]:
+def fresh_sandbox(prefix: str, db: str = "sqlite") -> Iterator[tuple[SandboxLayout, control.UpResult]]:
+    """`db`: the sandbox's database, as `sandbox up --db` takes it (sqlite or postgres)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         layout = SandboxLayout(Path(tmp))
         try:
-            result = control.up(layout, port_base=0, timeout_s=120)
+            result = control.up(layout, port_base=0, timeout_s=120, db=db)
         except control.SandboxError as exc:
             raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
         try:
