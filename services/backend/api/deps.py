@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -34,10 +34,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-def require_scope(scope: str) -> Callable[[Principal], Principal]:
-    """The token must carry this scope (403 otherwise); a token without any scope claim has none."""
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """The token must carry this scope (403 otherwise); a token without any scope claim has none.
 
-    def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
+    This and `expected_version` are coroutines only so that FastAPI runs them on the event loop:
+    a plain function dependency costs a worker-thread round trip per request."""
+
+    async def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
         if scope not in principal.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {scope!r}")
         return principal
@@ -45,7 +48,7 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The version named by If-Match (our ETags are the task version), None when absent or `*`."""
     if if_match is None or if_match.strip() == "*":
         return None
