@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from console.sandbox.procs import process_stats
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -53,19 +54,11 @@ def sample(groups: dict[str, int]) -> Sample:
     by_pgid = {pgid: name for name, pgid in groups.items()}
     cpu = dict.fromkeys(groups, 0.0)
     rss = dict.fromkeys(groups, 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue  # gone meanwhile
-        name = by_pgid.get(int(fields[2])) or by_pgid.get(int(entry.name))
-        if name is None:
-            continue
-        # fields after the command: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14) ... rss(21)
-        cpu[name] += sum(int(f) for f in fields[11:15]) / TICKS
-        rss[name] += int(fields[21]) * PAGE_MB
+    for pid, fields in process_stats():
+        name = by_pgid.get(int(fields[2])) or by_pgid.get(pid)
+        if name is not None:
+            cpu[name] += sum(int(f) for f in fields[11:15]) / TICKS
+            rss[name] += int(fields[21]) * PAGE_MB
     return Sample(time.monotonic(), cpu, rss)
 
 
