@@ -96,6 +96,7 @@ class Producer:
                     "client.id": f"{self.settings.client_id}-producer",
                     "acks": "all",
                     "linger.ms": 0,
+                    "socket.nagle.disable": True,
                     "enable.idempotence": False,
                     "retries": 0,  # resiliency policies own retries, as in daprd
                     "message.timeout.ms": int(DEFAULT_ATTEMPT_TIMEOUT_S * 1000),

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
@@ -199,6 +199,7 @@ class Subscriber:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",  # only for positions lost to a broker restart (see _assign)
             "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "socket.nagle.disable": True,
             "queued.max.messages.kbytes": 4096,  # prefetch per partition; the workers pause at PAUSE_AT anyway
             "socket.timeout.ms": 5000,
             "reconnect.backoff.max.ms": 500,
@@ -289,7 +290,7 @@ class Subscriber:
                 consumer.resume([TopicPartition(tp.topic, tp.partition)])
                 self._paused.discard(tp)
             batch: dict[Partition, list[Record]] = {}
-            for message in consumer.consume(BATCH_MAX, POLL_TIMEOUT_MS / 1000):
+            for message in self._take(consumer):
                 error = message.error()
                 if error is not None:
                     if error.fatal():
@@ -305,6 +306,13 @@ class Subscriber:
                 if self.workers.backlog(tp) >= PAUSE_AT:  # a slow partition: stop fetching it for now
                     consumer.pause([TopicPartition(tp.topic, tp.partition)])
                     self._paused.add(tp)
+
+    @staticmethod
+    def _take(consumer: Consumer) -> list[Message]:
+        """What librdkafka has buffered, as soon as there is anything: `consume(n, timeout)` alone waits
+        until it has n messages or the timeout passed, which put up to 50 ms on every delivery."""
+        first = consumer.poll(POLL_TIMEOUT_MS / 1000)
+        return [] if first is None else [first, *consumer.consume(BATCH_MAX - 1, 0)]
 
     def _flush_commits(self) -> None:
         """Commit handled offsets; kept pending (and retried) while the broker is away."""
