@@ -57,6 +57,7 @@ from console.sandbox.sidecar.subscriber import FETCH_MAX_WAIT_MS
 from console.sandbox.supervisor import probe_url
 from console.sandbox.topics import ensure_topics
 from tests.bench import process_cost
+from tests.utils.dapr_sdk import sdk_settings
 
 RESULTS = REPO / "tests" / "bench" / "results" / "publish_latency.json"
 TOPIC = "task-updates"
@@ -219,7 +220,8 @@ def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, Any]:
             raise RuntimeError(f"no delivery through the sidecars; see {layout.logs}")
         latency = percentiles(measure(send, arrivals, count))
         groups = {proc.spec.name: proc.pid or 0 for proc in sidecars}
-        with DaprClient(address=f"127.0.0.1:{ports[PUBLISHER].dapr_grpc}") as dapr:
+        with sdk_settings(DAPR_HTTP_PORT=ports[PUBLISHER].dapr_http, DAPR_GRPC_PORT=ports[PUBLISHER].dapr_grpc), \
+                DaprClient() as dapr:  # the SDK waits on the sidecar's HTTP health endpoint first
             costs = cost_per_operation(groups, operations(dapr, client, ports, arrivals), count)
         return {**latency, "cpu_ms_per_operation": costs}
     finally:
