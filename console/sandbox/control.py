@@ -29,7 +29,6 @@ from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
 from console.sandbox.postgres import Cluster, PostgresError
 from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
-from console.sandbox.s3 import S3Error, moto_server_binary
 from console.sandbox.secrets import DEV_SCOPES, DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
 from console.sandbox.supervisor import SUPERVISOR_MODULE
 
@@ -121,8 +120,6 @@ def plan_sandbox(
             broker = BrokerSpec(mode="external", bootstrap=bootstrap)
         else:
             tansu_binary()
-            if durable:
-                moto_server_binary()
             port = allocator.take(catalog.BROKER_OFFSET, "broker")
             s3_port = allocator.take(catalog.S3_OFFSET, "local s3") if durable else None
             broker = BrokerSpec("durable" if durable else "memory", f"127.0.0.1:{port}", port, s3_port)
@@ -137,7 +134,7 @@ def plan_sandbox(
             jwt_secret=jwt_secret, databases=databases, database=database, manifests=manifests,
         )
         monitoring.add_prometheus(plan, layout, allocator)  # only when the binary is there
-    except (BrokerError, S3Error, PlanError, PostgresError) as exc:
+    except (BrokerError, PlanError, PostgresError) as exc:
         raise SandboxError(str(exc)) from exc
     return plan
 
