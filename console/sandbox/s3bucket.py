@@ -60,18 +60,19 @@ class ObjectMeta:
     size: int
     modified: float  # Unix seconds
     content_type: str
-    listing: str = field(repr=False, default="")  # this object's <Contents> element, built once
+    listing: bytes = field(repr=False, default=b"")  # this object's <Contents> element, built once
 
     def with_listing(self, key: str) -> ObjectMeta:
         xml = (f"<Contents><Key>{escape(key)}</Key><LastModified>{iso_time(self.modified)}</LastModified>"
                f"<ETag>{escape(self.etag)}</ETag><Size>{self.size}</Size>"
                "<StorageClass>STANDARD</StorageClass></Contents>")
-        return ObjectMeta(self.etag, self.size, self.modified, self.content_type, xml)
+        return ObjectMeta(self.etag, self.size, self.modified, self.content_type, xml.encode())
 
 
 @dataclass(frozen=True)
 class ListPage:
-    keys: list[tuple[str, ObjectMeta]]
+    keys: list[str]
+    listing: list[bytes]  # the keys' <Contents> elements, in the same order
     common_prefixes: list[str]
     truncated: bool
     last: str | None  # the last key or common prefix returned: where the next page starts after
@@ -102,12 +103,18 @@ class Bucket:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, "
             "modified REAL NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL)")
+        # Every key in order, and beside it its <Contents> element: a page without a delimiter is two
+        # bisects and a slice (tansu lists whole partitions on every fetch; a Python loop per key was
+        # 1.7 ms for 800 keys).
         self._keys: list[str] = []
+        self._rows: list[bytes] = []
         self._meta: dict[str, ObjectMeta] = {}
         for key, etag, size, modified, content_type in self._db.execute(
                 "SELECT key, etag, size, modified, content_type FROM objects ORDER BY key"):
+            meta = ObjectMeta(etag, size, modified, content_type).with_listing(key)
             self._keys.append(key)
-            self._meta[key] = ObjectMeta(etag, size, modified, content_type).with_listing(key)
+            self._rows.append(meta.listing)
+            self._meta[key] = meta
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -144,8 +151,12 @@ class Bucket:
                           content_type).with_listing(key)
         self._db.execute("INSERT OR REPLACE INTO objects (key, etag, size, modified, content_type, body) "
                          "VALUES (?, ?, ?, ?, ?, ?)", (key, meta.etag, meta.size, meta.modified, content_type, body))
+        at = bisect.bisect_left(self._keys, key)
         if current is None:
-            bisect.insort(self._keys, key)
+            self._keys.insert(at, key)
+            self._rows.insert(at, meta.listing)
+        else:
+            self._rows[at] = meta.listing
         self._meta[key] = meta
         return meta
 
@@ -154,7 +165,9 @@ class Bucket:
         if self._meta.pop(key, None) is None:
             return
         self._db.execute("DELETE FROM objects WHERE key = ?", (key,))
-        del self._keys[bisect.bisect_left(self._keys, key)]
+        at = bisect.bisect_left(self._keys, key)
+        del self._keys[at]
+        del self._rows[at]
 
     # --- listing -------------------------------------------------------------------------------------
 
@@ -162,31 +175,50 @@ class Bucket:
              max_keys: int = MAX_KEYS) -> ListPage:
         """One ListObjectsV2 page: keys under `prefix` past `after`, in key order, with keys sharing a
         segment up to `delimiter` rolled into one common prefix (which counts as one entry)."""
-        keys: list[tuple[str, ObjectMeta]] = []
-        prefixes: list[str] = []
         i = bisect.bisect_left(self._keys, prefix)
         if after is not None and after >= prefix:
             i = bisect.bisect_right(self._keys, after)
             if delimiter and after.endswith(delimiter):  # resuming after a common prefix: skip its keys
-                while i < len(self._keys) and self._keys[i].startswith(after):
-                    i += 1
+                i = self._end_of(after, i)
+        if not delimiter:
+            end = self._end_of(prefix, i)
+            stop = min(end, i + max_keys)
+            keys = self._keys[i:stop]
+            return ListPage(keys, self._rows[i:stop], [], stop < end, keys[-1] if keys else None)
+        keys: list[str] = []
+        rows: list[bytes] = []
+        prefixes: list[str] = []
         last = None
         while i < len(self._keys) and self._keys[i].startswith(prefix):
             if len(keys) + len(prefixes) >= max_keys:
-                return ListPage(keys, prefixes, True, last)
+                return ListPage(keys, rows, prefixes, True, last)
             key = self._keys[i]
-            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            cut = key.find(delimiter, len(prefix))
             if cut < 0:
-                keys.append((key, self._meta[key]))
+                keys.append(key)
+                rows.append(self._rows[i])
                 last = key
                 i += 1
                 continue
-            common = key[: cut + len(delimiter or "")]
+            common = key[: cut + len(delimiter)]
             prefixes.append(common)
             last = common
-            while i < len(self._keys) and self._keys[i].startswith(common):
-                i += 1
-        return ListPage(keys, prefixes, False, last)
+            i = self._end_of(common, i)
+        return ListPage(keys, rows, prefixes, False, last)
+
+    def _end_of(self, prefix: str, start: int) -> int:
+        """The index past the last key at or after `start` that begins with `prefix`."""
+        lo, hi = start, len(self._keys)
+        while lo < hi:  # keys beginning with `prefix` form one run: bisect for its end
+            mid = (lo + hi) // 2
+            if self._keys[mid].startswith(prefix) or self._keys[mid] < prefix:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def meta(self, key: str) -> ObjectMeta:
+        return self._meta[key]
 
 
 def etag_matches(condition: str, etag: str) -> bool:

@@ -279,7 +279,7 @@ class S3App:
         def text(value: str) -> str:
             return quote(value, safe="/~-_.") if encode else escape(value)
 
-        parts = [f'<ListBucketResult xmlns="{XMLNS}"><Name>{self.bucket.name}</Name><Prefix>{text(prefix)}</Prefix>'
+        parts = [XML_HEAD + f'<ListBucketResult xmlns="{XMLNS}"><Name>{self.bucket.name}</Name><Prefix>{text(prefix)}</Prefix>'
                  f"<KeyCount>{len(page.keys) + len(page.common_prefixes)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>"
                  f"<IsTruncated>{'true' if page.truncated else 'false'}</IsTruncated>"]
         if delimiter:
@@ -294,12 +294,12 @@ class S3App:
             next_token = base64.urlsafe_b64encode(page.last.encode()).decode()
             parts.append(f"<NextContinuationToken>{next_token}</NextContinuationToken>")
         if encode:
-            parts += [meta.with_listing(quote(key, safe="/~-_.")).listing for key, meta in page.keys]
+            rows = [self.bucket.meta(key).with_listing(quote(key, safe="/~-_.")).listing for key in page.keys]
         else:
-            parts += [meta.listing for _key, meta in page.keys]
-        parts += [f"<CommonPrefixes><Prefix>{text(p)}</Prefix></CommonPrefixes>" for p in page.common_prefixes]
-        parts.append("</ListBucketResult>")
-        return xml_response("".join(parts))
+            rows = page.listing
+        common = "".join(f"<CommonPrefixes><Prefix>{text(p)}</Prefix></CommonPrefixes>" for p in page.common_prefixes)
+        body = b"".join(["".join(parts).encode(), *rows, common.encode(), b"</ListBucketResult>"])
+        return Response(200, body, {"content-type": "application/xml"})
 
     def delete_objects(self, headers: dict[str, str], body: bytes) -> Response:
         if "content-md5" not in headers and not any(h.startswith("x-amz-checksum-") for h in headers):
