@@ -220,12 +220,23 @@ def _down(args: argparse.Namespace) -> int:
     from console.sandbox import control
 
     layout = _layout(args)
-    leftovers = control.down(layout)
-    if leftovers:
-        print(f"the supervisor was gone; stopped {len(leftovers)} leftover process group(s)")
+    started = time.monotonic()
+
+    def report(step: str) -> None:
+        print(f"{time.monotonic() - started:6.1f}s  {step}", flush=True)
+
+    result = control.down(layout, report=report)
+    groups = f"stopped {len(result.leftovers)} leftover process group(s)"
+    if result.supervisor == "gone":
+        print(f"the supervisor was not running; {groups}")
+    elif result.supervisor == "stuck":
+        print(f"the supervisor made no progress for {control.DOWN_STALL_S:.0f}s while {result.stuck_at}: "
+              f"killed it; {groups}")
+    elif result.leftovers:
+        print(f"the supervisor stopped, but left processes behind: {groups}")
     for name, port in control.held_ports(control.read_state(layout)):
         print(f"warning: port {port} ({name}) is still in use by a process outside the sandbox's groups")
-    print(f"sandbox stopped ({layout.root})")
+    print(f"sandbox stopped in {result.seconds:.1f}s ({layout.root})")
     return 0
 
 

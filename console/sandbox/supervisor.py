@@ -17,9 +17,11 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ READY_FAILURE_THRESHOLD = 3  # kubelet's default failureThreshold
 # on every fetch; on two busy cores each round trip waited 5-15 ms for a CPU, at nice -10 0.5 ms. The
 # broker and its S3 get that precedence when the OS allows it, as a cluster gives Kafka guaranteed CPU.
 BROKER_NICE = -10
+HEARTBEAT_S = 0.5  # while stopping, state.json is rewritten this often: `down` waits while it is
 
 
 class StartupError(RuntimeError):
@@ -123,11 +126,15 @@ class BrokerRunner:
             return False
         return self.broker.alive() and (self.s3 is None or self.s3.alive())
 
-    def stop(self) -> None:
-        if self.broker is not None:
+    def stop(self, step: Callable[[str], None] = lambda _: None) -> None:
+        """Stop the broker, then its S3 (which has nothing to save: every write is already on disk).
+        `step` hears each step as it begins."""
+        if self.broker is not None and self.broker.managed:
+            step("stopping the broker")
             self.broker.stop()
         if self.s3 is not None:
-            self.s3.stop()  # every write is already on disk: nothing to save
+            step("stopping the local S3")
+            self.s3.stop()
 
     def state(self) -> dict[str, Any]:
         proc = self.broker.process if self.broker else None
@@ -161,6 +168,8 @@ class Supervisor:
         self._stop_requested = False
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self._broker_restart_at: float | None = None
+        self.shutdown_steps: list[dict[str, Any]] = []  # what `down` reports: each step and when it began
+        self._state_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -225,13 +234,24 @@ class Supervisor:
             time.sleep(TICK_S)
 
     def shutdown(self) -> None:
+        """Stop everything, one step at a time, each step in state.json as it begins; while it runs a
+        heartbeat rewrites the file every `HEARTBEAT_S`, so `down` can tell slow from stuck."""
         if self.phase != "failed":
             self.phase = "stopping"
-        self.write_state()
-        # The database last, once its clients have gone, as the broker.
-        stop_all([c.proc for c in self.children if c.proc.spec.kind != "database"])
-        stop_all([c.proc for c in self.children if c.proc.spec.kind == "database"])
-        self.broker.stop()
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(done,), name="shutdown-heartbeat", daemon=True)
+        heartbeat.start()
+        try:
+            # The database last, once its clients have gone, as the broker.
+            self.step("stopping the services and sidecars")
+            stop_all([c.proc for c in self.children if c.proc.spec.kind != "database"])
+            if any(c.proc.spec.kind == "database" for c in self.children):
+                self.step("stopping the database")
+                stop_all([c.proc for c in self.children if c.proc.spec.kind == "database"])
+            self.broker.stop(self.step)
+        finally:
+            done.set()
+            heartbeat.join()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.phase == "stopping":
             self.phase = "stopped"
@@ -244,6 +264,15 @@ class Supervisor:
         except OSError:
             pass
         log.info("sandbox stopped", extra={"phase": self.phase})
+
+    def step(self, name: str) -> None:
+        self.shutdown_steps.append({"step": name, "at": time.time()})
+        log.info("shutdown step", extra={"step": name})
+        self.write_state()
+
+    def _heartbeat(self, done: threading.Event) -> None:
+        while not done.wait(HEARTBEAT_S):
+            self.write_state()
 
     # --- supervision -------------------------------------------------------------------------------
 
@@ -378,6 +407,7 @@ class Supervisor:
             "urls": self.plan.urls,
             "databases": self.plan.databases,
             "absent": self.plan.absent,
+            "shutdown": self.shutdown_steps,
         }
 
     def child_state(self, child: Child) -> dict[str, Any]:
@@ -400,7 +430,8 @@ class Supervisor:
         }
 
     def write_state(self) -> None:
-        write_json_atomic(self.layout.state, self.state())
+        with self._state_lock:  # the shutdown heartbeat writes from its own thread
+            write_json_atomic(self.layout.state, self.state())
 
 
 def stop_all(procs: list[ManagedProcess], grace_s: float = GRACE_S) -> None:

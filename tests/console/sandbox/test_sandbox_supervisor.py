@@ -139,7 +139,7 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     assert {name for name, _ in control.held_ports(state)} == {"shop", "shop-dapr", "broker"}
     grandchildren = list(group_members(state["processes"]["shop"]["pgid"]))
     assert len(grandchildren) == 2  # the stand-in and its `sleep`
-    assert control.down(layout) == []
+    assert control.down(layout).leftovers == []
     for pid in all_pids(state) + grandchildren:
         assert not pid_alive(pid), pid
     for spec in plan.processes:
@@ -162,7 +162,7 @@ def test_down_cleans_up_after_a_dead_supervisor(running: tuple[SandboxLayout, Pl
     assert control.status(layout)["phase"] == "supervisor-gone"
     with pytest.raises(control.SandboxError, match=r"earlier sandbox .* still running"):
         control.start_supervisor(layout, Plan.load(layout.plan))
-    leftovers = control.down(layout)
+    leftovers = control.down(layout).leftovers
     assert set(leftovers) == {p["pgid"] for p in state["processes"].values()} | {state["broker"]["pid"]}
     for pid in all_pids(state):
         assert not pid_alive(pid), pid
