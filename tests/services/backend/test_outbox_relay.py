@@ -18,9 +18,9 @@ from typing import Self
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 import uvicorn
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from console.sandbox.broker import Broker, start_tansu
 from console.sandbox.manifests import load_manifests, topics_to_create
