@@ -192,6 +192,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        gauges = asyncio.create_task(self._refresh_gauges())
+        try:
+            await self._relay()
+        finally:
+            gauges.cancel()
+
+    async def _refresh_gauges(self) -> None:
+        """The backlog gauges every poll interval, apart from publishing: a publish that hangs (a frozen
+        broker) must not freeze the numbers that show it."""
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self._update_gauge)
+            except Exception:
+                log.debug("outbox gauges not refreshed", exc_info=True)
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def _relay(self) -> None:
         backoff = 0.0
         while not self._stopping:
             # Cleared before the batch, not before the sleep: a commit made while this batch is
