@@ -1,5 +1,5 @@
 """Paced writes through the task API, and what became of each one: shared by the delivery benchmark and the
-sandbox's delivery tests.
+sandbox's delivery tests (the action mix also by the audit completeness benchmark).
 
 Each action carries its own `X-Correlation-ID`. The backend stamps it on every outbox row the action
 commits and the audit service on every row it records, so "every action answered 2xx reaches the audit
@@ -46,6 +46,29 @@ class Driven:
         return dict(Counter(f"{action} {status}" for action, status in self.answers.values()))
 
 
+async def mixed_action(client: httpx.AsyncClient, headers: dict[str, str], mine: list[tuple[str, int]],
+                       rng: random.Random, n: int) -> tuple[str, httpx.Response]:
+    """One action of the mix: create 40 %, update 30 %, complete 15 %, delete 15 % of a task the user
+    owns (`mine`: (id, version), kept up to date); a create when the user owns none."""
+    roll = rng.random()
+    if not mine or roll < 0.4:
+        answer = await client.post("/api/tasks", headers=headers,
+                                   json={"title": f"delivery {n}", "due_at": "2027-03-01T09:00:00Z"})
+        if answer.status_code == 201:
+            mine.append((answer.json()["id"], 1))
+        return "create", answer
+    task_id, version = mine.pop(rng.randrange(len(mine)))
+    if roll < 0.7:
+        answer = await client.patch(f"/api/tasks/{task_id}", json={"title": f"edited {n}"},
+                                    headers={**headers, "If-Match": f'"{version}"'})
+        if answer.status_code == 200:
+            mine.append((task_id, answer.json()["version"]))
+        return "update", answer
+    if roll < 0.85:
+        return "complete", await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
+    return "delete", await client.delete(f"/api/tasks/{task_id}", headers=headers)
+
+
 async def drive(api: str, secret: str, *, rate: float, seconds: float, seed: int = 1,
                 transport_errors_ok: bool = False) -> Driven:
     """`rate` writes per second for `seconds` (create 40 %, update 30 %, complete 15 %, delete 15 %),
@@ -59,29 +82,9 @@ async def drive(api: str, secret: str, *, rate: float, seconds: float, seed: int
         user = n % USERS
         cid = uuid.uuid4().hex
         headers = {"Authorization": f"Bearer {tokens[user]}", "X-Correlation-ID": cid}
-        roll, mine = rng.random(), owned[user]
         started = time.perf_counter()
         try:
-            if not mine or roll < 0.4:
-                action = "create"
-                answer = await client.post("/api/tasks", headers=headers,
-                                           json={"title": f"delivery {n}", "due_at": "2027-03-01T09:00:00Z"})
-                if answer.status_code == 201:
-                    mine.append((answer.json()["id"], 1))
-            else:
-                task_id, version = mine.pop(rng.randrange(len(mine)))
-                if roll < 0.7:
-                    action = "update"
-                    answer = await client.patch(f"/api/tasks/{task_id}", json={"title": f"edited {n}"},
-                                                headers={**headers, "If-Match": f'"{version}"'})
-                    if answer.status_code == 200:
-                        mine.append((task_id, answer.json()["version"]))
-                elif roll < 0.85:
-                    action = "complete"
-                    answer = await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
-                else:
-                    action = "delete"
-                    answer = await client.delete(f"/api/tasks/{task_id}", headers=headers)
+            action, answer = await mixed_action(client, headers, owned[user], rng, n)
         except httpx.TransportError:
             if not transport_errors_ok:
                 raise
