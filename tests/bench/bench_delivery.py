@@ -12,6 +12,7 @@ until the audit log holds every event of every action answered 2xx (see tests/be
 - drain: last API answer -> audit complete (0 when deliveries keep up with the writes);
 - completeness: actions answered 2xx whose events are not all in the audit log, and duplicates;
 - the factor durable / memory for each figure;
+- CPU of the broker and (durable) the local S3, in cores, from the start of the load until all delivered;
 - with `--kill-broker-after S`: in durable mode, the broker is killed with SIGKILL S seconds into the load
   and the supervisor restarts it; completeness must stay whole.
 
@@ -64,6 +65,30 @@ def kill_broker_later(layout: SandboxLayout, after_s: float, killed: dict[str, A
     return thread
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU a live process has used so far (/proc/<pid>/stat), None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def broker_pids(layout: SandboxLayout) -> dict[str, int | None]:
+    broker = (control.read_state(layout) or {}).get("broker") or {}
+    return {"broker": broker.get("pid"), "s3": (broker.get("s3") or {}).get("pid")}
+
+
+def cpu_share(before: dict[str, float | None], pids: dict[str, int | None], seconds: float) -> dict[str, float]:
+    """Cores used by each process over the window (a process restarted meanwhile is left out)."""
+    shares = {}
+    for name, pid in pids.items():
+        start, end = before.get(name), cpu_seconds(pid)
+        if start is not None and end is not None and end >= start:
+            shares[name] = round((end - start) / seconds, 2)
+    return shares
+
+
 def s3_mix(layout: SandboxLayout, since: float, until: float) -> dict[str, Any]:
     """The local S3's request counts per second by operation, over its `requests` lines in the window."""
     totals: Counter[str] = Counter()
@@ -96,8 +121,12 @@ def run_mode(durable: bool, args: argparse.Namespace) -> dict[str, Any]:
         killed: dict[str, Any] = {}
         if durable and args.kill_broker_after is not None:
             kill_broker_later(layout, args.kill_broker_after, killed)
+        pids = broker_pids(layout)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        window = time.monotonic()
         driven = asyncio.run(drive(backend_url(result), secret, rate=args.rate, seconds=args.seconds))
         found = wait_for_delivery(layout.root, driven.accepted, args.drain_timeout)
+        cpu = cpu_share(cpu_before, pids, time.monotonic() - window)
         lat = found.latencies_s()
         state = control.read_state(layout) or {}
         figures: dict[str, Any] = {
@@ -108,6 +137,7 @@ def run_mode(durable: bool, args: argparse.Namespace) -> dict[str, Any]:
             "actions_missing_events": len(found.missing_actions),
             "e2e_ms": {"p50": round(percentile(lat, 50) * 1000, 1), "p99": round(percentile(lat, 99) * 1000, 1),
                        "max": round(max(lat, default=0) * 1000, 1)},
+            "cpu_cores_load_to_delivered": cpu,
         }
         if found.recorded:
             span = max(found.recorded.values()) - min(found.expected.values())
@@ -173,6 +203,7 @@ def main() -> int:
         if r.get("broker_killed"):
             print(f"         broker killed after {r['broker_killed']['after_s']:g}s, restarts "
                   f"{r['broker_killed']['restarts']}")
+        print(f"         CPU (cores, load start -> all delivered): {r['cpu_cores_load_to_delivered']}")
         if r.get("s3_requests"):
             print(f"         local S3: {r['s3_requests']['total_per_s']} req/s {r['s3_requests']['per_s']}")
     if "durable_over_memory" in summary:
