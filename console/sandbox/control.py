@@ -249,11 +249,12 @@ class DownResult:
     stuck_at: str | None = None
 
 
-def down(layout: SandboxLayout, stall_s: float = DOWN_STALL_S, report: Progress = _quiet) -> DownResult:
+def down(layout: SandboxLayout, stall_s: float | None = None, report: Progress = _quiet) -> DownResult:
     """Stop the sandbox: SIGTERM the supervisor and wait while it makes progress (its state file keeps
     changing: a step begins, or its heartbeat), reporting each step; kill it only once nothing has changed
-    for `stall_s`. Process groups it left behind are stopped here, and a state file it could not finish
-    is marked stopped, saying what happened."""
+    for `stall_s` (default DOWN_STALL_S, read at call time). Process groups it left behind are stopped
+    here, and a state file it could not finish is marked stopped, saying what happened."""
+    stall_s = DOWN_STALL_S if stall_s is None else stall_s
     started = time.monotonic()
     pid = supervisor_pid(layout)
     state = read_state(layout)
