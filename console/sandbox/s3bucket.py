@@ -183,8 +183,8 @@ class Bucket:
         if not delimiter:
             end = self._end_of(prefix, i)
             stop = min(end, i + max_keys)
-            keys = self._keys[i:stop]
-            return ListPage(keys, self._rows[i:stop], [], stop < end, keys[-1] if keys else None)
+            page = self._keys[i:stop]
+            return ListPage(page, self._rows[i:stop], [], stop < end, page[-1] if page else None)
         keys: list[str] = []
         rows: list[bytes] = []
         prefixes: list[str] = []
