@@ -27,7 +27,7 @@ from tests.utils.waiting import wait_until
 
 from .conftest import diagnose, require_tansu
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.slow, pytest.mark.broker]  # one real durable sandbox, ~35 s on a quiet machine
 
 
 @pytest.fixture(scope="module")
