@@ -124,6 +124,12 @@ def pending_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) or 0)
 
 
+def oldest_pending_at(session: Session) -> datetime | None:
+    """Commit time of the oldest event still waiting (the lowest pending id: ix_outbox_pending serves it)."""
+    return session.scalar(select(OutboxEvent.created_at).where(OutboxEvent.published_at.is_(None))
+                          .order_by(OutboxEvent.id).limit(1))
+
+
 @dataclass(frozen=True)
 class _Pending:
     """An outbox row waiting to be published, as the relay reads it."""
@@ -164,6 +170,8 @@ class OutboxRelay:
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._failing = False  # publishing failed and has not succeeded since: warned once
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._oldest_pending: float | None = None  # Unix time; the age gauge reads it when scraped
+        metrics.OUTBOX_OLDEST_AGE.labels(service).set_function(self._oldest_pending_age)
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
         """Publish right after any commit that wrote outbox rows, rather than at the next poll."""
@@ -184,6 +192,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        gauges = asyncio.create_task(self._refresh_gauges())
+        try:
+            await self._relay()
+        finally:
+            gauges.cancel()
+
+    async def _refresh_gauges(self) -> None:
+        """The backlog gauges every poll interval, apart from publishing: a publish that hangs (a frozen
+        broker) must not freeze the numbers that show it."""
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self._update_gauge)
+            except Exception:
+                log.debug("outbox gauges not refreshed", exc_info=True)
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def _relay(self) -> None:
         backoff = 0.0
         while not self._stopping:
             # Cleared before the batch, not before the sleep: a commit made while this batch is
@@ -281,6 +306,11 @@ class OutboxRelay:
     def _update_gauge(self) -> None:
         with self.sessions() as session:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
+            oldest = oldest_pending_at(session)
+        self._oldest_pending = oldest.timestamp() if oldest is not None else None
+
+    def _oldest_pending_age(self) -> float:
+        return max(0.0, time.time() - self._oldest_pending) if self._oldest_pending is not None else 0.0
 
     async def _lease_held(self) -> bool:
         """True while this replica holds the lease, renewing it once a third of its TTL has passed.
