@@ -1,4 +1,4 @@
-"""The runbooks as sources: committed stripped, named `<verb>-<object>`, thin, and documented.
+"""The runbooks as sources: committed stripped, named for their procedure, thin, and documented.
 
 The rules of notebooks/README.md, checked on every notebook in notebooks/: outputs stripped (the committed
 form of console/runbooks/sources.py), a first code cell tagged `parameters` whose declarations load (types,
@@ -26,7 +26,7 @@ FORBIDDEN = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.While, ast
 
 def test_every_runbook_of_this_part_is_there() -> None:
     assert {p.stem for p in RUNBOOKS} >= PART_ONE
-    assert runbook_names() == [p.stem for p in RUNBOOKS], "every notebook is named <verb>-<object>"
+    assert runbook_names() == [p.stem for p in RUNBOOKS], "every notebook is named for its procedure: lowercase words and hyphens"
 
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.stem)
