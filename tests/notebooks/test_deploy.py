@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_a_dry_run_lets_the_api_server_check_the_release_and_changes_nothing(
     assert checks["the API server accepts every object (dry run)"] == "0 created, 7 configured, 23 unchanged"
     assert "every Deployment rolled out" not in checks, "a dry run waits for nothing"
     assert deployments(cluster) == before, "a dry run changes nothing"
-    figures = {f.name: f.value for f in result.figures}
+    figures: dict[str, Any] = {f.name: f.value for f in result.figures}
     assert figures.pop("apply took") > 0
     assert figures == {"objects": 30, "created": 0, "configured": 7, "unchanged": 23}
 
