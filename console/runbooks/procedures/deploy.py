@@ -4,7 +4,8 @@ Render is the real kustomize (console.manifests.render) over the operator's kust
 set on every todo-* image, as continuous deployment's `kustomize edit set image` does. Validation is what
 the repository already trusts: strict schemas for every object (built-in kinds and the official CRDs,
 console.manifests.validate) and `todo-console preflight` (placeholders, the cluster spec, the budget, the
-quotas, the bootstrap's order). Apply is server-side apply, one object at a time in kustomize's order
+quotas, the bootstrap's order; it renders the overlay itself, so its findings show the overlay's own tags,
+which none of its checks depends on). Apply is server-side apply, one object at a time in kustomize's order
 (console.sources.kube_apply); a dry run sends the same requests with dryRun=All, so the API server's
 admission and validation run and nothing is stored.
 
@@ -125,7 +126,15 @@ def preflight_outcomes(manifests: Manifests, cluster_spec: str = "") -> list[Out
         checks = run_checks(manifests.overlay, spec, kustomize_dir=manifests.tree)
     except (ClusterSpecError, RenderError, budget_model.BudgetError, bootstrap.BootstrapError, ValueError) as exc:
         raise ProcedureError(f"preflight: {exc}") from None
-    return [Outcome(f"preflight: {c.name}", c.ok, "; ".join(c.findings) if c.findings else "") for c in checks]
+    return [Outcome(f"preflight: {c.name}", c.ok, _findings(c.findings)) for c in checks]
+
+
+def _findings(findings: Sequence[str], shown: int = 3) -> str:
+    """The first findings and how many more (`todo-console preflight` lists them all)."""
+    if not findings:
+        return ""
+    more = f" (and {len(findings) - shown} more: todo-console preflight lists them)" if len(findings) > shown else ""
+    return f"{len(findings)} findings: " + "; ".join(findings[:shown]) + more
 
 
 # --- the cluster ----------------------------------------------------------------------------------------
