@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from console.manifests.render import RenderError, render_overlay
 from console.sandbox import control, monitoring
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.ports import free_port
+
+# The stand-in cluster and a kubeconfig for it (in $KUBECONFIG too), as the console's Kubernetes tests get them.
+from tests.console.kube.conftest import cluster, kubeconfig, prod_objects, serving_cert  # noqa: F401
 from tests.console.sandbox.conftest import require_tansu, start_sandbox
-from tests.utils.kube_apiserver import StandInCluster
-from tests.utils.kube_apiserver.tls import ServingCert, make_serving_cert
 from tests.utils.required import missing
 from tests.utils.waiting import wait_until
 
@@ -57,36 +57,6 @@ def relay_off_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sand
     """A sandbox whose backend runs with its outbox relay off (RELAY_ENABLED=false): events stay in the outbox."""
     yield from running(tmp_path_factory.mktemp("relay-off") / "sandbox", services=RELAY_OFF_SERVICES,
                        backend_env={"RELAY_ENABLED": "false"})
-
-
-# --- the Kubernetes stand-in ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def prod_objects() -> list[dict[str, object]]:
-    try:
-        return render_overlay("prod")
-    except RenderError as exc:
-        missing(f"kustomize cannot render the prod overlay: {exc}")
-
-
-@pytest.fixture(scope="session")
-def serving_cert() -> ServingCert:
-    return make_serving_cert()
-
-
-@pytest.fixture
-def cluster(prod_objects: list[dict[str, object]], serving_cert: ServingCert) -> Iterator[StandInCluster]:
-    """The prod overlay as a running cluster (tests/utils/kube_apiserver), fresh for each test."""
-    with StandInCluster(prod_objects, cert=serving_cert, bookmark_interval_s=0.3) as running_cluster:
-        yield running_cluster
-
-
-@pytest.fixture
-def kubeconfig(cluster: StandInCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A kubeconfig for the stand-in (cluster admin); no sandbox for the console to pick up instead."""
-    monkeypatch.setenv("TODO_SANDBOX_DIR", str(tmp_path / "no-sandbox"))
-    return cluster.kubeconfig(tmp_path / "kubeconfig")
 
 
 # --- Prometheus ------------------------------------------------------------------------------------------
