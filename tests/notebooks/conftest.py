@@ -18,10 +18,10 @@ import requests
 from console.sandbox import control, monitoring
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.ports import free_port
+from tests.console.sandbox.conftest import require_tansu, start_sandbox
 
 # The stand-in cluster and a kubeconfig for it (in $KUBECONFIG too), as the console's Kubernetes tests get them.
-from tests.console.kube.conftest import cluster, kubeconfig, prod_objects, serving_cert  # noqa: F401
-from tests.console.sandbox.conftest import require_tansu, start_sandbox
+from tests.utils.kube_fixtures import cluster, kubeconfig, prod_objects, serving_cert  # noqa: F401
 from tests.utils.required import missing
 from tests.utils.waiting import wait_until
 
