@@ -45,8 +45,16 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """The version named by If-Match (our ETags are the task version), None when absent or `*`."""
+IfMatchHeader = Annotated[str | None, Header(
+    alias="If-Match", description='the ETag you read, e.g. "3", or `*`: the change is refused (412) if the task '
+                                  "has changed since", json_schema_extra={"pattern": rf"{_ETAG_RE.pattern}|^\*$"})]
+
+
+def expected_version(if_match: IfMatchHeader = None) -> int | None:
+    """The version named by If-Match (our ETags are the task version), None when absent or `*`.
+
+    The pattern is documented, but checked here rather than by FastAPI: a malformed If-Match is a
+    400 (a malformed header), not a 422."""
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG_RE.match(if_match.strip())

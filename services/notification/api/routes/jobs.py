@@ -18,6 +18,7 @@ from services.notification.jobs import JOB_PREFIX, parse_job_body
 from services.platform import correlation, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprUnavailable
 from services.platform.deps import GatewayDep
+from services.platform.problems import invalid, problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class JobAnswer(BaseModel):
     reason: str
 
 
-@router.post("/{name}", response_model=JobAnswer)
+@router.post("/{name}", response_model=JobAnswer, responses=problem_responses(422, 503, said={
+    404: "The job is not a reminder"}))
 async def trigger(name: str, request: Request, settings: SettingsDep, gateway: GatewayDep,
                   notifier: NotifierDep) -> JobAnswer:
     if not name.startswith(JOB_PREFIX):
@@ -37,7 +39,7 @@ async def trigger(name: str, request: Request, settings: SettingsDep, gateway: G
     try:
         job = parse_job_body(await request.body())
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)[:1000]) from exc
+        raise invalid(["body"], str(exc)[:1000]) from exc
     service = settings.service_name
     token = correlation.bind(correlation.from_headers(job.correlation_id, request.headers.get("traceparent")))
     try:
@@ -46,7 +48,8 @@ async def trigger(name: str, request: Request, settings: SettingsDep, gateway: G
     except (TryLater, DaprUnavailable, DaprCallError) as exc:
         metrics.EVENTS_FAILED.labels(service, "jobs", "deliver").inc()
         log.warning("reminder not delivered yet", extra={"job": name, "error": str(exc)})
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "reminder not delivered; retry") from exc
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "reminder not delivered; retry",
+                            headers={"Retry-After": "1"}) from exc
     finally:
         correlation.reset(token)
     metrics.EVENTS_CONSUMED.labels(service, "jobs").inc()
