@@ -3,6 +3,9 @@
 Answers: 200 delivered or skipped (done either way); 503 when the task could not be checked or
 the notifier failed (the Jobs API's failure policy triggers the job again); 404 for a job name
 that is not a reminder and 422 for data that is not a reminder job (neither can succeed).
+
+The trigger runs in the correlation of the request that scheduled the reminder (the job's data
+carries its id), so the API call, the scheduling, the firing and the delivery share one id.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ async def trigger(name: str, request: Request, settings: SettingsDep, gateway: G
     try:
         outcome = await fire(job, gateway=gateway, notifier=notifier, backend_app_id=settings.backend_app_id,
                              internal_token=settings.internal_api_token or "")
+        metrics.EVENTS_CONSUMED.labels(service, "jobs").inc()
+        log.info("reminder job handled", extra={"job": name, "outcome": outcome.status, "reason": outcome.reason})
+        return JobAnswer(status=outcome.status, reason=outcome.reason)
     except (TryLater, DaprUnavailable, DaprCallError) as exc:
         metrics.EVENTS_FAILED.labels(service, "jobs", "deliver").inc()
         log.warning("reminder not delivered yet", extra={"job": name, "error": str(exc)})
@@ -52,6 +58,3 @@ async def trigger(name: str, request: Request, settings: SettingsDep, gateway: G
                             headers={"Retry-After": "1"}) from exc
     finally:
         correlation.reset(token)
-    metrics.EVENTS_CONSUMED.labels(service, "jobs").inc()
-    log.info("reminder job handled", extra={"job": name, "outcome": outcome.status, "reason": outcome.reason})
-    return JobAnswer(status=outcome.status, reason=outcome.reason)
