@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from console.cli import CliError
+from services.platform.scopes import SCOPES, USER_SCOPES
 
 ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
 DEFAULT_PORT_BASE = 18000
 # What `sandbox env` exports, from the URLs `up` prints.
 ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"))
 URL_ORDER = ("web", "api", "ws")  # what a user opens first; then each service by name
-# OAuth scope tokens (RFC 6749 3.3): printable ASCII without space, quote or backslash.
-SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token_options.add_argument("--user", type=_user, default=None,
                                help="the token's subject (default: dev-user); each user sees only their own tasks")
     token_options.add_argument("--scope", dest="scopes", action="append", type=_scope, metavar="SCOPE",
-                               help="a scope the token carries, repeatable; replaces the default tasks:read "
-                               "tasks:write (the audit API's all-users view needs audit:read)")
+                               help="a scope the token carries, repeatable; replaces the default "
+                               f"{' '.join(USER_SCOPES)}. The services know: "
+                               + "; ".join(f"{name}: {what}" for name, what in SCOPES.items()))
     p_env = sub.add_parser("env", parents=[token_options],
                            help="shell lines exporting API, WS and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
     p_env.set_defaults(func=_env)
@@ -93,8 +92,9 @@ def _user(value: str) -> str:
 
 
 def _scope(value: str) -> str:
-    if not SCOPE.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"a scope is one word such as audit:read, got {value!r}")
+    if value not in SCOPES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a scope the services know ({', '.join(SCOPES)}); "
+                                         "one scope per --scope")
     return value
 
 
@@ -210,9 +210,9 @@ def _token(args: argparse.Namespace) -> int:
 
 def _mint(args: argparse.Namespace, layout: Any) -> str:
     from console.sandbox import control
-    from console.sandbox.secrets import DEV_SCOPES, DEV_USER
+    from console.sandbox.secrets import DEV_USER
 
-    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or DEV_SCOPES))
+    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or USER_SCOPES))
 
 
 @_guard

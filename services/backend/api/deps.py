@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.backend.config import BackendSettings
 from services.platform.auth import Principal
 from services.platform.deps import get_database, state_provider
+from services.platform.scopes import TASKS_READ, TASKS_WRITE
 from services.platform.web_auth import bearer_principal
 
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
@@ -65,6 +66,6 @@ def expected_version(if_match: IfMatchHeader = None) -> int | None:
 
 SettingsDep = Annotated[BackendSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-Reader = Annotated[Principal, Depends(require_scope("tasks:read"))]
-Writer = Annotated[Principal, Depends(require_scope("tasks:write"))]
+Reader = Annotated[Principal, Depends(require_scope(TASKS_READ))]
+Writer = Annotated[Principal, Depends(require_scope(TASKS_WRITE))]
 IfMatch = Annotated[int | None, Depends(expected_version)]

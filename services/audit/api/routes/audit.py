@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from services.audit import store
 from services.audit.api.deps import Caller, SessionDep, SettingsDep
 from services.platform.problems import invalid, problem_responses
+from services.platform.scopes import AUDIT_READ, TASKS_READ
 
-OPERATOR_SCOPE = "audit:read"
-OWNER_SCOPE = "tasks:read"
+OPERATOR_SCOPE = AUDIT_READ
+OWNER_SCOPE = TASKS_READ
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=problem_responses(401, 422, 503, said={
     403: f"The token has neither {OWNER_SCOPE!r} nor {OPERATOR_SCOPE!r}, or asks for another user's entries "
