@@ -20,8 +20,8 @@ from services.platform.scopes import SCOPES, USER_SCOPES
 
 ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
 DEFAULT_PORT_BASE = 18000
-# What `sandbox env` exports, from the URLs `up` prints.
-ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"))
+# What `sandbox env` exports, from the URLs `up` prints (AUDIT: the audit service, its API under /api/audit).
+ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"), ("AUDIT", "audit"))
 URL_ORDER = ("web", "api", "ws")  # what a user opens first; then each service by name
 
 
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                f"{' '.join(USER_SCOPES)}. The services know: "
                                + "; ".join(f"{name}: {what}" for name, what in SCOPES.items()))
     p_env = sub.add_parser("env", parents=[token_options],
-                           help="shell lines exporting API, WS and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
+                           help="shell lines exporting API, WS, AUDIT and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
     p_env.set_defaults(func=_env)
     p_token = sub.add_parser("token", parents=[token_options],
                              help="print a dev token (again, or for another user or scopes)")
@@ -182,7 +182,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"{monitoring.NAME:<13} not running: {monitoring.not_running_reason()}")
     print(f"{'logs':<13} {layout.logs}")
     print(f"{'dev token':<13} {result.token}")
-    print(f'next: eval "$({_command(args)} env)"   # sets API, WS and TOKEN in your shell')
+    print(f'next: eval "$({_command(args)} env)"   # sets API, WS, AUDIT and TOKEN in your shell')
     return 0
 
 

@@ -229,7 +229,7 @@ def test_status_logs_and_down_on_a_running_sandbox(
 @pytest.mark.broker
 def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.CaptureFixture[str]) -> None:
     plan = tiny_plan(urls={"api": "http://127.0.0.1:18000/api", "ws": "ws://127.0.0.1:18030/ws",
-                           "shop": "http://127.0.0.1:18000"})
+                           "audit": "http://127.0.0.1:18040", "shop": "http://127.0.0.1:18000"})
     layout = SandboxLayout(Path(plan.dir))
     secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
     verifier = TokenVerifier(AuthConfig(jwt_secret=secret))
@@ -243,10 +243,10 @@ def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.
         code, out, _ = run(capsys, "--dir", d, "env")
         assert code == 0
         # What `eval "$(todo-console sandbox env)"` leaves in a real shell.
-        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$TOKEN"', "_", out],
+        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$AUDIT" "$TOKEN"', "_", out],
                                capture_output=True, text=True, check=True)
-        api, ws, token = shell.stdout.splitlines()
-        assert (api, ws) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws")
+        api, ws, audit, token = shell.stdout.splitlines()
+        assert (api, ws, audit) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws", "http://127.0.0.1:18040")
         principal = verifier.verify(token)
         assert (principal.user_id, principal.scopes) == ("dev-user", {"tasks:read", "tasks:write"})
 
