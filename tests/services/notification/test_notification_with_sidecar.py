@@ -159,7 +159,8 @@ def test_an_edit_after_the_reminder_went_out_does_not_notify_again(world: World)
     renamed = httpx.patch(f"{world.backend.url}/api/tasks/{task['id']}", headers={**world.user(), "If-Match": '"1"'},
                           json={"title": "Pay the rent"})
     assert renamed.status_code == 200, renamed.text
-    # The title is a reminder field: the backend emits a new reminder, same (passed) time, version 2.
+    # A scheduled event for the same, passed time at version 2 (the backend publishes none for a title
+    # edit since issue 15, but a replay from the DLQ, or an older backend, still can): no second delivery.
     assert world.reminder(renamed.json()) == "SUCCESS"
     fired = REGISTRY.get_sample_value("events_consumed_total", {"service": "notification", "topic": "jobs"}) or 0
     wait_until(lambda: world.job(task["id"]) is None, 20, message="the rescheduled job to fire")
