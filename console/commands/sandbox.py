@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from console.cli import CliError
+from services.platform.scopes import SCOPES, USER_SCOPES
 
 ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
 DEFAULT_PORT_BASE = 18000
-# What `sandbox env` exports, from the URLs `up` prints.
-ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"))
+# What `sandbox env` exports, from the URLs `up` prints (AUDIT: the audit service, its API under /api/audit).
+ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"), ("AUDIT", "audit"))
 URL_ORDER = ("web", "api", "ws")  # what a user opens first; then each service by name
-# OAuth scope tokens (RFC 6749 3.3): printable ASCII without space, quote or backslash.
-SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,10 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token_options.add_argument("--user", type=_user, default=None,
                                help="the token's subject (default: dev-user); each user sees only their own tasks")
     token_options.add_argument("--scope", dest="scopes", action="append", type=_scope, metavar="SCOPE",
-                               help="a scope the token carries, repeatable; replaces the default tasks:read "
-                               "tasks:write (the audit API's all-users view needs audit:read)")
+                               help="a scope the token carries, repeatable; replaces the default "
+                               f"{' '.join(USER_SCOPES)}. The services know: "
+                               + "; ".join(f"{name}: {what}" for name, what in SCOPES.items()))
     p_env = sub.add_parser("env", parents=[token_options],
-                           help="shell lines exporting API, WS and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
+                           help="shell lines exporting API, WS, AUDIT and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
     p_env.set_defaults(func=_env)
     p_token = sub.add_parser("token", parents=[token_options],
                              help="print a dev token (again, or for another user or scopes)")
@@ -106,8 +105,9 @@ def _seconds(value: str) -> float:
 
 
 def _scope(value: str) -> str:
-    if not SCOPE.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"a scope is one word such as audit:read, got {value!r}")
+    if value not in SCOPES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a scope the services know ({', '.join(SCOPES)}); "
+                                         "one scope per --scope")
     return value
 
 
@@ -195,7 +195,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"{monitoring.NAME:<13} not running: {monitoring.not_running_reason()}")
     print(f"{'logs':<13} {layout.logs}")
     print(f"{'dev token':<13} {result.token}")
-    print(f'next: eval "$({_command(args)} env)"   # sets API, WS and TOKEN in your shell')
+    print(f'next: eval "$({_command(args)} env)"   # sets API, WS, AUDIT and TOKEN in your shell')
     return 0
 
 
@@ -223,9 +223,9 @@ def _token(args: argparse.Namespace) -> int:
 
 def _mint(args: argparse.Namespace, layout: Any) -> str:
     from console.sandbox import control
-    from console.sandbox.secrets import DEV_SCOPES, DEV_USER
+    from console.sandbox.secrets import DEV_USER
 
-    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or DEV_SCOPES))
+    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or USER_SCOPES))
 
 
 @_guard

@@ -29,8 +29,9 @@ from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec, write_json_atomic
 from console.sandbox.postgres import Cluster, PostgresError
 from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
-from console.sandbox.secrets import DEV_SCOPES, DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
+from console.sandbox.secrets import DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
 from console.sandbox.supervisor import SUPERVISOR_MODULE
+from services.platform.scopes import USER_SCOPES
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 30.0  # a failed `up` waits this long for its supervisor to exit
@@ -212,7 +213,7 @@ def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, report: Progre
     return UpResult(state, token(layout), plan.absent)
 
 
-def token(layout: SandboxLayout, user: str = DEV_USER, scopes: tuple[str, ...] = DEV_SCOPES) -> str:
+def token(layout: SandboxLayout, user: str = DEV_USER, scopes: tuple[str, ...] = USER_SCOPES) -> str:
     """A dev token for `user` with `scopes`, signed with this sandbox's secret. The secret outlives
     `down`, so a token stays valid across down/up; it needs only a first `up`."""
     secret = read_secrets(layout.secrets).get(JWT_SECRET[0], {}).get(JWT_SECRET[1])

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.backend.models import OutboxEvent, RelayLease, Task
+from services.backend.reminders import reminder_event
 from services.platform import correlation, events, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.database import write_transaction
@@ -72,9 +73,10 @@ def _add(session: Session, topic: str, event: CloudEvent) -> None:
 
 def enqueue_task_change(
     session: Session, *, task: Task, action: events.TaskAction, changed_fields: list[str],
-    reminder_changed: bool,
+    reminder_was: datetime | None,
 ) -> None:
-    """Write every event one task change produces: task-events, task-updates, reminders."""
+    """Write every event one task change produces: task-events, task-updates and, when the task's
+    reminder changed from `reminder_was` (see services.backend.reminders), reminders."""
     now = datetime.now(UTC)
     data = events.TaskEventData(
         timestamp=now, user_id=task.owner_id, action=action, entity_id=task.id,
@@ -84,40 +86,9 @@ def enqueue_task_change(
     for topic in (events.TOPIC_TASK_EVENTS, events.TOPIC_TASK_UPDATES):
         _add(session, topic, events.build_event(source="backend", event_type=event_type,
                                                 subject=task.id, data=data))
-    reminder = _reminder_event(task, action, reminder_changed, now)
+    reminder = reminder_event(task, action=action, was=reminder_was, now=now)
     if reminder is not None:
         _add(session, events.TOPIC_REMINDERS, reminder)
-
-
-def _reminder_event(task: Task, action: str, reminder_changed: bool, now: datetime) -> CloudEvent | None:
-    """The reminders-topic event for this change, if it affects the task's reminder (FR-E01)."""
-    if action in ("deleted", "completed"):
-        if task.due_at is None:
-            return None
-        cancelled = events.ReminderCancelledData(
-            timestamp=now, user_id=task.owner_id, entity_id=task.id,
-            reason="deleted" if action == "deleted" else "completed", task_version=task.version,
-        )
-        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
-                                  subject=task.id, data=cancelled)
-    if action == "updated" and not reminder_changed:
-        return None
-    if task.due_at is None:
-        if action == "created":
-            return None
-        removed = events.ReminderCancelledData(
-            timestamp=now, user_id=task.owner_id, entity_id=task.id, reason="reminder_removed",
-            task_version=task.version,
-        )
-        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
-                                  subject=task.id, data=removed)
-    scheduled = events.ReminderScheduledData(
-        timestamp=now, user_id=task.owner_id, entity_id=task.id, title=task.title, due_at=task.due_at,
-        remind_at=task.due_at - timedelta(minutes=task.reminder_offset_minutes or 0),
-        task_version=task.version,
-    )
-    return events.build_event(source="backend", event_type=events.REMINDER_SCHEDULED,
-                              subject=task.id, data=scheduled)
 
 
 def pending_count(session: Session) -> int:

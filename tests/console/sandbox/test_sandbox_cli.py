@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from console import cli
 from console.sandbox import control
@@ -17,7 +18,10 @@ from console.sandbox.catalog import SERVICES
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.plan import Plan
 from console.sandbox.secrets import dev_token, read_secrets, write_secrets
+from services.audit.main import build_app as build_audit
 from services.platform.auth import AuthConfig, TokenVerifier
+from tests.services.audit.conftest import make_settings as audit_settings
+from tests.utils.events import delivered, snapshot, task_event
 
 from .conftest import start_sandbox
 
@@ -225,7 +229,7 @@ def test_status_logs_and_down_on_a_running_sandbox(
 @pytest.mark.broker
 def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.CaptureFixture[str]) -> None:
     plan = tiny_plan(urls={"api": "http://127.0.0.1:18000/api", "ws": "ws://127.0.0.1:18030/ws",
-                           "shop": "http://127.0.0.1:18000"})
+                           "audit": "http://127.0.0.1:18040", "shop": "http://127.0.0.1:18000"})
     layout = SandboxLayout(Path(plan.dir))
     secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
     verifier = TokenVerifier(AuthConfig(jwt_secret=secret))
@@ -239,10 +243,10 @@ def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.
         code, out, _ = run(capsys, "--dir", d, "env")
         assert code == 0
         # What `eval "$(todo-console sandbox env)"` leaves in a real shell.
-        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$TOKEN"', "_", out],
+        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$AUDIT" "$TOKEN"', "_", out],
                                capture_output=True, text=True, check=True)
-        api, ws, token = shell.stdout.splitlines()
-        assert (api, ws) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws")
+        api, ws, audit, token = shell.stdout.splitlines()
+        assert (api, ws, audit) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws", "http://127.0.0.1:18040")
         principal = verifier.verify(token)
         assert (principal.user_id, principal.scopes) == ("dev-user", {"tasks:read", "tasks:write"})
 
@@ -267,8 +271,11 @@ def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["token", "--scope", "tasks:read tasks:write"], "argument --scope: a scope is one word"),
-    (["token", "--scope", ""], "argument --scope: a scope is one word"),
+    (["token", "--scope", "tasks:read tasks:write"], "argument --scope: 'tasks:read tasks:write' is not a scope "
+                                                     "the services know (tasks:read, tasks:write, audit:read); "
+                                                     "one scope per --scope"),
+    (["token", "--scope", ""], "argument --scope: '' is not a scope the services know"),
+    (["env", "--scope", "audit:write"], "argument --scope: 'audit:write' is not a scope the services know"),
     (["token", "--user", ""], "argument --user: a user is 1 to 255 printable characters"),
     (["env", "--user", "x" * 256], "argument --user: a user is 1 to 255 printable characters"),
 ])
@@ -278,6 +285,37 @@ def test_bad_token_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFix
         cli.main(["sandbox", "--dir", str(tmp_path), *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_scoped_token_opens_the_audit_all_users_view_and_a_user_token_does_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tokens `sandbox token` prints, used on the real audit app signed with the same secret, as
+    the sandbox runs it: `--scope audit:read` sees every user's entries; a user's token, its own only."""
+    layout = SandboxLayout(tmp_path / "sb")
+    secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
+
+    def bearer(*argv: str) -> dict[str, str]:
+        code, out, err = run(capsys, "--dir", str(layout.root), "token", *argv)
+        assert (code, err) == (0, "")
+        return {"Authorization": f"Bearer {out.strip()}"}
+
+    operator, alice = bearer("--user", "ops", "--scope", "audit:read"), bearer("--user", "alice")
+    with TestClient(build_audit(audit_settings(f"sqlite:///{tmp_path / 'audit.db'}", jwt_secret=secret))) as audit:
+        for owner in ("alice", "bob"):
+            event = task_event("created", snapshot(owner=owner))
+            assert audit.post("/events/task-events", content=delivered(event, "task-events")).status_code == 200
+
+        def users(headers: dict[str, str], **params: str) -> list[str]:
+            answer = audit.get("/api/audit", params=params, headers=headers)
+            assert answer.status_code == 200, answer.text
+            return sorted(entry["user_id"] for entry in answer.json()["items"])
+
+        assert users(operator) == ["alice", "bob"]
+        assert users(operator, user_id="bob") == ["bob"]
+        assert users(alice) == ["alice"]
+        refused = audit.get("/api/audit", params={"user_id": "bob"}, headers=alice)
+        assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
+        assert refused.json()["detail"] == "other users' entries need scope 'audit:read'"
 
 
 def test_token_before_any_up_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
