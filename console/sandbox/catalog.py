@@ -40,12 +40,9 @@ BROKER_OFFSET, S3_OFFSET, DATABASE_OFFSET = 90, 91, 92
 # a fetch), at 500 ms 530/s (95 a fetch). memory:// answers in microseconds and keeps the short wait
 # for latency. 500 ms is what daprd's Kafka client (sarama's Consumer.MaxWaitTime) and librdkafka
 # (fetch.wait.max.ms) wait by default.
-# SIDECAR_PRODUCER_LINGER_MS: every batch is one object and two conditional PUTs on s3://, so records
-# sent together should travel together: with 16 concurrent senders, 313 records/s at 0 ms (2.8 a request), 650/s at 5 ms
-# (14.3 a request). 5 ms is librdkafka's default linger.ms.
 KAFKA_TUNING: dict[str, dict[str, str]] = {
-    "memory": {"SIDECAR_FETCH_MAX_WAIT_MS": "25", "SIDECAR_PRODUCER_LINGER_MS": "0"},
-    "durable": {"SIDECAR_FETCH_MAX_WAIT_MS": "500", "SIDECAR_PRODUCER_LINGER_MS": "5"},
+    "memory": {"SIDECAR_FETCH_MAX_WAIT_MS": "25"},
+    "durable": {"SIDECAR_FETCH_MAX_WAIT_MS": "500"},
 }
 
 

@@ -19,7 +19,6 @@ request per new topic, not one per message.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -30,10 +29,6 @@ from console.sandbox.sidecar.topicscopes import TopicScopes
 
 log = logging.getLogger(__name__)
 
-# How long the producer waits for more records to send with one (0: send at once). The sandbox sets
-# it per broker mode (console/sandbox/catalog.py KAFKA_TUNING): 5 ms against tansu on S3, where
-# every batch is two object writes.
-LINGER_MS = int(os.environ.get("SIDECAR_PRODUCER_LINGER_MS", "0"))
 DEFAULT_ATTEMPT_TIMEOUT_S = 10.0  # sarama's Producer.Timeout, daprd's bound when no policy applies
 UNKNOWN_TOPIC = "kafka server: Request was for a topic or partition that does not exist on this broker"
 
@@ -109,7 +104,7 @@ class Producer:
                     bootstrap_servers=self.settings.bootstrap,
                     client_id=f"{self.settings.client_id}-producer",
                     acks="all",
-                    linger_ms=LINGER_MS,
+                    linger_ms=0,
                     retries=0,  # resiliency policies own retries, as in daprd
                     max_block_ms=ms,
                     request_timeout_ms=max(ms, 1000),
