@@ -128,6 +128,21 @@ def run_storage(storage: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"one_at_a_time_produce_per_s": round(args.records / produced_s), "reads": reads, "writes": writes}
 
 
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"{summary['records']} records over {summary['partitions']} partitions, load average {summary['load_average']:.1f}")
+    for storage in ("memory", "durable"):
+        r = summary[storage]
+        print(f"{storage:8} produce one at a time: {r['one_at_a_time_produce_per_s']} records/s")
+        for read in r["reads"]:
+            print(f"         read, fetch wait {read['fetch_max_wait_ms']:>4} ms: {read['records_per_s']} records/s, "
+                  f"{read['records_per_fetch']} records a fetch, fetch latency {read['fetch_latency_ms']} ms, "
+                  f"CPU {read['cpu_cores']}")
+        for write in r["writes"]:
+            print(f"         produce, {SENDERS} senders, linger {write['linger_ms']} ms, in flight {write['max_in_flight']}: "
+                  f"{write['records_per_s']} records/s, {write['records_per_request']} records a request")
+    print(f"written to {RESULTS.relative_to(REPO)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
@@ -145,18 +160,7 @@ def main() -> int:
     summary["load_average"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2))
-    print(f"{args.records} records over {args.partitions} partitions, load average {summary['load_average']:.1f}")
-    for storage in ("memory", "durable"):
-        r = summary[storage]
-        print(f"{storage:8} produce one at a time: {r['one_at_a_time_produce_per_s']} records/s")
-        for read in r["reads"]:
-            print(f"         read, fetch wait {read['fetch_max_wait_ms']:>4} ms: {read['records_per_s']} records/s, "
-                  f"{read['records_per_fetch']} records a fetch, fetch latency {read['fetch_latency_ms']} ms, "
-                  f"CPU {read['cpu_cores']}")
-        for write in r["writes"]:
-            print(f"         produce, {SENDERS} senders, linger {write['linger_ms']} ms, in flight {write['max_in_flight']}: "
-                  f"{write['records_per_s']} records/s, {write['records_per_request']} records a request")
-    print(f"written to {RESULTS.relative_to(REPO)}")
+    print_summary(summary)
     return 0
 
 
