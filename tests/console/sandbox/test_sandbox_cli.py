@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from console import cli
 from console.sandbox import control
-from console.sandbox.catalog import SERVICES
-from console.sandbox.layout import SandboxLayout
+from console.sandbox.catalog import KAFKA_TUNING, SERVICES
+from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import Plan
 from console.sandbox.secrets import dev_token, read_secrets, write_secrets
 from services.audit.main import build_app as build_audit
@@ -23,7 +25,7 @@ from services.platform.auth import AuthConfig, TokenVerifier
 from tests.services.audit.conftest import make_settings as audit_settings
 from tests.utils.events import delivered, snapshot, task_event
 
-from .conftest import start_sandbox
+from .conftest import require_tansu, start_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +103,47 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert again["mine"] == {"k": "v"}
     assert again["todo-db"]["url"] == again["todo-audit-db"]["url"] == "postgresql+psycopg://u:p@127.0.0.1/todo"
     assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("durable", "bootstrap", "expected"), [
+    (True, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "500"}),
+    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "25"}),
+    (False, "127.0.0.1:9092", {}),  # an external Kafka: the sidecar's own defaults
+])
+def test_sidecars_get_the_kafka_tuning_of_the_broker_mode(
+        tmp_path: Path, fixture_manifests: Path, monkeypatch: pytest.MonkeyPatch,
+        durable: bool, bootstrap: str | None, expected: dict[str, str]) -> None:
+    if bootstrap is None:
+        require_tansu()
+    for name in KAFKA_TUNING["durable"]:
+        monkeypatch.delenv(name, raising=False)
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, durable=durable, bootstrap=bootstrap,
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+    sidecars = [p for p in plan.processes if p.kind == "sidecar"]
+    assert [p.name for p in sidecars] == ["backend-dapr", "worker-dapr"]
+    for sidecar in sidecars:
+        assert {k: v for k, v in sidecar.env.items() if k.startswith("SIDECAR_")} == expected
+    assert all(not k.startswith("SIDECAR_") for p in plan.processes if p.kind != "sidecar" for k in p.env)
+
+
+def test_kafka_tuning_set_by_hand_wins(tmp_path: Path, fixture_manifests: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tansu()
+    monkeypatch.setenv("SIDECAR_FETCH_MAX_WAIT_MS", "100")
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, durable=True,
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+    sidecar = next(p for p in plan.processes if p.kind == "sidecar")
+    assert "SIDECAR_FETCH_MAX_WAIT_MS" not in sidecar.env  # inherited from the environment by the process
+
+
+def test_the_sidecar_reads_the_tuning_the_plan_sets() -> None:
+    """The plan and the sidecar agree on the variables' names: a sidecar started with the durable
+    tuning uses it (read in a fresh interpreter, as the supervisor starts one)."""
+    probe = "from console.sandbox.sidecar import subscriber; print(subscriber.FETCH_MAX_WAIT_MS)"
+    env = {**os.environ, **KAFKA_TUNING["durable"]}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.split() == [KAFKA_TUNING["durable"]["SIDECAR_FETCH_MAX_WAIT_MS"]]
 
 
 def test_dev_token_is_accepted_by_the_platform_verifier() -> None:
