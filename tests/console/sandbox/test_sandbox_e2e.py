@@ -152,7 +152,7 @@ def test_quick_start_events_delivered_then_the_readmes_next_block(tmp_path: Path
     requests = [r for r in logs if r["process"] == "backend" and r.get("msg") == "request"]
     assert requests, logs
     assert all(r["correlation_id"] for r in requests)
-    assert rest.startswith("sandbox stopped")  # the block ends with `down`
+    assert rest.strip().splitlines()[-1].startswith("sandbox stopped in ")  # the block ends with `down`
     assert "Traceback" not in readme.stderr
 
     for proc in state.get("processes", {}).values():
