@@ -5,6 +5,11 @@ in Prometheus, run off the event loop (the SDK is synchronous), and fail with on
 exceptions a caller can act on, `DaprUnavailable` (retry later) or `DaprCallError`
 (the sidecar answered no). The SDK's client is created lazily, after the sidecar answers
 its health check, because `DaprClient()` otherwise blocks start-up for up to a minute.
+
+Health probes and service invocation go over Dapr's HTTP API on one kept-alive client per event
+loop, not through the SDK: the SDK's HTTP invocation opens a new event loop and a new aiohttp
+session (a new connection) for every call, and the probe built a new client each time; under load
+that was a large part of what an invocation cost the caller.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, TypeVar
 import grpc
 import httpx
 from dapr.clients import DaprClient
-from dapr.clients.exceptions import DaprGrpcError, DaprHttpError, DaprInternalError
+from dapr.clients.exceptions import DaprGrpcError, DaprInternalError
 from dapr.clients.grpc._jobs import Job
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from dapr.conf import settings as dapr_settings
@@ -130,14 +135,15 @@ class DaprGateway:
         }
         for name, value in sdk_settings.items():
             setattr(dapr_settings, name, value)
+        self._http_client: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
 
     # -- health -----------------------------------------------------------------------
     async def ready(self, outbound: bool = False) -> bool:
         """True when the sidecar answers its health endpoint (as kubelet would probe it)."""
         path = "/v1.0/healthz/outbound" if outbound else "/v1.0/healthz"
         try:
-            async with httpx.AsyncClient(timeout=1.0, verify=_tls_context()) as http:
-                response = await http.get(self._base_url + path)
+            response = await self._http().get(path, timeout=1.0)
             return 200 <= response.status_code < 300
         except httpx.HTTPError:
             return False
@@ -164,26 +170,32 @@ class DaprGateway:
         self, app_id: str, method: str, *, verb: str = "GET", body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> InvokeResult:
-        """Service invocation; a non-2xx answer from the callee is returned, not raised."""
+        """Service invocation over Dapr's HTTP API (as the SDK's HTTP invocation sends it); a non-2xx
+        answer from the callee is returned, not raised. daprd's own failures (an ERR_DIRECT_INVOKE
+        error code: callee unknown or unreachable) and no answer in time are `DaprUnavailable`."""
         data = b"" if body is None else json.dumps(body).encode()
-        metadata = tuple({**correlation.outgoing_headers(), **(headers or {})}.items())
-
-        def call(client: DaprClient) -> InvokeResult:
-            try:
-                resp = client.invoke_method(
-                    app_id, method, data=data, content_type="application/json",
-                    http_verb=verb, metadata=metadata, timeout=int(self.settings.dapr_timeout_s) or 1,
-                )
-                return InvokeResult(resp.status_code or 200, bytes(resp.data))
-            except DaprHttpError as exc:
-                # The SDK raises for any non-2xx; daprd's own failures carry an ERR_DIRECT_INVOKE code,
-                # anything else is the callee's answer and is passed back as it was sent.
-                error = exc.as_dict()
-                if str(error.get("errorCode", "")).startswith("ERR_DIRECT_INVOKE"):
-                    raise DaprUnavailable(f"invoke {app_id}/{method}: {error.get('message')}") from exc
-                return InvokeResult(exc.status_code or 500, error.get("raw_response_bytes") or b"")
-
-        return await self._call("invoke", call)
+        request_headers = {"content-type": "application/json", **correlation.outgoing_headers(), **(headers or {})}
+        if dapr_settings.DAPR_API_TOKEN:
+            request_headers["dapr-api-token"] = str(dapr_settings.DAPR_API_TOKEN)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await self._http().request(
+                verb, f"/v1.0/invoke/{app_id}/method/{method.lstrip('/')}", content=data, headers=request_headers,
+                timeout=self.settings.dapr_timeout_s or 1.0)
+            if not 200 <= response.status_code < 300:
+                code = _dapr_error_code(response)
+                if code.startswith("ERR_DIRECT_INVOKE"):
+                    raise DaprUnavailable(f"invoke {app_id}/{method}: {code}")
+            outcome = "ok"
+            return InvokeResult(response.status_code, response.content)
+        except httpx.TimeoutException as exc:
+            raise DaprUnavailable(f"invoke {app_id}/{method}: no answer within {self.settings.dapr_timeout_s}s") from exc
+        except httpx.HTTPError as exc:
+            raise DaprUnavailable(f"invoke {app_id}/{method}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            metrics.DAPR_CALLS.labels(self.settings.service_name, "invoke", outcome).observe(
+                time.perf_counter() - started)
 
     async def get_state(self, key: str) -> StateEntry | None:
         resp = await self._call("state.get", lambda c: c.get_state(self.settings.statestore_name, key))
@@ -234,6 +246,13 @@ class DaprGateway:
     def close(self) -> None:
         self._drop_client()
 
+    async def aclose(self) -> None:
+        """Close the HTTP client too (it belongs to the event loop that is shutting down)."""
+        client, self._http_client, self._http_loop = self._http_client, None, None
+        if client is not None:
+            await client.aclose()
+        self.close()
+
     def _drop_client(self) -> None:
         """Forget the channel: after a sidecar restart gRPC would sit in reconnect backoff
         (up to two minutes); the next call probes health and opens a fresh channel instead."""
@@ -243,6 +262,18 @@ class DaprGateway:
             client.close()
 
     # -- plumbing ---------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        """The kept-alive HTTP client to the sidecar, one per event loop (a client's pooled
+        connections belong to the loop that opened them; tests run one loop after another)."""
+        loop = asyncio.get_running_loop()
+        if self._http_client is None or self._http_loop is not loop:
+            # Probes come every 5 s: httpx's default 5 s keep-alive expiry closed the connection just
+            # before each one, and a new connection costs more than the probe.
+            self._http_client = httpx.AsyncClient(base_url=self._base_url, verify=_tls_context(), trust_env=False,
+                                                  limits=httpx.Limits(keepalive_expiry=60.0))
+            self._http_loop = loop
+        return self._http_client
+
     def _ensure_client(self) -> DaprClient:
         with self._lock:
             if self._client is None:
@@ -297,3 +328,12 @@ class DaprGateway:
 
     async def _call(self, operation: str, fn: Callable[[DaprClient], T]) -> T:
         return await asyncio.to_thread(self._sync_call, operation, fn)
+
+
+def _dapr_error_code(response: httpx.Response) -> str:
+    """daprd's `errorCode` in an error answer's JSON body; "" when the body is the callee's own."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("errorCode", "")) if isinstance(body, dict) else ""
