@@ -144,6 +144,7 @@ class OutboxRelay:
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._failing = False  # publishing failed and has not succeeded since: warned once
         self._counted_at = float("-inf")  # monotonic time outbox_pending_events was last counted
+        self._seen_empty_at = float("-inf")  # monotonic time a batch last found nothing to publish
         self._loop: asyncio.AbstractEventLoop | None = None
         self._oldest_pending: float | None = None  # Unix time; the age gauge reads it when scraped
         metrics.OUTBOX_OLDEST_AGE.labels(service).set_function(self._oldest_pending_age)
@@ -174,14 +175,18 @@ class OutboxRelay:
             gauges.cancel()
 
     async def _refresh_gauges(self) -> None:
-        """The backlog gauges every poll interval, apart from publishing: a publish that hangs (a frozen
-        broker) must not freeze the numbers that show it."""
+        """The backlog gauges, apart from publishing: a publish that hangs (a frozen broker) must not
+        freeze the numbers that show it. Skipped while the relay keeps them fresh itself (a batch
+        counts at most every GAUGE_EVERY_S; an empty one shows the outbox empty without a query), so
+        an idle backend does not count an empty outbox twice a second."""
         while not self._stopping:
+            await asyncio.sleep(GAUGE_EVERY_S)
+            if time.monotonic() - max(self._counted_at, self._seen_empty_at) < GAUGE_EVERY_S + self.poll_interval_s:
+                continue
             try:
                 await asyncio.to_thread(self._update_gauge)
             except Exception:
                 log.debug("outbox gauges not refreshed", exc_info=True)
-            await asyncio.sleep(self.poll_interval_s)
 
     async def _relay(self) -> None:
         backoff = 0.0
@@ -216,6 +221,9 @@ class OutboxRelay:
         Raises the first failure once the batch is marked, so the relay backs off.
         """
         rows = await asyncio.to_thread(self._load_batch)
+        if not rows:
+            self._gauges_empty()
+            return 0
         per_task: dict[str, list[_Pending]] = {}
         for row in rows:
             per_task.setdefault(row.task_id, []).append(row)
@@ -285,6 +293,12 @@ class OutboxRelay:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
             oldest = oldest_pending_at(session)
         self._oldest_pending = oldest.timestamp() if oldest is not None else None
+
+    def _gauges_empty(self) -> None:
+        """An empty batch has just shown the outbox empty: the gauges need no count."""
+        self._seen_empty_at = time.monotonic()
+        metrics.OUTBOX_PENDING.labels(self.service).set(0)
+        self._oldest_pending = None
 
     def _oldest_pending_age(self) -> float:
         return max(0.0, time.time() - self._oldest_pending) if self._oldest_pending is not None else 0.0
