@@ -107,7 +107,7 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
 
 @pytest.mark.parametrize(("durable", "bootstrap", "expected"), [
     (True, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "500"}),
-    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "25"}),
+    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "250"}),
     (False, "127.0.0.1:9092", {}),  # an external Kafka: the sidecar's own defaults
 ])
 def test_sidecars_get_the_kafka_tuning_of_the_broker_mode(
