@@ -30,9 +30,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from console.sandbox.sidecar import cloudevents
+from console.sandbox.sidecar.loopback import AppUnreachable
 from console.sandbox.sidecar.records import Record
 from console.sandbox.sidecar.subscriber import DEFAULT_DELIVERY_TIMEOUT_S, Outcome, record_metadata
 
@@ -226,10 +225,10 @@ class BulkDelivery:
         for entry in pending:
             entry.attempts += 1
         try:
-            resp = self.subscriber.channel.client.post(
-                "/" + path.lstrip("/"), content=json.dumps(envelope).encode(), headers=headers,
-                timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
-        except httpx.HTTPError as exc:
+            resp = self.subscriber.channel.request(
+                "POST", "/" + path.lstrip("/"), body=json.dumps(envelope).encode(), headers=headers.items(),
+                timeout_s=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
+        except AppUnreachable as exc:
             raise self._fail_all(
                 pending, None, f"error from app channel while sending pub/sub event to app: {exc}") from exc
         for entry in pending:

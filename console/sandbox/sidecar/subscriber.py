@@ -32,12 +32,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
 from console.sandbox.sidecar.kafka_pubsub import LIBRDKAFKA_LOGGER, KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.loopback import AppUnreachable
 from console.sandbox.sidecar.partitions import BatchLimits, PartitionWorkers
 from console.sandbox.sidecar.records import Partition, Record, from_message
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
@@ -398,9 +398,9 @@ class Subscriber:
         """One delivery attempt, judged as postman/http Deliver does."""
         event_id = event.get("id")
         try:
-            resp = self.channel.client.post("/" + path.lstrip("/"), content=data, headers=headers,
-                                            timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
-        except httpx.HTTPError as exc:
+            resp = self.channel.request("POST", "/" + path.lstrip("/"), body=data, headers=headers.items(),
+                                        timeout_s=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
+        except AppUnreachable as exc:
             state.status, state.error = None, f"error returned from app channel while sending pub/sub event to app: {exc}"
             raise RuntimeError(state.error) from None
         state.status = resp.status_code
