@@ -144,7 +144,7 @@ class OutboxRelay:
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._failing = False  # publishing failed and has not succeeded since: warned once
         self._counted_at = float("-inf")  # monotonic time outbox_pending_events was last counted
-        self._seen_empty_at = float("-inf")  # monotonic time a batch last found nothing to publish
+        self._known_empty = False  # the last batch found nothing to publish and no commit wrote any since
         self._loop: asyncio.AbstractEventLoop | None = None
         self._oldest_pending: float | None = None  # Unix time; the age gauge reads it when scraped
         metrics.OUTBOX_OLDEST_AGE.labels(service).set_function(self._oldest_pending_age)
@@ -155,6 +155,7 @@ class OutboxRelay:
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_WRITTEN, False):
+            self._known_empty = False
             self.notify()
 
     def notify(self) -> None:
@@ -176,12 +177,12 @@ class OutboxRelay:
 
     async def _refresh_gauges(self) -> None:
         """The backlog gauges, apart from publishing: a publish that hangs (a frozen broker) must not
-        freeze the numbers that show it. Skipped while the relay keeps them fresh itself (a batch
-        counts at most every GAUGE_EVERY_S; an empty one shows the outbox empty without a query), so
-        an idle backend does not count an empty outbox twice a second."""
+        freeze the numbers that show it. Skipped while the outbox is known to be empty (the relay's
+        last batch found nothing and nothing was committed since), so an idle backend does not count
+        an empty outbox every second."""
         while not self._stopping:
             await asyncio.sleep(GAUGE_EVERY_S)
-            if time.monotonic() - max(self._counted_at, self._seen_empty_at) < GAUGE_EVERY_S + self.poll_interval_s:
+            if self._known_empty:
                 continue
             try:
                 await asyncio.to_thread(self._update_gauge)
@@ -224,6 +225,7 @@ class OutboxRelay:
         if not rows:
             self._gauges_empty()
             return 0
+        self._known_empty = False  # a commit may have come between that query and the flag
         per_task: dict[str, list[_Pending]] = {}
         for row in rows:
             per_task.setdefault(row.task_id, []).append(row)
@@ -296,7 +298,7 @@ class OutboxRelay:
 
     def _gauges_empty(self) -> None:
         """An empty batch has just shown the outbox empty: the gauges need no count."""
-        self._seen_empty_at = time.monotonic()
+        self._known_empty = True
         metrics.OUTBOX_PENDING.labels(self.service).set(0)
         self._oldest_pending = None
 
