@@ -91,18 +91,13 @@ def list_tasks(
         query = query.where(Task.due_at < due_before)
     if tag:
         query = query.where(_has_tag(session, tag))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = sort.lstrip("-")
     order: ColumnElement[Any] | InstrumentedAttribute[Any]
     order = case(_PRIORITY_RANK, value=Task.priority) if column == "priority" else getattr(Task, column)
     order = order.desc() if sort.startswith("-") else order.asc()
-    # The total rides on each row (a window over the filtered rows, counted before LIMIT): a separate
-    # COUNT was a second query per page, a fifth of what a list cost the backend.
-    rows = session.execute(query.add_columns(func.count().over()).order_by(order.nulls_last(), Task.id)
-                           .limit(limit).offset(offset)).all()
-    if rows:
-        return [task for task, _ in rows], int(rows[0][1])
-    total = 0 if offset == 0 else session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return [], int(total)
+    items = session.scalars(query.order_by(order.nulls_last(), Task.id).limit(limit).offset(offset)).all()
+    return list(items), int(total)
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
