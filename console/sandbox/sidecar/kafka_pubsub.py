@@ -21,6 +21,7 @@ request per new topic, not one per message.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -32,6 +33,11 @@ from console.sandbox.sidecar.topicscopes import TopicScopes
 log = logging.getLogger(__name__)
 
 DEFAULT_ATTEMPT_TIMEOUT_S = 10.0  # sarama's Producer.Timeout, daprd's bound when no policy applies
+# How records are grouped into produce requests; the sandbox sets them per broker mode
+# (console/sandbox/catalog.py KAFKA_TUNING). By default a record goes out at once (linger 0) and any
+# number of requests may be in flight, librdkafka's default.
+LINGER_MS = int(os.environ.get("SIDECAR_PRODUCER_LINGER_MS", "0"))
+MAX_IN_FLIGHT = int(os.environ.get("SIDECAR_PRODUCER_MAX_IN_FLIGHT", "1000000"))
 LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")  # its connection chatter; see logs.configure
 UNKNOWN_TOPIC = "kafka server: Request was for a topic or partition that does not exist on this broker"
 
@@ -95,7 +101,8 @@ class Producer:
                     "bootstrap.servers": self.settings.bootstrap,
                     "client.id": f"{self.settings.client_id}-producer",
                     "acks": "all",
-                    "linger.ms": 0,
+                    "linger.ms": LINGER_MS,
+                    "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
                     "socket.nagle.disable": True,
                     "enable.idempotence": False,
                     "retries": 0,  # resiliency policies own retries, as in daprd
