@@ -135,7 +135,8 @@ def test_a_long_partition_is_reported_with_how_to_start_the_storage_afresh(
     """tansu never trims a durable partition and lists it whole on every fetch: `sandbox status` names the
     longest one and, past the limit (lowered here to what the earlier tests stored), says how to reset."""
     layout, api, secret = durable
-    asyncio.run(drive(api, secret, rate=5, seconds=1, seed=13))  # something stored, whatever ran before
+    driven = asyncio.run(drive(api, secret, rate=5, seconds=1, seed=13))  # something stored, whatever ran before
+    assert wait_for_delivery(layout.root, driven.accepted, timeout_s=120).missing_actions == []  # all published
     batches = stored_batches(layout.s3_data)
     longest = max(batches.values())
     found = report(layout)
