@@ -18,13 +18,14 @@ that was a large part of what an invocation cost the caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -155,6 +156,7 @@ class DaprGateway:
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._grpc_client: DaprGrpcClientAsync | None = None
         self._grpc_loop: asyncio.AbstractEventLoop | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- health -----------------------------------------------------------------------
     async def ready(self, outbound: bool = False) -> bool:
@@ -273,10 +275,18 @@ class DaprGateway:
         self.close()
 
     async def _drop_grpc(self) -> None:
-        """Forget the asyncio channel, for the same reason as `_drop_client`."""
+        """Forget the asyncio channel, for the same reason as `_drop_client`, and close it."""
         channel, self._grpc_client, self._grpc_loop = self._grpc_client, None, None
         if channel is not None:
             await channel.close()
+
+    def _forget_grpc(self) -> None:
+        """`_drop_grpc` from where it cannot be awaited: the close runs as a task of the channel's loop."""
+        channel, self._grpc_client, self._grpc_loop = self._grpc_client, None, None
+        if channel is not None:
+            closing = asyncio.get_running_loop().create_task(channel.close())
+            self._closing.add(closing)  # a task nobody references may be collected before it runs
+            closing.add_done_callback(self._closing.discard)
 
     def _drop_client(self) -> None:
         """Forget the channel: after a sidecar restart gRPC would sit in reconnect backoff
@@ -338,37 +348,28 @@ class DaprGateway:
             return self._client
 
     def _sync_call(self, operation: str, fn: Callable[[DaprClient], T]) -> T:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = fn(self._ensure_client())
-            outcome = "ok"
-            return result
-        except (DaprUnavailable, DaprCallError):
-            raise
-        except Exception as exc:
-            error = self._translate(operation, exc)
-            if isinstance(error, DaprUnavailable):
-                self._drop_client()
-            raise error from exc
-        finally:
-            metrics.DAPR_CALLS.labels(self.settings.service_name, operation, outcome).observe(
-                time.perf_counter() - started
-            )
+        with self._sdk_call(operation, self._drop_client):
+            return fn(self._ensure_client())
 
     async def _call(self, operation: str, fn: Callable[[DaprGrpcClientAsync], Awaitable[T]]) -> T:
+        with self._sdk_call(operation, self._forget_grpc):
+            return await fn(await self._grpc())
+
+    @contextlib.contextmanager
+    def _sdk_call(self, operation: str, drop: Callable[[], None]) -> Iterator[None]:
+        """One SDK call: timed in dapr_calls_seconds, the SDK's errors turned into ours, and the
+        channel dropped (`drop`) when the sidecar is unavailable."""
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = await fn(await self._grpc())
+            yield
             outcome = "ok"
-            return result
         except (DaprUnavailable, DaprCallError):
             raise
         except Exception as exc:
             error = self._translate(operation, exc)
             if isinstance(error, DaprUnavailable):
-                await self._drop_grpc()
+                drop()
             raise error from exc
         finally:
             metrics.DAPR_CALLS.labels(self.settings.service_name, operation, outcome).observe(
