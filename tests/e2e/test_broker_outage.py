@@ -33,7 +33,7 @@ def own_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 def status(sandbox: Sandbox) -> dict:
-    answer = _cli(sandbox.env, "status", "--json", timeout=30)
+    answer = _cli(sandbox.env, "status", "--json", timeout=90)  # a Python start plus probes; slow on a loaded CI machine
     return json.loads(answer.stdout)
 
 

@@ -63,6 +63,7 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     return sum(max(o.offset, 0) for o in offsets.values())
 
 
+@pytest.mark.timeout(600)  # its own steps are bounded (up 180 s, the README block 240 s); the default 300 s cut them short
 def test_quick_start_events_delivered_then_the_readmes_next_block(tmp_path: Path) -> None:
     require_tansu()
     checkout = make_checkout(tmp_path)
