@@ -14,6 +14,7 @@ import pytest
 from console.sandbox.broker import Broker, BrokerError, external_broker, start_tansu
 from console.sandbox.manifests import load_manifests, topics_to_create
 from console.sandbox.topics import ensure_topics
+from tests.utils.dapr_sdk import sdk_settings_restored
 from tests.utils.postgres import PostgresServer, PostgresUnavailable, running_postgres
 from tests.utils.required import missing
 
@@ -50,3 +51,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for label, marker in (("real PostgreSQL server", "postgres"), ("real Kafka-protocol broker", "broker")):
         count = sum(1 for report in passed if marker in report.nodeid.lower() or marker in report.keywords)
         terminalreporter.write_line(f"{count} tests passed against a {label}")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dapr_sdk_settings() -> Iterator[None]:
+    """Each test starts with the Dapr SDK settings the one before it found (see sdk_settings_restored)."""
+    with sdk_settings_restored():
+        yield

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.cli import CliError
-from console.output import Exit, add_output_arguments, emit_json, table
+from console.output import Exit, add_output_arguments, emit_json, guard_mutation, table
 
 if TYPE_CHECKING:
     from console.runbooks.model import CellProgress, Runbook, RunResult
@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--show-output", "-v", action="store_true", help="print what the cells print, as they run")
     run.add_argument("--cell-timeout", type=float, default=None, metavar="S",
                      help="fail a cell that runs longer than this (default: no limit)")
+    run.add_argument("--readonly", action="store_true",
+                     help="refuse to run (also TODO_CONSOLE_READONLY=1): runbooks act on the system, and even a "
+                          "dry run reads credentials and calls the cloud's and the cluster's APIs")
     add_output_arguments(run)
     run.set_defaults(func=run_run)
 
@@ -131,6 +134,7 @@ def run_run(args: argparse.Namespace) -> int:
     from console.runbooks.runner import run_runbook
 
     book = _load(args.name)
+    guard_mutation(args, f"runbook run {book.name}")
     try:
         values: dict[str, Any] = load_parameter_file(args.parameters_file) if args.parameters_file else {}
         values.update(parse_assignments(args.parameter))

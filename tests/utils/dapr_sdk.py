@@ -34,3 +34,17 @@ def sdk_settings(**values: object) -> Iterator[None]:
                 vars(settings).pop(name, None)
             else:
                 setattr(settings, name, value)
+
+
+@contextmanager
+def sdk_settings_restored() -> Iterator[None]:
+    """Put every SDK setting back as it was when the block began. The SDK's settings are process-wide and
+    `DaprGateway` assigns them (its ports, a deadline of a few seconds on every gRPC call): without this, a
+    test that built a gateway leaves the next test in the same worker a deadline it never asked for (a
+    publish to a dead broker then ended in DEADLINE_EXCEEDED instead of the outbound policy's error)."""
+    before = dict(vars(settings))
+    try:
+        yield
+    finally:
+        vars(settings).clear()
+        vars(settings).update(before)

@@ -47,6 +47,19 @@ def test_bad_parameters_are_refused_with_exit_2_before_anything_runs(book: Path,
     assert not runs.exists(), "nothing was written"
 
 
+def test_a_read_only_console_runs_no_runbook(book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    refused = "todo-console runbook: runbook run check-things: refused, the console is read-only"
+    assert main(["runbook", "run", "check-things", "--out", str(runs), "--readonly"]) == 2
+    assert capsys.readouterr().err.startswith(refused)
+    monkeypatch.setenv("TODO_CONSOLE_READONLY", "1")
+    assert main(["runbook", "run", "check-things", "--out", str(runs), "-p", "target=cluster"]) == 2
+    assert capsys.readouterr().err.startswith(refused)
+    assert not runs.exists(), "nothing ran"
+    assert main(["runbook", "show", "check-things", "--out", str(runs)]) == 0, "reading is not refused"
+
+
 def test_an_unknown_runbook_lists_the_known_ones(book: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbook", "show", "check-thing"]) == 2
     assert "no runbook 'check-thing'" in capsys.readouterr().err
