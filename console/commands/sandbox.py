@@ -297,6 +297,8 @@ def _print_delivery(found: Any) -> None:
     for group in found.groups:
         behind = f", oldest {_duration(group.oldest_s)}" if group.lag else ""
         print(f"  consumer {group.group:<13} lag {group.lag}{behind}")
+    if found.longest_partition is not None:
+        print(f"  longest partition {found.longest_partition}: {found.longest_partition_batches:,} stored batches")
     for what in found.unreadable:
         print(f"  could not read {what}")
     for warning in found.warnings:

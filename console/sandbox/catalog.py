@@ -33,16 +33,31 @@ MANIFESTS_DIR = REPO_ROOT / "kustomize" / "base"
 PORT_STRIDE = 10
 BROKER_OFFSET, S3_OFFSET, DATABASE_OFFSET = 90, 91, 92
 # The sidecars' Kafka client tuning per broker mode, as environment variables the sidecar reads.
-# SIDECAR_FETCH_MAX_WAIT_MS: tansu bounds the whole of a fetch's storage work by the fetch wait, not
-# only its idle wait. On s3:// each partition fetched costs object-store round trips (its watermark,
-# a LIST of the partition, a GET per stored batch) and what does not fit in the wait is left for the
-# next fetch: at 25 ms a kafka-python consumer read 57 records/s from the durable broker (1.5 records
-# a fetch), at 500 ms 530/s (95 a fetch). memory:// answers in microseconds and keeps the short wait
-# for latency. 500 ms is what daprd's Kafka client (sarama's Consumer.MaxWaitTime) and librdkafka
+# SIDECAR_FETCH_MAX_WAIT_MS: tansu answers a fetch only when its wait is over, even when it found
+# records at once (tansu-storage/src/service/fetch.rs): it checks storage, then sleeps half the
+# remaining wait when 250 ms or more remain, else all of it, and answers after the sleep if it found
+# anything. Under 250 ms every fetch therefore takes the whole wait (records arriving meanwhile wait
+# for the next one: W to 2W); from 250 ms a fetch that finds records answers after W/2. So 250 ms
+# delivers a steady flow 125-250 ms after publishing (25 ms: 25-50 ms, 200 ms: 200-400 ms) and an
+# idle consumer costs tansu 3 storage checks a quarter second: the idle sandbox spent 13-14 % of a
+# core in tansu at 25 ms, 3 % at 250 ms.
+# On s3:// the wait also bounds a fetch's storage work, not only its idle wait: each partition
+# fetched costs object-store round trips (its watermark, a LIST of the partition, a GET per stored
+# batch) and what does not fit in the wait is left for the next fetch: at 25 ms a kafka-python
+# consumer read 57 records/s from the durable broker (1.5 records a fetch), at 500 ms 530/s (95 a
+# fetch). 500 ms is what daprd's Kafka client (sarama's Consumer.MaxWaitTime) and librdkafka
 # (fetch.wait.max.ms) wait by default.
+# SIDECAR_PRODUCER_MAX_IN_FLIGHT: on s3:// tansu writes each partition batch of a produce request as
+# two conditional PUTs, one after the other, so a request takes tens of milliseconds. With librdkafka's
+# default (any number of requests in flight) the backend's sidecar sent each of the relay's 16
+# concurrent publishes as its own request, one record each, and the broker fell behind (the delivery
+# benchmark: 32 events/s delivered, 22.7 s drain after the last write). One request in flight: the
+# records published meanwhile wait in librdkafka and leave together in the next request, with no delay
+# when there is no queue (same benchmark: drained 0.4 s after the last write, e2e p50 1.0 s against
+# 20.7 s; load average 9-11). memory:// keeps the defaults.
 KAFKA_TUNING: dict[str, dict[str, str]] = {
-    "memory": {"SIDECAR_FETCH_MAX_WAIT_MS": "25"},
-    "durable": {"SIDECAR_FETCH_MAX_WAIT_MS": "500"},
+    "memory": {"SIDECAR_FETCH_MAX_WAIT_MS": "250"},
+    "durable": {"SIDECAR_FETCH_MAX_WAIT_MS": "500", "SIDECAR_PRODUCER_MAX_IN_FLIGHT": "1"},
 }
 
 

@@ -12,10 +12,16 @@ An event waiting longer than `stall_after_s` is a stall: in the outbox, publishi
 broker); in a group, that consumer is. Writes the API accepted are what makes either grow, so the
 warning is exactly "the API took writes that are not being delivered". A source that does not answer
 is reported as such, never as "no backlog".
+
+In durable mode a third reading: the longest partition in the local S3, in stored batches. tansu's s3
+engine never trims a partition and lists it from its first key on every fetch (about 10 ms per 1,000
+batches here), so past LONG_PARTITION_BATCHES a fetch spends a large part of its 500 ms wait listing
+and delivery slows down; the warning says how to start the broker's storage afresh.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -28,10 +34,13 @@ from console.model.lag import LagHistory, evaluate
 from console.sandbox.layout import SandboxLayout
 from console.sandbox.manifests import ManifestError, load_manifests
 from console.sandbox.plan import Plan
+from console.sandbox.s3 import stored_batches
 from console.sources.health import SourceError
 from console.sources.kafka import KafkaSource
 
 STALL_AFTER_S = 30.0
+# 20,000 batches took 193 ms to list a fetch (console/sandbox/README.md), 40 % of the durable fetch wait.
+LONG_PARTITION_BATCHES = 20_000
 TIMEOUT_S = 3.0
 OUTBOX_SERVICE = "backend"
 
@@ -49,6 +58,8 @@ class DeliveryReport:
     outbox_pending: int | None = None
     outbox_oldest_s: float | None = None
     groups: list[GroupDelivery] = field(default_factory=list)
+    longest_partition: str | None = None  # durable mode: the partition with the most stored batches
+    longest_partition_batches: int | None = None
     warnings: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # sources that did not answer, and why
 
@@ -67,6 +78,8 @@ def report(layout: SandboxLayout, state: dict[str, Any], stall_after_s: float = 
         return result
     _read_outbox(plan, state, result, timeout_s)
     _read_lag(plan, state, result, timeout_s)
+    if plan.broker.mode == "durable":
+        _read_partitions(layout, plan, result)
     if result.outbox_pending and (result.outbox_oldest_s or 0) > stall_after_s:
         result.warnings.append(
             f"delivery stalled: {result.outbox_pending} event(s) the API committed wait in the outbox, the oldest "
@@ -76,7 +89,23 @@ def report(layout: SandboxLayout, state: dict[str, Any], stall_after_s: float = 
             result.warnings.append(
                 f"consumer {group.group} is {group.lag} event(s) behind, the oldest waiting {group.oldest_s:.0f}s "
                 f"(`sandbox logs {group.group}`)")
+    if (result.longest_partition_batches or 0) > LONG_PARTITION_BATCHES:
+        result.warnings.append(
+            f"partition {result.longest_partition} holds {result.longest_partition_batches:,} stored batches: "
+            "the broker lists them all on every fetch, so delivery slows as it grows (the durable storage is "
+            f"never trimmed). To start it afresh: `sandbox down`, delete {layout.s3_data}/, `sandbox up "
+            "--durable` (topics and consumer offsets start empty; the services' databases keep their data)")
     return result
+
+
+def _read_partitions(layout: SandboxLayout, plan: Plan, result: DeliveryReport) -> None:
+    try:
+        batches = stored_batches(layout.s3_data, plan.broker.bucket)
+    except sqlite3.Error as exc:
+        result.unreadable.append(f"local s3 bucket ({layout.s3_data}): {exc}")
+        return
+    if batches:
+        result.longest_partition, result.longest_partition_batches = max(batches.items(), key=lambda kv: kv[1])
 
 
 def _read_outbox(plan: Plan, state: dict[str, Any], result: DeliveryReport, timeout_s: float) -> None:

@@ -36,9 +36,9 @@ class ProcessSpec:
     start_after_url: str | None = None
     start_after_timeout_s: float = 30.0
     # Liveness, as kubelet's: once the process has been ready, this many failed probes in a row
-    # (one per probe interval, 2 s timeout each) mean it hangs: it is stopped and restarted.
+    # (one per probe interval, 5 s, 2 s timeout each: 20 s) mean it hangs: it is stopped and restarted.
     liveness_url: str | None = None
-    liveness_failures: int = 10
+    liveness_failures: int = 4
     # Prometheus metrics to scrape, when the process serves them (the sandbox's Prometheus reads this).
     metrics_url: str | None = None
     # The OS user to run as (only root can switch; PostgreSQL refuses to run as root).
@@ -88,7 +88,9 @@ class Plan:
     manifests_path: str | None = None  # KafkaTopic/Subscription YAML; None = create no topics
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     ready_timeout_s: float = 60.0
-    probe_interval_s: float = 2.0
+    # Readiness and liveness of a process that has been ready, as the manifests' readinessProbe
+    # periodSeconds (a process not yet ready since it started is probed every 0.25 s).
+    probe_interval_s: float = 5.0
     urls: dict[str, str] = field(default_factory=dict)
     databases: dict[str, str] = field(default_factory=dict)  # service -> its database URL
     absent: list[str] = field(default_factory=list)
@@ -105,7 +107,7 @@ class Plan:
             manifests_path=data.get("manifests_path"),
             restart=RestartPolicy(**data.get("restart") or {}),
             ready_timeout_s=float(data.get("ready_timeout_s", 60.0)),
-            probe_interval_s=float(data.get("probe_interval_s", 2.0)),
+            probe_interval_s=float(data.get("probe_interval_s", 5.0)),
             urls=dict(data.get("urls") or {}),
             databases=dict(data.get("databases") or {}),
             absent=list(data.get("absent") or ()),

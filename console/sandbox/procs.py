@@ -14,6 +14,7 @@ import pwd
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,19 +50,23 @@ def group_alive(pgid: int) -> bool:
     return any(pid_alive(pid) for pid in group_members(pgid))
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids whose process group is `pgid` (from /proc, zombies included)."""
-    members = []
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) for every process now.
+
+    Field 0 is the state, 2 the process group, 11-14 utime, stime, cutime, cstime (clock
+    ticks), 21 the RSS (pages); a process that ends meanwhile is skipped."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+            yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[-1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids whose process group is `pgid` (from /proc, zombies included)."""
+    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid]
 
 
 def run_as_kwargs(user: str | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -94,3 +95,25 @@ def start_local_s3(data: Path, log_path: Path, *, port: int | None = None, bucke
     log.info("local s3 started", extra={"endpoint": s3.endpoint, "bucket": bucket, "data": str(data)})
     return s3
 
+
+def stored_batches(data: Path, bucket: str = "tansu") -> dict[str, int]:
+    """The record batches tansu has stored per partition ("topic/partition" -> count), read from the
+    bucket file without the server (it may be running: the file is in WAL mode, and this only reads).
+
+    tansu's s3 engine keeps a partition's records as one object per produced batch, under
+    `clusters/<cluster>/topics/<topic>/partitions/<partition, 10 digits>/records/<offset>.batch`,
+    never deletes any, and lists a partition's keys from its first one on every fetch. An absent file
+    is an empty bucket."""
+    path = data / f"{bucket}.sqlite3"
+    if not path.exists():
+        return {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0) as db:
+        rows = db.execute(
+            "SELECT substr(key, 1, instr(key, '/records/') - 1), count(*) FROM objects "
+            "WHERE key GLOB 'clusters/*/topics/*/partitions/*/records/*.batch' GROUP BY 1").fetchall()
+    found = {}
+    for prefix, count in rows:
+        parts = str(prefix).split("/")  # clusters, <cluster>, topics, <topic>, partitions, <partition>
+        if len(parts) == 6 and parts[5].isdigit():
+            found[f"{parts[3]}/{int(parts[5])}"] = int(count)
+    return found

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, func, select
+from sqlalchemy import CursorResult, Executable, Select, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,12 +17,23 @@ from services.audit.models import AuditEntry
 _INSERTS: dict[str, Callable[..., Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+@functools.cache
+def _append_statement(dialect: str) -> Executable:
+    """INSERT ... ON CONFLICT (topic, event_id) DO NOTHING, built once per dialect, values bound per row.
+
+    Built per row with the values in it (`insert(AuditEntry).values(**row)`), SQLAlchemy went through
+    its ORM bulk-insert path and computed the statement's cache key over every value: two thirds of
+    the audit service's CPU per event. On the Core table, with the row as parameters, the compiled
+    statement is reused."""
+    table = cast(Table, AuditEntry.__table__)
+    return cast(Executable, _INSERTS[dialect](table).on_conflict_do_nothing(
+        index_elements=[table.c.topic, table.c.event_id]))
+
+
 def append(session: Session, *, values: dict[str, Any]) -> bool:
     """Insert one entry; False when (topic, event_id) is already there (a redelivery)."""
-    insert = _INSERTS[session.get_bind().dialect.name]
-    statement = insert(AuditEntry).values(**values).on_conflict_do_nothing(
-        index_elements=[AuditEntry.topic, AuditEntry.event_id])
-    result = cast(CursorResult[Any], session.execute(statement))  # an INSERT gives a cursor result
+    statement = _append_statement(session.get_bind().dialect.name)
+    result = cast(CursorResult[Any], session.execute(statement, values))  # an INSERT gives a cursor result
     return result.rowcount == 1
 
 

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "outbox-relay"
 _WRITTEN = "outbox_written"
+# outbox_pending_events is counted (a COUNT over the pending rows) at most this often: per batch, it
+# was a query per commit under load for a gauge Prometheus reads every few seconds.
+GAUGE_EVERY_S = 1.0
 
 
 def snapshot(task: Task) -> events.TaskSnapshot:
@@ -140,6 +143,8 @@ class OutboxRelay:
         self._stopping = False
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._failing = False  # publishing failed and has not succeeded since: warned once
+        self._counted_at = float("-inf")  # monotonic time outbox_pending_events was last counted
+        self._known_empty = False  # the last batch found nothing to publish and no commit wrote any since
         self._loop: asyncio.AbstractEventLoop | None = None
         self._oldest_pending: float | None = None  # Unix time; the age gauge reads it when scraped
         metrics.OUTBOX_OLDEST_AGE.labels(service).set_function(self._oldest_pending_age)
@@ -150,6 +155,7 @@ class OutboxRelay:
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_WRITTEN, False):
+            self._known_empty = False
             self.notify()
 
     def notify(self) -> None:
@@ -170,14 +176,18 @@ class OutboxRelay:
             gauges.cancel()
 
     async def _refresh_gauges(self) -> None:
-        """The backlog gauges every poll interval, apart from publishing: a publish that hangs (a frozen
-        broker) must not freeze the numbers that show it."""
+        """The backlog gauges, apart from publishing: a publish that hangs (a frozen broker) must not
+        freeze the numbers that show it. Skipped while the outbox is known to be empty (the relay's
+        last batch found nothing and nothing was committed since), so an idle backend does not count
+        an empty outbox every second."""
         while not self._stopping:
+            await asyncio.sleep(GAUGE_EVERY_S)
+            if self._known_empty:
+                continue
             try:
                 await asyncio.to_thread(self._update_gauge)
             except Exception:
                 log.debug("outbox gauges not refreshed", exc_info=True)
-            await asyncio.sleep(self.poll_interval_s)
 
     async def _relay(self) -> None:
         backoff = 0.0
@@ -212,6 +222,10 @@ class OutboxRelay:
         Raises the first failure once the batch is marked, so the relay backs off.
         """
         rows = await asyncio.to_thread(self._load_batch)
+        if not rows:
+            self._gauges_empty()
+            return 0
+        self._known_empty = False  # a commit may have come between that query and the flag
         per_task: dict[str, list[_Pending]] = {}
         for row in rows:
             per_task.setdefault(row.task_id, []).append(row)
@@ -221,7 +235,8 @@ class OutboxRelay:
                                         return_exceptions=True)
         if sent:
             await asyncio.to_thread(self._mark_sent, sent)
-        await asyncio.to_thread(self._update_gauge)
+        if time.monotonic() - self._counted_at >= GAUGE_EVERY_S:
+            await asyncio.to_thread(self._update_gauge)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             raise failures[0]
@@ -275,10 +290,17 @@ class OutboxRelay:
                 attempts=OutboxEvent.attempts + 1, last_error=error[:2000]))
 
     def _update_gauge(self) -> None:
+        self._counted_at = time.monotonic()
         with self.sessions() as session:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
             oldest = oldest_pending_at(session)
         self._oldest_pending = oldest.timestamp() if oldest is not None else None
+
+    def _gauges_empty(self) -> None:
+        """An empty batch has just shown the outbox empty: the gauges need no count."""
+        self._known_empty = True
+        metrics.OUTBOX_PENDING.labels(self.service).set(0)
+        self._oldest_pending = None
 
     def _oldest_pending_age(self) -> float:
         return max(0.0, time.time() - self._oldest_pending) if self._oldest_pending is not None else 0.0

@@ -74,7 +74,7 @@ def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter],
             async with running(app, resolved) if running is not None else _nothing():
                 yield
         finally:
-            gateway.close()
+            await gateway.aclose()
             if verifier is not None:
                 verifier.close()
             if db is not None:

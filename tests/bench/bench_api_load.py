@@ -9,7 +9,19 @@ using the app). `--think-ms 0` keeps 100 requests in flight at all times: that m
 capacity of the whole sandbox on this machine (every write fans out to three events, six
 sidecar deliveries and four consumers on the same two cores, load generator included).
 Target on the sandbox: no errors, p99 <= 200 ms for reads and for writes.
-Prints the figures and writes tests/bench/results/api_load_think<ms>ms.json.
+
+Beside latency it measures what the work costs, from each process's own CPU counters
+(process_cost.py), which hold on a shared machine where latency does not:
+- idle: after `--settle-seconds`, each process's CPU (% of one core) and RSS over `--idle-seconds`
+  with no traffic;
+- CPU milliseconds per user action, for the whole sandbox and per process (backend, each sidecar,
+  the broker, each consumer, PostgreSQL or the local S3 when they run, the supervisor, Prometheus),
+  counted from the first action until the pipeline has drained what the run published; gross, and
+  net of the idle rate over the same window; the load generator's own CPU apart;
+- the events the run published (the topics' watermarks) and the sidecars' and broker's CPU per event,
+  beside the raw broker floor (broker_floor.py): the same events through the broker with librdkafka.
+`--db postgres` runs the sandbox on its own PostgreSQL, as the cluster does.
+Prints the figures and writes tests/bench/results/api_load_<db>_think<ms>ms.json.
 """
 
 from __future__ import annotations
@@ -32,6 +44,9 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from console.sandbox import catalog, control
+from console.sandbox.manifests import load_manifests, topics_to_create
+from tests.bench import broker_floor, process_cost
 from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
 
 RESULTS_DIR = REPO / "tests" / "bench" / "results"
@@ -97,7 +112,18 @@ async def one_request(client: aiohttp.ClientSession, api: str, op: str, headers:
         return Answer(response.status, await response.read())
 
 
-async def run_load(api: str, users: int, seconds: float, think_s: float) -> dict[str, Any]:
+class Meter:
+    """CPU samples of every sandbox process (and of this load generator) around the users' phase."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+        self.samples: list[process_cost.Sample] = []
+
+    def mark(self) -> None:
+        self.samples.append(process_cost.sample(self.groups))
+
+
+async def run_load(api: str, users: int, seconds: float, think_s: float, meter: Meter | None = None) -> dict[str, Any]:
     # aiohttp, not httpx: with 100 users in flight httpx's connection pool, on the same two cores,
     # held requests for seconds on the client side (p50 1.1 s seen by the client while the backend
     # logged 48 ms), so it measured itself rather than the API.
@@ -110,15 +136,20 @@ async def run_load(api: str, users: int, seconds: float, think_s: float) -> dict
                 tokens.append((await minted.json())["access_token"])
         samples: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
+        if meter:
+            meter.mark()
         started = time.monotonic()
         await asyncio.gather(*(user(client, api, tokens[n], started + seconds, samples, errors,
                                     random.Random(n), think_s) for n in range(users)))
         elapsed = time.monotonic() - started
+        if meter:
+            meter.mark()
     reads = [v for op, vs in samples.items() if op in READS for v in vs]
     writes = [v for op, vs in samples.items() if op not in READS for v in vs]
     total = len(reads) + len(writes)
     return {
         "requests": total,
+        "seconds_measured": round(elapsed, 2),
         "throughput_rps": round(total / elapsed, 1),
         "errors": dict(errors),
         "error_rate": round(sum(errors.values()) / max(total, 1), 5),
@@ -129,32 +160,149 @@ async def run_load(api: str, users: int, seconds: float, think_s: float) -> dict
     }
 
 
+def measure_idle(groups: dict[str, int], settle_s: float, idle_s: float) -> dict[str, Any]:
+    """CPU per second (% of one core) and RSS of each process with no traffic, after `settle_s`."""
+    time.sleep(settle_s)
+    before = process_cost.sample(groups)
+    time.sleep(idle_s)
+    after = process_cost.sample(groups)
+    spent = process_cost.delta(before, after)
+    return {"seconds": round(after.at - before.at, 1), "load_average": process_cost.load_average(),
+            "cpu_percent_of_core": process_cost.cost_table(spent, after.at - before.at, "%"),
+            "rss_mb": {**{k: round(v, 1) for k, v in sorted(after.rss_mb.items(), key=lambda kv: -kv[1])},
+                       "total": round(sum(after.rss_mb.values()), 1)}}
+
+
+def drain(groups: dict[str, int], idle_total_cores: float, limit_s: float = 30.0) -> process_cost.Sample:
+    """After the users stop, the consumers still work off what the run published: wait until the whole
+    sandbox is back near its idle rate (or `limit_s`), so that work counts towards the actions."""
+    previous = process_cost.sample(groups)
+    deadline = previous.at + limit_s
+    while previous.at < deadline:
+        time.sleep(1.0)
+        current = process_cost.sample(groups)
+        rate = sum(process_cost.delta(previous, current).values()) / (current.at - previous.at)
+        previous = current
+        if rate <= idle_total_cores * 1.5 + 0.05:
+            break
+    return previous
+
+
+def load_cost(meter: Meter, drained: process_cost.Sample, requests: int, idle: dict[str, Any],
+              events: int) -> dict[str, Any]:
+    """CPU ms per user action, gross (everything the processes spent from the first action until
+    the pipeline was drained) and net of what they would have spent idle over the same time."""
+    start, users_done = meter.samples
+    spent = process_cost.delta(start, drained)
+    window = drained.at - start.at
+    idle_rate = {k: v / 100 for k, v in idle["cpu_percent_of_core"].items() if k != "total"}
+    net = {k: max(0.0, v - idle_rate.get(k, 0.0) * window) for k, v in spent.items()}
+    during = process_cost.delta(start, users_done)
+    sidecars_and_broker = sum(v for k, v in net.items() if k.endswith("-dapr") or k == "broker")
+    return {
+        "window_s": round(window, 1), "drain_s": round(drained.at - users_done.at, 1),
+        "load_average": process_cost.load_average(),
+        "cpu_ms_per_action": process_cost.cost_table(spent, requests, "ms"),
+        "cpu_ms_per_action_net_of_idle": process_cost.cost_table(net, requests, "ms"),
+        "cores_used_while_users_ran": round(sum(during.values()) / (users_done.at - start.at), 2),
+        "events_published": events,
+        "sidecars_and_broker_cpu_ms_per_event": round(sidecars_and_broker * 1000 / max(events, 1), 3),
+        "broker_cpu_ms_per_event": round(net.get("broker", 0.0) * 1000 / max(events, 1), 3),
+    }
+
+
+def broker_floor_cost(bootstrap: str, broker_pid: int, events: int, rate: float, idle_broker_cores: float,
+                      size: int) -> dict[str, Any]:
+    """The run's events again, through the broker alone with librdkafka (see broker_floor.py)."""
+    messages = max(50, min(events, round(rate * 10)))  # the run's rate, for at most 10 s
+    before = process_cost.sample({"broker": broker_pid})
+    floor = broker_floor.run(bootstrap, messages, rate, size)
+    after = process_cost.sample({"broker": broker_pid})
+    broker_s = max(0.0, process_cost.delta(before, after)["broker"] - idle_broker_cores * floor.seconds)
+    return {"messages": messages, "event_bytes": size, "rate_per_s": round(rate, 1), "readers": 2,
+            "broker_cpu_ms_per_event": round(broker_s * 1000 / messages, 3),
+            "client_cpu_ms_per_event": round(floor.client_cpu_s * 1000 / messages, 3)}
+
+
+def run_on_sandbox(args: argparse.Namespace, think_s: float) -> dict[str, Any]:
+    with fresh_sandbox("api-load-", db=args.db) as (layout, result):
+        state = control.read_state(layout) or result.state
+        groups = process_cost.sandbox_groups(state)
+        idle = measure_idle(groups, args.settle_seconds, args.idle_seconds)
+        bootstrap = state["broker"]["bootstrap"]
+        topics = [t.name for t in topics_to_create(load_manifests(catalog.MANIFESTS_DIR))]
+        records_before = broker_floor.watermarks(bootstrap, topics)
+        meter = Meter({**groups, "load generator": os.getpid()})
+        figures = asyncio.run(run_load(backend_url(result), args.users, args.seconds, think_s, meter))
+        drained = process_cost.sample(meter.groups) if args.no_drain else \
+            drain(meter.groups, idle["cpu_percent_of_core"]["total"] / 100)
+        events = broker_floor.watermarks(bootstrap, topics) - records_before
+        cost = load_cost(meter, drained, figures["requests"], idle, events)
+        cost["cpu_ms_per_action"].pop("load generator", None)  # not the sandbox: reported on its own
+        generator = process_cost.delta(meter.samples[0], drained).get("load generator", 0.0)
+        cost["load_generator_cpu_ms_per_action"] = round(generator * 1000 / max(figures["requests"], 1), 3)
+        for table in ("cpu_ms_per_action", "cpu_ms_per_action_net_of_idle"):
+            cost[table].pop("load generator", None)
+            cost[table]["total"] = round(sum(v for k, v in cost[table].items() if k != "total"), 3)
+        floor = None
+        if not args.no_floor and events:
+            floor = broker_floor_cost(bootstrap, groups["broker"], events, events / cost["window_s"],
+                                      idle["cpu_percent_of_core"].get("broker", 0.0) / 100,
+                                      broker_floor.mean_size(bootstrap, "task-events"))
+        return {**figures, "idle": idle, "cost": cost, "broker_floor": floor}
+
+
+def print_cost(summary: dict[str, Any]) -> None:
+    idle, cost, floor = summary["idle"], summary["cost"], summary["broker_floor"]
+    process_cost.print_table(f"idle ({idle['seconds']} s, load average {idle['load_average']})",
+                             {"% of a core": idle["cpu_percent_of_core"], "RSS MiB": idle["rss_mb"]})
+    process_cost.print_table(f"CPU ms per user action ({summary['requests']} actions, {cost['window_s']} s "
+                             f"incl. {cost['drain_s']} s drain, load average {cost['load_average']})",
+                             {"net of idle": cost["cpu_ms_per_action_net_of_idle"],
+                              "gross": cost["cpu_ms_per_action"]})
+    print(f"  load generator {cost['load_generator_cpu_ms_per_action']} ms per action; the sandbox used "
+          f"{cost['cores_used_while_users_ran']} cores while the users ran")
+    print(f"events published {cost['events_published']}: sidecars + broker {cost['sidecars_and_broker_cpu_ms_per_event']}"
+          f" ms CPU per event, broker {cost['broker_cpu_ms_per_event']} ms (net of idle)")
+    if floor:
+        print(f"raw broker floor ({floor['messages']} events of {floor['event_bytes']} B at {floor['rate_per_s']}/s, "
+              f"2 readers, librdkafka): broker {floor['broker_cpu_ms_per_event']} ms, client "
+              f"{floor['client_cpu_ms_per_event']} ms CPU per event (net of the broker's idle)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--think-ms", type=float, default=1000.0, help="mean pause between a user's actions")
-    parser.add_argument("--api", help="an already running API (e.g. http://127.0.0.1:18000); default: start a sandbox")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite", help="the sandbox's database")
+    parser.add_argument("--settle-seconds", type=float, default=10.0, help="after start-up, before the idle figure")
+    parser.add_argument("--idle-seconds", type=float, default=20.0, help="how long the idle figure is measured")
+    parser.add_argument("--no-drain", action="store_true", help="stop counting CPU when the users stop")
+    parser.add_argument("--no-floor", action="store_true", help="skip the raw broker floor")
+    parser.add_argument("--api", help="an already running API (e.g. http://127.0.0.1:18000); default: start a "
+                        "sandbox (only then are CPU figures measured)")
     args = parser.parse_args()
-    if args.users < 1 or args.seconds <= 0 or args.think_ms < 0:
-        print("bench_api_load: --users must be >= 1, --seconds > 0 and --think-ms >= 0", file=sys.stderr)
+    if args.users < 1 or args.seconds <= 0 or args.think_ms < 0 or args.settle_seconds < 0 or args.idle_seconds <= 0:
+        print("bench_api_load: --users must be >= 1, --seconds and --idle-seconds > 0, --think-ms and "
+              "--settle-seconds >= 0", file=sys.stderr)
         return 2
     think_s = args.think_ms / 1000
     if args.api:
         figures = asyncio.run(run_load(args.api, args.users, args.seconds, think_s))
     else:
         try:
-            with fresh_sandbox("api-load-") as (_layout, result):
-                figures = asyncio.run(run_load(backend_url(result), args.users, args.seconds, think_s))
+            figures = run_on_sandbox(args, think_s)
         except SandboxUnavailable as exc:
             print(f"bench_api_load: {exc}", file=sys.stderr)
             return 2
     summary = {"bench": "api_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), "users": args.users,
-               "seconds": args.seconds, "think_ms": args.think_ms, "database": "sqlite (sandbox default)",
+               "seconds": args.seconds, "think_ms": args.think_ms,
+               "database": "external (--api)" if args.api else args.db,
                **figures,
                "target": {"errors": 0, "p99_ms": 200}}
-    results = RESULTS_DIR / f"api_load_think{args.think_ms:g}ms.json"
+    results = RESULTS_DIR / f"api_load_{'api' if args.api else args.db}_think{args.think_ms:g}ms.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(summary, indent=2))
     print(f"{args.users} users, think {args.think_ms:g} ms, {args.seconds:.0f}s: {figures['requests']} requests, "
@@ -163,6 +311,8 @@ def main() -> int:
     print(f"writes p50 {figures['writes_ms']['p50']} ms  p99 {figures['writes_ms']['p99']} ms")
     for op, figs in figures["by_op"].items():
         print(f"  {op:<9} n={figs['n']:<6} p50 {figs['p50']} ms  p99 {figs['p99']} ms")
+    if "cost" in figures:
+        print_cost(summary)
     print(f"written to {results.relative_to(REPO)}")
     return 0
 

@@ -14,7 +14,14 @@ One tansu broker, topics from kustomize/base. Two measurements in the same run, 
   otherwise) and at 500 ms (the client default), since end-to-end latency on tansu is bounded by it.
 
 Messages are sent one at a time (each waits for its arrival), so the figures are latency, not
-throughput. Prints p50/p99 and the sidecar/raw ratio; writes tests/bench/results/publish_latency.json.
+throughput. Prints p50/p99 and the sidecar/raw ratio.
+
+Then what each sidecar operation costs in CPU (from the sidecars' own /proc counters, net of their
+idle rate measured just before), beside daprd's published figure (0.48 vCPU per 1,000 requests per
+second of service invocation: 0.48 ms of CPU per request): a publish through the official SDK's gRPC
+client (the publisher sidecar's CPU) and its delivery to the app (the subscriber sidecar's), a state
+save and a state get (gRPC, as the services call them), and a service invocation over HTTP (the SDK's
+default) to the stand-in app. Writes tests/bench/results/publish_latency.json.
 """
 
 from __future__ import annotations
@@ -27,12 +34,15 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 import httpx
+from dapr.clients import DaprClient
 from kafka import KafkaConsumer, KafkaProducer
 
 from console.sandbox import catalog
@@ -46,11 +56,15 @@ from console.sandbox.secrets import write_secrets
 from console.sandbox.sidecar.subscriber import FETCH_MAX_WAIT_MS
 from console.sandbox.supervisor import probe_url
 from console.sandbox.topics import ensure_topics
+from tests.bench import process_cost
+from tests.utils.dapr_sdk import sdk_settings
 
 RESULTS = REPO / "tests" / "bench" / "results" / "publish_latency.json"
 TOPIC = "task-updates"
 PUBLISHER, SUBSCRIBER = "backend", "websocket"
+INVOKER = "worker"  # todo-config lets the worker POST /internal/** (access control denies the others)
 WAIT_S = 10.0
+DAPRD_CPU_MS_PER_REQUEST = 0.48  # docs.dapr.io performance: 0.48 vCPU per 1,000 invocations per second
 
 
 class Arrivals:
@@ -170,19 +184,21 @@ def raw_floor(bootstrap: str, count: int, fetch_wait_ms: int) -> dict[str, float
         producer.close()
 
 
-def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, float]:
+def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, Any]:
     layout = SandboxLayout(workdir)
     layout.ensure()
     write_secrets(layout.secrets, database_urls={})
-    ports = {name: catalog.ServicePorts(free_port(), free_port(), free_port()) for name in (PUBLISHER, SUBSCRIBER)}
+    names = (PUBLISHER, SUBSCRIBER, INVOKER)
+    ports = {name: catalog.ServicePorts(free_port(), free_port(), free_port()) for name in names}
     write_json_atomic(layout.registry, catalog.registry(ports))
     arrivals = Arrivals()
-    apps = [receiver(arrivals, ports[SUBSCRIBER].app), receiver(Arrivals(), ports[PUBLISHER].app)]
+    apps = [receiver(arrivals, ports[SUBSCRIBER].app), receiver(Arrivals(), ports[PUBLISHER].app),
+            receiver(Arrivals(), ports[INVOKER].app)]
     sidecars = [
         ManagedProcess(catalog.sidecar_process(name, ports[name], layout, bootstrap=bootstrap,
                                                manifests=catalog.MANIFESTS_DIR, database_url=None),
                        layout.log(name + catalog.SIDECAR_SUFFIX))
-        for name in (PUBLISHER, SUBSCRIBER)
+        for name in names
     ]
     client = httpx.Client(timeout=10)
     url = f"http://127.0.0.1:{ports[PUBLISHER].dapr_http}/v1.0/publish/kafka-pubsub/{TOPIC}"
@@ -202,13 +218,64 @@ def sidecar_path(bootstrap: str, workdir: Path, count: int) -> dict[str, float]:
             time.sleep(0.1)
         if not warm_up(send, arrivals):
             raise RuntimeError(f"no delivery through the sidecars; see {layout.logs}")
-        return percentiles(measure(send, arrivals, count))
+        latency = percentiles(measure(send, arrivals, count))
+        groups = {proc.spec.name: proc.pid or 0 for proc in sidecars}
+        with sdk_settings(DAPR_HTTP_PORT=ports[PUBLISHER].dapr_http, DAPR_GRPC_PORT=ports[PUBLISHER].dapr_grpc), \
+                DaprClient() as dapr:  # the SDK waits on the sidecar's HTTP health endpoint first
+            costs = cost_per_operation(groups, operations(dapr, client, ports, arrivals), count)
+        return {**latency, "cpu_ms_per_operation": costs}
     finally:
         client.close()
         for proc in sidecars:
             proc.stop()
         for app in apps:
             app.shutdown()
+
+
+def operations(dapr: DaprClient, client: httpx.Client, ports: dict[str, catalog.ServicePorts],
+               arrivals: Arrivals) -> dict[str, Callable[[], None]]:
+    """One call of each operation whose sidecar CPU is measured, as the services make them."""
+
+    def publish_and_deliver() -> None:
+        msg_id = uuid.uuid4().hex
+        dapr.publish_event("kafka-pubsub", TOPIC, json.dumps({"id": msg_id}), data_content_type="application/json")
+        if arrivals.wait(msg_id, WAIT_S) is None:
+            raise RuntimeError("a published message was not delivered")
+
+    def save() -> None:
+        dapr.save_state("statestore", f"bench-{uuid.uuid4().hex[:8]}", json.dumps({"v": 1}))
+
+    def get() -> None:
+        dapr.get_state("statestore", "bench-key")
+
+    invoke_url = f"http://127.0.0.1:{ports[INVOKER].dapr_http}/v1.0/invoke/{SUBSCRIBER}/method/internal/ping"
+
+    def invoke() -> None:
+        answer = client.post(invoke_url, json={})
+        if answer.status_code != 200:
+            raise RuntimeError(f"the invocation answered {answer.status_code}: {answer.text[:200]}")
+
+    return {"publish + delivery": publish_and_deliver, "state save": save, "state get": get, "invocation": invoke}
+
+
+def cost_per_operation(groups: dict[str, int], ops: dict[str, Callable[[], None]], count: int,
+                       idle_s: float = 5.0) -> dict[str, dict[str, float]]:
+    """CPU ms each sidecar spends per call of each operation, net of its own idle rate."""
+    before = process_cost.sample(groups)
+    time.sleep(idle_s)
+    after = process_cost.sample(groups)
+    idle = {name: spent / (after.at - before.at) for name, spent in process_cost.delta(before, after).items()}
+    results: dict[str, dict[str, float]] = {}
+    for name, op in ops.items():
+        before = process_cost.sample(groups)
+        for _ in range(count):
+            op()
+        after = process_cost.sample(groups)
+        window = after.at - before.at
+        results[name] = {sidecar: round(max(0.0, spent - idle[sidecar] * window) * 1000 / count, 3)
+                         for sidecar, spent in process_cost.delta(before, after).items()}
+    results["idle_percent_of_core"] = {name: round(rate * 100, 2) for name, rate in idle.items()}
+    return results
 
 
 def main() -> int:
@@ -236,6 +303,12 @@ def main() -> int:
         if figures:
             print(f"{key:<22} p50 {figures['p50']:8.2f} ms   p99 {figures['p99']:8.2f} ms   (n={figures['n']})")
     if results["sidecar"]:
+        costs = results["sidecar"]["cpu_ms_per_operation"]
+        print(f"sidecar CPU per operation, ms (net of idle; daprd publishes {DAPRD_CPU_MS_PER_REQUEST} ms per "
+              "invocation), load average", process_cost.load_average())
+        for op, figures in costs.items():
+            print(f"  {op:<20} " + "  ".join(f"{name} {value}" for name, value in figures.items()))
+        results["daprd_cpu_ms_per_request"] = DAPRD_CPU_MS_PER_REQUEST
         for floor in ("raw_fetch_wait_sidecar", "raw_fetch_wait_500ms"):
             ratio = {q: round(results["sidecar"][q] / results[floor][q], 2) for q in ("p50", "p99")}
             results[f"ratio_vs_{floor}"] = ratio

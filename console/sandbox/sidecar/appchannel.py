@@ -1,4 +1,5 @@
-"""The sidecar's channel to its own app: wait for the port, then POST events, jobs, subscribe calls.
+"""The sidecar's channel to its own app: wait for the port, then POST events, jobs, subscribe calls
+(kept-alive, see loopback.py).
 
 daprd blocks until the app listens on --app-port (pkg/runtime/runtime.go blockUntilAppIsReady,
 100 ms dial loop) before it fetches /dapr/subscribe, starts subscriptions and reports healthy;
@@ -10,8 +11,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Iterable
 
-import httpx
+from console.sandbox.sidecar.loopback import AppResponse, LoopbackHTTP
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,12 @@ class AppChannel:
         self.app_port = app_port
         self.ready = threading.Event()
         self._stop = stop
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{app_port or 0}", timeout=60.0)
+        self._http = LoopbackHTTP(timeout_s=60.0)
+
+    def request(self, method: str, path: str, *, body: bytes = b"", headers: Iterable[tuple[str, str]] = (),
+                timeout_s: float | None = None) -> AppResponse:
+        """One request to the app; raises loopback.AppUnreachable when it does not answer."""
+        return self._http.request(self.app_port or 0, method, path, body=body, headers=headers, timeout_s=timeout_s)
 
     def wait_for_app(self) -> bool:
         """Block until the app listens (True) or the sidecar stops (False)."""
@@ -47,4 +54,4 @@ class AppChannel:
         return True
 
     def close(self) -> None:
-        self.client.close()
+        self._http.close()

@@ -30,10 +30,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from kafka.consumer.fetcher import ConsumerRecord
-
 from console.sandbox.sidecar import cloudevents
+from console.sandbox.sidecar.loopback import AppUnreachable
+from console.sandbox.sidecar.records import Record
 from console.sandbox.sidecar.subscriber import DEFAULT_DELIVERY_TIMEOUT_S, Outcome, record_metadata
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ class _Entry:
     """One message of the batch and how its delivery is going."""
 
     entry_id: str
-    record: ConsumerRecord
+    record: Record
     metadata: dict[str, str]  # the message metadata + pubsubName: what dead letters carry
     item: dict[str, Any] = field(default_factory=dict)  # the envelope entry
     trace: str = ""
@@ -119,7 +118,7 @@ class BulkDelivery:
 
     subscriber: Subscriber
 
-    def deliver(self, records: list[ConsumerRecord]) -> bool:
+    def deliver(self, records: list[Record]) -> bool:
         """Settle every record of the batch; False if shutdown interrupted it (nothing committed)."""
         s = self.subscriber
         sub = s.by_topic.get(records[0].topic)
@@ -145,7 +144,7 @@ class BulkDelivery:
         return False
 
     # ---- one handler call (what daprd's bulkHandler does per BulkMessage) ----------------------
-    def _round(self, sub: Subscription, records: list[ConsumerRecord]) -> list[_Entry]:
+    def _round(self, sub: Subscription, records: list[Record]) -> list[_Entry]:
         entries = [_Entry(str(i), r, record_metadata(r, self.subscriber.pubsub)) for i, r in enumerate(records)]
         ready = [entry for entry in entries if self._prepare(sub, entry)]
         if ready:
@@ -226,10 +225,10 @@ class BulkDelivery:
         for entry in pending:
             entry.attempts += 1
         try:
-            resp = self.subscriber.channel.client.post(
-                "/" + path.lstrip("/"), content=json.dumps(envelope).encode(), headers=headers,
-                timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
-        except httpx.HTTPError as exc:
+            resp = self.subscriber.channel.request(
+                "POST", "/" + path.lstrip("/"), body=json.dumps(envelope).encode(), headers=headers.items(),
+                timeout_s=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
+        except AppUnreachable as exc:
             raise self._fail_all(
                 pending, None, f"error from app channel while sending pub/sub event to app: {exc}") from exc
         for entry in pending:

@@ -28,11 +28,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from console.sandbox.sidecar import errors
 from console.sandbox.sidecar.callscope import CallScope
 from console.sandbox.sidecar.cloudevents import child_traceparent
+from console.sandbox.sidecar.loopback import AppUnreachable, LoopbackHTTP
 from console.sandbox.sidecar.policies import TRUST_DOMAIN, Policies
 from console.sandbox.sidecar.resiliency import BreakerOpenError, Resiliency, StatusError
 
@@ -127,7 +126,7 @@ class Invoker:
         self.resiliency = resiliency
         self.caller, self.namespace = caller, namespace
         self.policies = policies or Policies()
-        self._client = httpx.Client(timeout=DEFAULT_TIMEOUT_S)
+        self._http = LoopbackHTTP(timeout_s=DEFAULT_TIMEOUT_S)
 
     def invoke(self, app_id: str, method: str, verb: str, query: str, headers: list[tuple[str, str]],
                body: bytes, success_max: int = 399, call: CallScope | None = None) -> InvokeResult:
@@ -152,15 +151,15 @@ class Invoker:
                     "rpc error: code = PermissionDenied desc = access control policy has denied access to id: "
                     f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/{self.caller} operation: {operation} "
                     f"verb: {verb.upper()}")
-            url = f"http://127.0.0.1:{endpoint.app_port}/{method.lstrip('/')}"
+            target = f"/{method.lstrip('/')}"
             if query:
-                url += f"?{query}"
+                target += f"?{query}"
             if call is not None:
                 timeout = call.bound(timeout)
-            resp = self._client.request(verb, url, headers=fwd, content=body,
-                                        timeout=timeout or DEFAULT_TIMEOUT_S)
-            result = InvokeResult(resp.status_code, list(resp.headers.multi_items()), resp.content,
-                                  resp.headers.get("content-type", ""))
+            resp = self._http.request(endpoint.app_port, verb, target, body=body, headers=fwd,
+                                      timeout_s=timeout or DEFAULT_TIMEOUT_S)
+            result = InvokeResult(resp.status_code, [(k.lower(), v) for k, v in resp.headers], resp.content,
+                                  resp.header("content-type") or "")
             if not 200 <= resp.status_code <= success_max:
                 raise StatusError(resp.status_code, f"status {resp.status_code}", result)
             return result
@@ -169,20 +168,22 @@ class Invoker:
             return policy.run(attempt, stop=call)
         except StatusError as exc:
             return exc.result
-        except httpx.TimeoutException:
-            raise errors.direct_invoke(app_id, "context deadline exceeded") from None
+        except AppUnreachable as exc:
+            if exc.timed_out:
+                raise errors.direct_invoke(app_id, "context deadline exceeded") from None
+            raise errors.direct_invoke(app_id, _describe(exc)) from None
         except AccessDenied as exc:
             log.warning("service invocation denied by the access control policy",
                         extra={"target": app_id, "operation": operation, "verb": verb.upper()})
             raise errors.direct_invoke(app_id, str(exc), http_status=403) from None
-        except (httpx.HTTPError, LookupError, BreakerOpenError) as exc:
+        except (LookupError, BreakerOpenError) as exc:
             raise errors.direct_invoke(app_id, _describe(exc)) from None
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, AppUnreachable) and exc.refused:
         return f"dial tcp: connect: connection refused ({exc})"
     return str(exc) or type(exc).__name__

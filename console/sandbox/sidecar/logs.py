@@ -32,17 +32,15 @@ class JsonFormatter(JsonLineFormatter):
 
 
 def configure(app_id: str, level: str = "info") -> None:
-    """Route every logger (ours, kafka-python's) to stdout as JSON; kafka's chatter stays at warning."""
+    """Route every logger (ours, librdkafka's) to stdout as JSON; librdkafka's chatter stays out."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(app_id))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     name = level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO"
     root.setLevel(name)
-    # kafka-python logs every reconnect attempt and benign fetch races; the sidecar logs what matters
-    logging.getLogger("kafka").setLevel(logging.ERROR if level.lower() != "debug" else logging.INFO)
-    logging.getLogger("kafka.conn").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)
-    logging.getLogger("kafka.consumer.fetcher").addFilter(_drop_cancelled_fetch)
+    # librdkafka logs every refused connection and reconnect as an error; the sidecar logs what matters
+    logging.getLogger("librdkafka").setLevel(logging.CRITICAL if level.lower() != "debug" else logging.INFO)
     threading.excepthook = _log_thread_crash  # a traceback on stderr would break the JSON lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -51,8 +49,3 @@ def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
     thread = args.thread.name if args.thread else "?"
     logging.getLogger("console.sandbox.sidecar").error(
         "background thread failed", extra={"thread_name": thread, "error": f"{args.exc_type.__name__}: {args.exc_value}"})
-
-
-def _drop_cancelled_fetch(record: logging.LogRecord) -> bool:
-    """Closing the consumer cancels its in-flight fetch, which kafka-python logs as an error."""
-    return "failed: Cancelled" not in record.getMessage()

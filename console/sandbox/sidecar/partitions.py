@@ -19,11 +19,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from console.sandbox.sidecar.records import Partition, Record
 
-Handler = Callable[[ConsumerRecord], bool]  # False: interrupted by shutdown, do not commit
-BatchHandler = Callable[[list[ConsumerRecord]], bool]  # same contract, for a whole batch
+Handler = Callable[[Record], bool]  # False: interrupted by shutdown, do not commit
+BatchHandler = Callable[[list[Record]], bool]  # same contract, for a whole batch
 
 
 @dataclass(frozen=True)
@@ -48,12 +47,12 @@ class PartitionWorkers:
         self._stop = stop
         self._cond = threading.Condition()
         # each record with the monotonic time it was queued (how long a partial batch has waited)
-        self._queues: dict[TopicPartition, deque[tuple[ConsumerRecord, float]]] = {}
-        self._busy: dict[TopicPartition, int] = {}
-        self._done: dict[TopicPartition, int] = {}
-        self._threads: dict[TopicPartition, threading.Thread] = {}
+        self._queues: dict[Partition, deque[tuple[Record, float]]] = {}
+        self._busy: dict[Partition, int] = {}
+        self._done: dict[Partition, int] = {}
+        self._threads: dict[Partition, threading.Thread] = {}
 
-    def submit(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    def submit(self, tp: Partition, records: list[Record]) -> None:
         with self._cond:
             if tp not in self._queues:
                 self._queues[tp] = deque()
@@ -65,17 +64,17 @@ class PartitionWorkers:
             self._queues[tp].extend((record, now) for record in records)
             self._cond.notify_all()
 
-    def backlog(self, tp: TopicPartition) -> int:
+    def backlog(self, tp: Partition) -> int:
         with self._cond:
             return len(self._queues.get(tp, ())) + self._busy.get(tp, 0)
 
-    def take_done(self) -> dict[TopicPartition, int]:
+    def take_done(self) -> dict[Partition, int]:
         """Next offsets to commit per partition (records handled in order up to there)."""
         with self._cond:
             done, self._done = self._done, {}
             return done
 
-    def _work(self, tp: TopicPartition) -> None:
+    def _work(self, tp: Partition) -> None:
         queue = self._queues[tp]
         limits = self._batching(tp.topic) if self._handle_batch is not None else None
         deliver: BatchHandler = self._handle_batch if limits is not None and self._handle_batch is not None \
@@ -95,11 +94,11 @@ class PartitionWorkers:
                 self._done[tp] = records[-1].offset + 1
                 self._cond.notify_all()
 
-    def _one(self, records: list[ConsumerRecord]) -> bool:
+    def _one(self, records: list[Record]) -> bool:
         return self._handle(records[0])
 
-    def _take(self, queue: deque[tuple[ConsumerRecord, float]],
-              limits: BatchLimits | None) -> list[ConsumerRecord] | None:
+    def _take(self, queue: deque[tuple[Record, float]],
+              limits: BatchLimits | None) -> list[Record] | None:
         """Under the lock: the next record, or batch; None once stopping.
 
         A batch leaves as soon as it is full; a partial one once its oldest record has waited

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from dapr.proto.runtime.v1 import jobs_pb2
 from google.protobuf import struct_pb2
 
@@ -24,6 +23,7 @@ from console.sandbox.sidecar.components import app_components
 from console.sandbox.sidecar.invoke import Invoker, Registry
 from console.sandbox.sidecar.jobs import JobStore
 from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.loopback import AppUnreachable
 from console.sandbox.sidecar.policies import Policies
 from console.sandbox.sidecar.protojson import value_json
 from console.sandbox.sidecar.rbac import SecretAccess
@@ -182,10 +182,10 @@ class Runtime:
         """Declarative subscriptions plus the app's GET /dapr/subscribe (one route per pubsub+topic)."""
         subs = list(self.resources.subscriptions)
         try:
-            resp = self.channel.client.get("/dapr/subscribe", timeout=5.0)
+            resp = self.channel.request("GET", "/dapr/subscribe", timeout_s=5.0)
             if resp.status_code == 200 and resp.content.strip():
-                subs.extend(parse_programmatic(resp.json()))
-        except (httpx.HTTPError, ValueError) as exc:  # an app without the endpoint, or an invalid answer
+                subs.extend(parse_programmatic(json.loads(resp.content)))
+        except (AppUnreachable, ValueError) as exc:  # an app without the endpoint, or an invalid answer
             log.info("no programmatic subscriptions", extra={"error": str(exc)})
         unique: dict[tuple[str, str], Subscription] = {}
         for sub in subs:
@@ -316,9 +316,9 @@ class Runtime:
             else:
                 body = job.data.value.strip()
         try:
-            resp = self.channel.client.post(f"/job/{name.lstrip('/')}", content=body,
-                                            headers={"content-type": "application/json"})
-        except httpx.HTTPError as exc:
+            resp = self.channel.request("POST", f"/job/{name.lstrip('/')}", body=body,
+                                        headers=[("content-type", "application/json")])
+        except AppUnreachable as exc:
             log.warning("job trigger failed", extra={"job": name, "error": str(exc)})
             return False
         if resp.status_code == 404:

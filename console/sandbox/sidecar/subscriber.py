@@ -32,16 +32,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from console.sandbox.sidecar import cloudevents
 from console.sandbox.sidecar.appchannel import AppChannel
-from console.sandbox.sidecar.kafka_pubsub import KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.kafka_pubsub import LIBRDKAFKA_LOGGER, KafkaSettings, Producer, PublishError
+from console.sandbox.sidecar.loopback import AppUnreachable
 from console.sandbox.sidecar.partitions import BatchLimits, PartitionWorkers
+from console.sandbox.sidecar.records import Partition, Record, from_message
 from console.sandbox.sidecar.resiliency import PermanentError, Policy, StatusError
 from console.sandbox.sidecar.resources import ROUTE_RULES_REFUSED, BulkSubscribe, Subscription
 
@@ -52,7 +50,12 @@ log = logging.getLogger(__name__)
 # core (each subscribing sidecar ~8%, tansu ~18%); at 25 ms 31%, and under API load the freed CPU
 # more than paid for the longer wait (commit -> worker p99 59 ms vs 81 ms). SIDECAR_FETCH_MAX_WAIT_MS tunes it.
 FETCH_MAX_WAIT_MS = int(os.environ.get("SIDECAR_FETCH_MAX_WAIT_MS", "25"))
-POLL_TIMEOUT_MS = 50  # also how soon finished offsets get committed
+# How long the consumer thread waits for a message before it looks after finished deliveries (their
+# offsets are committed every COMMIT_INTERVAL_S anyway) and paused partitions; a message wakes it at
+# once. At 50 ms the loop alone was a third of an idle sidecar's CPU.
+POLL_TIMEOUT_MS = 250
+COMMIT_INTERVAL_S = 1.0  # sarama's Consumer.Offsets.AutoCommit.Interval, which daprd's Kafka component uses
+BATCH_MAX = 500  # messages taken from librdkafka's queue per poll
 PAUSE_AT, RESUME_BELOW = 500, 100  # records buffered per partition
 TOPIC_RECHECK_S = 1.0  # while a subscribed topic is missing
 PARTITION_RECHECK_S = 5.0  # afterwards, to pick up added partitions
@@ -80,7 +83,7 @@ class _Attempts:
     error: str = ""
 
 
-def record_metadata(record: ConsumerRecord, pubsub: str) -> dict[str, str]:
+def record_metadata(record: Record, pubsub: str) -> dict[str, str]:
     """The Kafka component's GetEventMetadata plus daprd's pubsubName."""
     md: dict[str, str] = {}
     if record.key is not None:
@@ -160,10 +163,11 @@ class Subscriber:
     producer: Producer
     stop: threading.Event
     assigned: threading.Event = field(default_factory=threading.Event)
-    _consumer: KafkaConsumer | None = None
-    _pending: dict[TopicPartition, int] = field(default_factory=dict)
-    _fetched: dict[TopicPartition, int] = field(default_factory=dict)
-    _paused: set[TopicPartition] = field(default_factory=set)
+    _consumer: Consumer | None = None
+    _pending: dict[Partition, int] = field(default_factory=dict)
+    _fetched: dict[Partition, int] = field(default_factory=dict)
+    _paused: set[Partition] = field(default_factory=set)
+    _committed_at: float = 0.0
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
@@ -189,21 +193,22 @@ class Subscriber:
             self._thread.join(timeout)
 
     # ---- consuming ------------------------------------------------------------------------------
-    def _new_consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap,
-            client_id=f"{self.settings.client_id}-consumer",
-            group_id=self.settings.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",  # only for positions lost to a broker restart (see _assign)
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-            session_timeout_ms=3000,
-            heartbeat_interval_ms=1000,
-            request_timeout_ms=5000,
-            reconnect_backoff_max_ms=500,
-            metadata_max_age_ms=5000,
-            api_version_auto_timeout_ms=5000,
-        )
+    def _new_consumer(self) -> Consumer:
+        return Consumer({
+            "bootstrap.servers": self.settings.bootstrap,
+            "client.id": f"{self.settings.client_id}-consumer",
+            "group.id": self.settings.consumer_group,  # commits only: partitions are assigned, no membership
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",  # only for positions lost to a broker restart (see _assign)
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "socket.nagle.disable": True,
+            "queued.max.messages.kbytes": 4096,  # prefetch per partition; the workers pause at PAUSE_AT anyway
+            "socket.timeout.ms": 5000,
+            "reconnect.backoff.max.ms": 500,
+            "topic.metadata.refresh.interval.ms": 30000,  # _loop asks for new topics and partitions itself
+            "logger": LIBRDKAFKA_LOGGER,
+        })
 
     def _run(self) -> None:
         backoff = 0.5
@@ -230,43 +235,45 @@ class Subscriber:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:
-                consumer.close(autocommit=False)
-            except Exception:  # best effort on a broken client
+                consumer.close()
+            except (KafkaException, RuntimeError):  # best effort on a broken client
                 log.debug("consumer close failed", exc_info=True)
 
-    def _assign(self, consumer: KafkaConsumer, first: bool) -> None:
+    def _assign(self, consumer: Consumer, first: bool) -> None:
         """Assign every partition of the subscribed topics that exist; set start positions.
 
         A partition with a committed offset resumes there. Otherwise the component's
         initialOffset decides (newest by default, as daprd); a topic that appears after the
         sidecar started is read from its beginning, so nothing published to it is missed.
+        "Newest" is resolved to an offset here, before `assigned` is set, so a message
+        published once the sidecar reports ready is never skipped.
         """
-        existing = consumer.topics()
-        wanted = [t for t in self.by_topic if t in existing]
-        current = set(consumer.assignment())
-        tps = {TopicPartition(t, p) for t in wanted for p in (consumer.partitions_for_topic(t) or ())}
-        new = tps - current
+        existing = consumer.list_topics(timeout=5).topics
+        wanted = [t for t in self.by_topic if t in existing and existing[t].error is None]
+        current = {Partition(tp.topic, tp.partition) for tp in consumer.assignment()}
+        new = sorted({Partition(t, p) for t in wanted for p in existing[t].partitions} - current)
         if new:
-            consumer.assign(sorted(tps))
-            for tp in sorted(new):
-                committed = consumer.committed(tp)
-                if tp in self._fetched:  # a reconnect: continue after what the workers already hold
-                    consumer.seek(tp, self._fetched[tp])
-                elif committed is not None:
-                    consumer.seek(tp, committed)
-                elif first and self.settings.initial_offset != "oldest":
-                    consumer.seek_to_end(tp)
-                else:
-                    consumer.seek_to_beginning(tp)
+            committed = {Partition(tp.topic, tp.partition): tp.offset for tp in
+                         consumer.committed([TopicPartition(t, p) for t, p in new], timeout=5)}
+            starts = []
             for tp in new:
-                consumer.position(tp)  # resolve now, so "assigned" means ready to receive
+                if tp in self._fetched:  # a reconnect: continue after what the workers already hold
+                    offset = self._fetched[tp]
+                elif committed.get(tp, -1) >= 0:
+                    offset = committed[tp]
+                elif first and self.settings.initial_offset != "oldest":
+                    offset = consumer.get_watermark_offsets(TopicPartition(*tp), timeout=5)[1]
+                else:
+                    offset = OFFSET_BEGINNING
+                starts.append(TopicPartition(tp.topic, tp.partition, offset))
+            consumer.incremental_assign(starts)
             log.info("partitions assigned", extra={
-                "group": self.settings.consumer_group, "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in new),
+                "group": self.settings.consumer_group, "partitions": [f"{t}/{p}" for t, p in new],
             })
         if len(wanted) == len(self.by_topic):
             self.assigned.set()
 
-    def _loop(self, consumer: KafkaConsumer) -> None:
+    def _loop(self, consumer: Consumer) -> None:
         first = not self.assigned.is_set()
         self._assign(consumer, first)
         first = False
@@ -277,35 +284,53 @@ class Subscriber:
                 self._assign(consumer, first)
                 last_check = time.monotonic()
             self._pending.update(self.workers.take_done())
-            self._flush_commits()
+            if time.monotonic() - self._committed_at >= COMMIT_INTERVAL_S:
+                self._flush_commits()
             for tp in [tp for tp in self._paused if self.workers.backlog(tp) <= RESUME_BELOW]:
-                consumer.resume(tp)
-                # Fetch again from right after what the workers hold: kafka-python can keep a
-                # fetch discarded while paused as in flight, and then never fetches the partition
-                # again (tansu: consumption stalled) or skips past it (a lost 1,858 of 10,000).
-                consumer.seek(tp, self._fetched[tp])
+                # Fetch again from right after what the workers hold: what librdkafka had buffered
+                # for the partition when it was paused was skipped below.
+                consumer.seek(TopicPartition(tp.topic, tp.partition, self._fetched[tp]))
+                consumer.resume([TopicPartition(tp.topic, tp.partition)])
                 self._paused.discard(tp)
-            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            batch: dict[Partition, list[Record]] = {}
+            for message in self._take(consumer):
+                error = message.error()
+                if error is not None:
+                    if error.fatal():
+                        raise KafkaException(error)
+                    log.debug("kafka consumer error", extra={"error": error.str()})  # librdkafka retries itself
+                    continue
+                record = from_message(message)
+                if record.where not in self._paused:
+                    batch.setdefault(record.where, []).append(record)
             for tp, records in batch.items():
                 self.workers.submit(tp, records)
                 self._fetched[tp] = records[-1].offset + 1
                 if self.workers.backlog(tp) >= PAUSE_AT:  # a slow partition: stop fetching it for now
-                    consumer.pause(tp)
+                    consumer.pause([TopicPartition(tp.topic, tp.partition)])
                     self._paused.add(tp)
+
+    @staticmethod
+    def _take(consumer: Consumer) -> list[Message]:
+        """What librdkafka has buffered, as soon as there is anything: `consume(n, timeout)` alone waits
+        until it has n messages or the timeout passed, which put up to 50 ms on every delivery."""
+        first = consumer.poll(POLL_TIMEOUT_MS / 1000)
+        return [] if first is None else [first, *consumer.consume(BATCH_MAX - 1, 0)]
 
     def _flush_commits(self) -> None:
         """Commit handled offsets; kept pending (and retried) while the broker is away."""
+        self._committed_at = time.monotonic()
         if not self._pending or self._consumer is None:
             return
-        offsets = {tp: OffsetAndMetadata(off, "") for tp, off in self._pending.items()}
+        offsets = [TopicPartition(tp.topic, tp.partition, offset) for tp, offset in self._pending.items()]
         try:
-            self._consumer.commit(offsets)
+            self._consumer.commit(offsets=offsets, asynchronous=False)
             self._pending.clear()
-        except KafkaError as exc:
+        except KafkaException as exc:
             log.debug("offset commit failed; will retry", extra={"error": str(exc)})
 
     # ---- one message ----------------------------------------------------------------------------
-    def _handle(self, record: ConsumerRecord) -> bool:
+    def _handle(self, record: Record) -> bool:
         """Deliver, drop or dead-letter one message; False if shutdown interrupted it (no commit)."""
         sub = self.by_topic.get(record.topic)
         if sub is None:
@@ -332,7 +357,7 @@ class Subscriber:
             return False
         return self._deliver(record, sub, metadata, event, data, sub.default_route)
 
-    def _deliver(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+    def _deliver(self, record: Record, sub: Subscription, metadata: dict[str, str],
                  event: dict[str, Any], data: bytes, path: str) -> bool:
         state = _Attempts()
         headers = _header_safe(metadata)
@@ -373,9 +398,9 @@ class Subscriber:
         """One delivery attempt, judged as postman/http Deliver does."""
         event_id = event.get("id")
         try:
-            resp = self.channel.client.post("/" + path.lstrip("/"), content=data, headers=headers,
-                                            timeout=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
-        except httpx.HTTPError as exc:
+            resp = self.channel.request("POST", "/" + path.lstrip("/"), body=data, headers=headers.items(),
+                                        timeout_s=timeout or DEFAULT_DELIVERY_TIMEOUT_S)
+        except AppUnreachable as exc:
             state.status, state.error = None, f"error returned from app channel while sending pub/sub event to app: {exc}"
             raise RuntimeError(state.error) from None
         state.status = resp.status_code
@@ -405,7 +430,7 @@ class Subscriber:
         raise StatusError(resp.status_code, state.error)
 
     # ---- giving up ----------------------------------------------------------------------------
-    def _fail(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str], outcome: Outcome) -> bool:
+    def _fail(self, record: Record, sub: Subscription, metadata: dict[str, str], outcome: Outcome) -> bool:
         """A message that can never be delivered: dead-letter it, or retry forever without a DLQ."""
         if sub.dead_letter_topic:
             return self.dead_letter(record, sub, metadata, outcome)
@@ -413,13 +438,13 @@ class Subscriber:
             pass  # daprd keeps returning the error; the partition is stuck until restart, as there
         return False
 
-    def dead_letter_if_any(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+    def dead_letter_if_any(self, record: Record, sub: Subscription, metadata: dict[str, str],
                             outcome: Outcome) -> bool:
         if sub.dead_letter_topic:
             return self.dead_letter(record, sub, metadata, outcome)
         return True
 
-    def dead_letter(self, record: ConsumerRecord, sub: Subscription, metadata: dict[str, str],
+    def dead_letter(self, record: Record, sub: Subscription, metadata: dict[str, str],
                      outcome: Outcome) -> bool:
         """Publish the original bytes to the dead-letter topic, with where-from and why headers."""
         md = dict(metadata)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -35,10 +35,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-def require_scope(scope: str) -> Callable[[Principal], Principal]:
-    """The token must carry this scope (403 otherwise); a token without any scope claim has none."""
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """The token must carry this scope (403 otherwise); a token without any scope claim has none.
 
-    def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
+    This and `expected_version` are coroutines only so that FastAPI runs them on the event loop:
+    a plain function dependency costs a worker-thread round trip per request."""
+
+    async def check(principal: Annotated[Principal, Depends(bearer_principal)]) -> Principal:
         if scope not in principal.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks scope {scope!r}")
         return principal
@@ -51,7 +54,7 @@ IfMatchHeader = Annotated[str | None, Header(
                                   "has changed since", json_schema_extra={"pattern": rf"{_ETAG_RE.pattern}|^\*$"})]
 
 
-def expected_version(if_match: IfMatchHeader = None) -> int | None:
+async def expected_version(if_match: IfMatchHeader = None) -> int | None:
     """The version named by If-Match (our ETags are the task version), None when absent or `*`.
 
     The pattern is documented, but checked here rather than by FastAPI: a malformed If-Match is a

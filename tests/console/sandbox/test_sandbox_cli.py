@@ -106,8 +106,8 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
 
 
 @pytest.mark.parametrize(("durable", "bootstrap", "expected"), [
-    (True, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "500"}),
-    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "25"}),
+    (True, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "500", "SIDECAR_PRODUCER_MAX_IN_FLIGHT": "1"}),
+    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "250"}),
     (False, "127.0.0.1:9092", {}),  # an external Kafka: the sidecar's own defaults
 ])
 def test_sidecars_get_the_kafka_tuning_of_the_broker_mode(
@@ -115,7 +115,7 @@ def test_sidecars_get_the_kafka_tuning_of_the_broker_mode(
         durable: bool, bootstrap: str | None, expected: dict[str, str]) -> None:
     if bootstrap is None:
         require_tansu()
-    for name in KAFKA_TUNING["durable"]:
+    for name in {*KAFKA_TUNING["durable"], *KAFKA_TUNING["memory"]}:
         monkeypatch.delenv(name, raising=False)
     plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, durable=durable, bootstrap=bootstrap,
                                 manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
@@ -139,11 +139,13 @@ def test_kafka_tuning_set_by_hand_wins(tmp_path: Path, fixture_manifests: Path,
 def test_the_sidecar_reads_the_tuning_the_plan_sets() -> None:
     """The plan and the sidecar agree on the variables' names: a sidecar started with the durable
     tuning uses it (read in a fresh interpreter, as the supervisor starts one)."""
-    probe = "from console.sandbox.sidecar import subscriber; print(subscriber.FETCH_MAX_WAIT_MS)"
-    env = {**os.environ, **KAFKA_TUNING["durable"]}
+    probe = ("from console.sandbox.sidecar import kafka_pubsub, subscriber; "
+             "print(subscriber.FETCH_MAX_WAIT_MS, kafka_pubsub.MAX_IN_FLIGHT)")
+    durable = KAFKA_TUNING["durable"]
+    env = {**os.environ, **durable}
     out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                          check=True, timeout=60)
-    assert out.stdout.split() == [KAFKA_TUNING["durable"]["SIDECAR_FETCH_MAX_WAIT_MS"]]
+    assert out.stdout.split() == [durable["SIDECAR_FETCH_MAX_WAIT_MS"], durable["SIDECAR_PRODUCER_MAX_IN_FLIGHT"]]
 
 
 def test_dev_token_is_accepted_by_the_platform_verifier() -> None:

@@ -22,6 +22,7 @@ import pytest
 from console import cli
 from console.sandbox import control, delivery
 from console.sandbox.layout import SandboxLayout
+from console.sandbox.s3 import stored_batches
 from tests.bench.delivery_load import drive, wait_for_delivery
 from tests.utils.waiting import wait_until
 
@@ -103,7 +104,7 @@ def test_a_frozen_consumer_is_reported_by_status_then_clears(durable: tuple[Sand
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """The audit service frozen: the backend publishes, but the audit group's lag grows and its oldest
     record ages; `sandbox status` says so, and stops saying it once the consumer catches up. (Liveness
-    would restart it only after 10 failed probes, 20 s: longer than the freeze.)"""
+    would restart it only after 4 failed probes 5 s apart, 20 s: longer than the freeze.)"""
     layout, api, secret = durable
     audit = (control.read_state(layout) or {})["processes"]["audit"]["pgid"]
     os.killpg(audit, signal.SIGSTOP)
@@ -126,6 +127,28 @@ def test_a_frozen_consumer_is_reported_by_status_then_clears(durable: tuple[Sand
     reported = json.loads(capsys.readouterr().out)["delivery"]
     assert (reported["warnings"], reported["outbox_pending"]) == ([], 0)
     assert [(g["group"], g["lag"]) for g in reported["groups"]] == [("audit", 0)]
+
+
+def test_a_long_partition_is_reported_with_how_to_start_the_storage_afresh(
+        durable: tuple[SandboxLayout, str, str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """tansu never trims a durable partition and lists it whole on every fetch: `sandbox status` names the
+    longest one and, past the limit (lowered here to what the earlier tests stored), says how to reset."""
+    layout, api, secret = durable
+    driven = asyncio.run(drive(api, secret, rate=5, seconds=1, seed=13))  # something stored, whatever ran before
+    assert wait_for_delivery(layout.root, driven.accepted, timeout_s=120).missing_actions == []  # all published
+    batches = stored_batches(layout.s3_data)
+    longest = max(batches.values())
+    found = report(layout)
+    assert (found.longest_partition, found.longest_partition_batches) in batches.items()
+    assert found.longest_partition_batches == longest
+    assert not any(w.startswith("partition ") for w in found.warnings)  # far below the real limit
+    monkeypatch.setattr(delivery, "LONG_PARTITION_BATCHES", longest - 1)
+    assert status(layout, capsys) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^warning: partition \S+/\d+ holds {longest:,} stored batches: .* delete "
+                     rf"{re.escape(str(layout.s3_data))}/", out, re.MULTILINE), out
+    assert re.search(rf"^  longest partition \S+/\d+: {longest:,} stored batches$", out, re.MULTILINE), out
 
 
 STALL_AFTER_S = 1.0

@@ -24,7 +24,7 @@ from console.sandbox.layout import SandboxLayout
 from console.sandbox.manifests import KafkaTopic
 from console.sandbox.plan import Plan
 from console.sandbox.ports import free_port
-from console.sandbox.s3 import LocalS3, start_local_s3
+from console.sandbox.s3 import LocalS3, start_local_s3, stored_batches
 from console.sandbox.topics import admin_client, ensure_topics, partition_counts
 
 from .conftest import require_tansu, start_sandbox
@@ -96,6 +96,26 @@ def test_topics_and_offsets_survive_a_broker_restart(tmp_path: Path, local_s3: L
         assert_survived(broker.bootstrap)
     finally:
         broker.stop()
+
+
+def test_stored_batches_counts_what_the_broker_keeps_per_partition(tmp_path: Path, local_s3: LocalS3) -> None:
+    """What `sandbox status` reads to warn of a long partition: tansu's batch objects in the bucket file,
+    per partition, read while the S3 server runs (the watermarks and offsets beside them do not count)."""
+    assert stored_batches(local_s3.data) == {}
+    broker = start_durable(tmp_path, local_s3, free_port())
+    try:
+        ensure_topics(broker.bootstrap, [TOPIC])
+        produce_and_commit(broker.bootstrap)  # five records to partition 1, flushed together
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        for _ in range(3):  # each acknowledged before the next is sent: a batch each
+            producer.send(TOPIC.name, b"alone", partition=2).get(timeout=30)
+        producer.close()
+        counted = stored_batches(local_s3.data)
+    finally:
+        broker.stop()
+    assert set(counted) == {"orders/1", "orders/2"}
+    assert 1 <= counted["orders/1"] <= 5
+    assert counted["orders/2"] == 3
 
 
 def test_memory_storage_loses_them(tmp_path: Path) -> None:

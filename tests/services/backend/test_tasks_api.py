@@ -116,6 +116,11 @@ def test_list_filters_sorts_and_paginates(client: TestClient, auth: Auth) -> Non
     page = client.get("/api/tasks", params={"sort": "due_at", "limit": 2, "offset": 2}, headers=auth()).json()
     assert [t["title"] for t in page["items"]] == ["t3", "t4"]
     assert page["total"] == 4
+    # The total counts what the filters match, not the page, even on a page past the end.
+    for params, total in (({"status": "pending", "limit": 1}, 3), ({"offset": 10}, 4), ({"tag": "b", "offset": 5}, 2),
+                          ({"status": "completed", "tag": "b"}, 0)):
+        page = client.get("/api/tasks", params=params, headers=auth()).json()
+        assert page["total"] == total, params
 
 
 def test_tag_filter_keeps_the_sort_order_undated_tasks_last(client: TestClient, auth: Auth) -> None:
