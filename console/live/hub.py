@@ -32,7 +32,7 @@ from console.model.alerts import AlertReport
 from console.model.dlq import DlqSummary
 from console.model.event_rates import EventsReport, RateHistory
 from console.model.findings import Finding
-from console.model.kafka import TopicPartition
+from console.model.kafka import LagSnapshot, TopicPartition
 from console.model.keda import ScalingDecision, decision_for_group
 from console.model.lag import HISTORY, EvalConfig, GroupLag, LagHistory, Sample, evaluate
 from console.model.logs import LogLine, LogQuery, LogSource
@@ -198,6 +198,17 @@ class Hub:
     def set_log_query(self, query: LogQuery) -> None:
         self.log_query = query
 
+    # --- replays: recorded state in, without I/O -------------------------------------------------------------
+
+    def replay_lag(self, snapshot: LagSnapshot, wiring: Wiring | None = None) -> None:
+        """Judge a recorded lag snapshot as a refresh would have (history, Burrow's verdict, KEDA's decision):
+        the dashboard's snapshot tests and benchmarks draw the lag screens from recorded offsets this way."""
+        self._slots["lag"].succeeded(self._judge_lag(snapshot, wiring), at=snapshot.at)
+
+    def replay(self, area: str, value: Any, *, at: float, address: str | None = None) -> None:
+        """Put a recorded value in an area as if a refresh at `at` had read it (recorded states, no I/O)."""
+        self._slots[area].succeeded(value, address=address, at=at)
+
     # --- actions: I/O, from a worker --------------------------------------------------------------------
 
     def workloads(self) -> Workloads:
@@ -318,13 +329,17 @@ class Hub:
         except SourceError:
             self._drop_kafka("lag")
             raise
+        return self._judge_lag(snapshot, wiring), kafka.bootstrap
+
+    def _judge_lag(self, snapshot: LagSnapshot, wiring: Wiring | None) -> LagView:
+        """Add one sample to the history and judge every group on it: what a refresh and a replay share."""
         with self._history_lock:
             self._history.add(snapshot)
             self._lag_samples += 1
             groups = tuple(evaluate(self._history, config=self.config.lag))
             keda = {g.group: decision_for_group(wiring, self._history, g.group) if wiring else None for g in groups}
             series = {g.group: tuple(self._history.group_series(g.group)) for g in groups}
-        return LagView(snapshot.at, groups, keda, series, self._lag_samples), kafka.bootstrap
+        return LagView(snapshot.at, groups, keda, series, self._lag_samples)
 
     def _read_dead_letters(self) -> tuple[tuple[DlqSummary, ...], str]:
         wiring = self._wiring()  # without it the dead-letter topics are unknown: the refresh fails with its reason

@@ -1,0 +1,178 @@
+"""The dashboard App: built from a Target by `make_dashboard` (posting's `make_posting`), it owns the hub and
+the refresh loop; the screens only draw the hub's memory.
+
+The refresh loop, k9s's way: one thread worker per area (`run_worker(..., group=<area>, exclusive=True,
+thread=True)`), and the next refresh of an area is scheduled only when the previous one has finished, so
+refreshes never overlap and a slow source only slows its own area. A worker posts `FeedUpdated` (or
+`LagSampled`); the App schedules the next round and tells the screen on show, which redraws from memory.
+The logs area is tailed only while the Logs screen is shown. On quit the hub is closed first (its sockets
+end any read in flight), so no worker thread keeps the process alive (Textual discussion #3967).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from console.live.hub import Hub, make_hub
+from console.model.findings import Severity
+from console.model.logs import LogQuery
+from console.target import Target
+from console.tui.messages import FeedUpdated, LagSampled
+from console.tui.screens import HELP, SCREENS, lookup
+
+REFRESHED = ("workloads", "lag", "dead_letters", "alerts", "events", "logs")  # wiring comes with lag and DLQs
+ON_DEMAND = {"logs": "logs"}  # areas refreshed only while their screen is shown
+
+
+class DashboardApp(App[int]):
+    """One operator's view of one target: every screen, the `:` command line, `?` help, the palette."""
+
+    CSS_PATH: ClassVar[list[str]] = ["global.tcss", "app.tcss"]  # type: ignore[misc]
+    TITLE = "todo-console"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
+        info.name: info.factory() for info in SCREENS}
+    DEFAULT_MODE = "overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("colon", "command_line", "Jump", key_display=":"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        *[Binding(info.key, f"goto('{info.name}')", info.title, show=False) for info in SCREENS],
+    ]
+
+    def __init__(self, hub: Hub, *, refresh_s: float = 2.0, readonly: bool = False, live: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.hub = hub
+        self.refresh_s = refresh_s
+        self.readonly = readonly
+        self.live = live
+        self.clock = clock
+        self._closing = False
+
+    # --- the refresh loop ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.live:
+            for area in REFRESHED:
+                self._launch(area)
+
+    def _launch(self, area: str) -> None:
+        if self._closing:
+            return
+        if area in ON_DEMAND and self.current_mode != ON_DEMAND[area]:
+            self.set_timer(self.refresh_s, partial(self._launch, area))
+            return
+        self.run_worker(partial(self._refresh, area), name=f"refresh {area}", group=area, exclusive=True,
+                        thread=True, exit_on_error=False)
+
+    def _refresh(self, area: str) -> None:
+        """In the area's worker thread: the I/O, then a message to the App's thread."""
+        outcome = getattr(self.hub, f"refresh_{area}")()
+        self.post_message(LagSampled(area, outcome) if area == "lag" else FeedUpdated(area, outcome))
+
+    def on_feed_updated(self, message: FeedUpdated) -> None:
+        """A worker finished: schedule the area's next refresh, and tell the screen on show."""
+        self.set_timer(self.refresh_s, partial(self._launch, message.area))
+        self.screen.post_message(type(message)(message.area, message.outcome))
+
+    def refresh_now(self, area: str) -> None:
+        """An extra refresh of one area (after an action changed it); the exclusive worker replaces none in
+        flight twice: the hub answers `busy` to a second call."""
+        if self.live and not self._closing:
+            self.run_worker(partial(self._refresh_once, area), group=f"{area}-now", exclusive=True, thread=True,
+                            exit_on_error=False)
+
+    def _refresh_once(self, area: str) -> None:
+        outcome = getattr(self.hub, f"refresh_{area}")()
+        self.call_from_thread(self.screen.post_message, FeedUpdated(area, outcome))
+
+    # --- what every screen shows -----------------------------------------------------------------------
+
+    def verdict(self) -> Text:
+        """The top line's right side: healthy, or how many errors and warnings, worst colour."""
+        findings = self.hub.findings(self.clock())
+        errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+        warnings = sum(1 for f in findings if f.severity is Severity.WARN)
+        mode = "read-only · " if self.readonly else ""
+        if not errors and not warnings:
+            return Text.assemble(mode, ("healthy", "bold green"))
+        style = "bold red" if errors else "bold yellow"
+        return Text.assemble(mode, (f"{errors} error{'s' if errors != 1 else ''}, "
+                                    f"{warnings} warning{'s' if warnings != 1 else ''}", style))
+
+    # --- navigation ------------------------------------------------------------------------------------
+
+    def goto(self, name: str) -> bool:
+        """Show a screen by name, alias or key (`:lag`, `:dlq`); False (and a note) for an unknown one."""
+        info = lookup(name)
+        if info is None:
+            self.notify(f"no screen called {name!r}: " + ", ".join(s.name for s in SCREENS), severity="error")
+            return False
+        if info is HELP:
+            self.action_help()
+        else:
+            self.switch_mode(info.name)
+        return True
+
+    def show_logs(self, query: LogQuery) -> None:
+        """The Logs screen on `query` (a dead letter's event id, a request's correlation id)."""
+        self.hub.set_log_query(query)
+        self.goto("logs")
+        self.refresh_now("logs")
+
+    def action_goto(self, name: str) -> None:
+        self.goto(name)
+
+    def action_command_line(self) -> None:
+        from console.tui.screens.command_line import CommandLine
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.goto(name)
+        self.push_screen(CommandLine(), chosen)
+
+    def action_help(self) -> None:
+        from console.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for info in SCREENS:
+            yield SystemCommand(f"{info.title} screen", f":{info.name} (key {info.key}): {info.summary}",
+                                partial(self.goto, info.name))
+        yield SystemCommand("Help", "? : every key of the current screen", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    # --- mutations and quitting -----------------------------------------------------------------------
+
+    def refuse_if_readonly(self, what: str) -> bool:
+        """True (and a note) when the console is read-only: every mutation asks this first."""
+        if self.readonly:
+            self.notify(f"{what}: refused, the console is read-only (--readonly / TODO_CONSOLE_READONLY)",
+                        severity="error")
+        return self.readonly
+
+    async def action_quit(self) -> None:
+        self._closing = True
+        self.workers.cancel_all()
+        self.hub.close()  # ends a read in flight: the worker threads finish and the process can exit
+        self.exit(0)
+
+
+def make_dashboard(target: Target, *, refresh_s: float = 2.0, readonly: bool = False, hub: Hub | None = None,
+                   live: bool = True, clock: Callable[[], float] = time.time) -> DashboardApp:
+    """The dashboard for `target`. Tests pass a `hub` filled from recorded states (`Hub.replay`), `live=False`
+    (no refresh workers) and a fixed `clock`, so every screen draws the same way every time."""
+    return DashboardApp(hub or make_hub(target, refresh_s=refresh_s), refresh_s=refresh_s, readonly=readonly,
+                        live=live, clock=clock)

@@ -1,0 +1,159 @@
+"""What every dashboard screen shares: the top line (target, screen, verdict), the `/` filter, `esc` back, and
+redrawing from the hub when the App says an area it shows was refreshed.
+
+A screen draws the hub's memory only (`self.hub.view(area)`, `snapshot()`, `overview()`): it never waits on
+Kafka, Kubernetes or HTTP. Work that needs I/O (browse a DLQ, a rollout's history, a redrive) runs in a
+worker through console.tui.actions and comes back as a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.live.hub import Hub
+from console.live.slots import SlotView
+from console.tui.actions import ActionError
+from console.tui.messages import FeedUpdated
+from console.tui.widgets.live_table import LiveTable
+from console.tui.widgets.source_state import SourceState
+
+if TYPE_CHECKING:
+    from console.tui.app import DashboardApp
+
+T = TypeVar("T")
+
+
+class DashboardScreen(Screen[None]):
+    """A screen of the dashboard. Subclasses set AREAS (what they draw) and implement `draw()`."""
+
+    AREAS: ClassVar[tuple[str, ...]] = ()
+    TITLE: ClassVar[str] = ""
+    MUTATIONS: ClassVar[frozenset[str]] = frozenset()  # actions hidden and refused under --readonly
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Back", key_display="esc"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        from console.tui.app import DashboardApp
+
+        assert isinstance(self.app, DashboardApp)
+        return self.app
+
+    @property
+    def hub(self) -> Hub:
+        return self.dashboard.hub
+
+    @property
+    def now(self) -> float:
+        return self.dashboard.clock()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Static(id="crumbs")
+            yield Static(id="verdict")
+        yield from self.compose_body()
+        yield Input(placeholder="filter rows: type, enter to keep, esc to clear", id="filter", classes="-hidden")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def on_feed_updated(self, message: FeedUpdated) -> None:
+        if message.area in self.AREAS:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """The top line, then the screen's own content: both from memory."""
+        self.query_one("#crumbs", Static).update(Text.assemble(
+            ("todo-console", "bold"), f" · {self.hub.target.label} · ", (self.crumbs(), "bold"),
+            (f" · filter: {self.filter_text}" if self.filter_text else "", "italic")))
+        self.query_one("#verdict", Static).update(self.dashboard.verdict())
+        self.draw()
+
+    def crumbs(self) -> str:
+        return self.TITLE
+
+    def draw(self) -> None:
+        """Fill the widgets from the hub (subclasses)."""
+
+    # --- helpers for subclasses ------------------------------------------------------------------------
+
+    def show_state(self, selector: str, view: SlotView[Any]) -> bool:
+        """Show an area's state over its panel; False when there is nothing to draw yet."""
+        self.query_one(selector, SourceState).show(view, self.now)
+        return view.value is not None
+
+    def table(self, selector: str) -> LiveTable:
+        table = self.query_one(selector, LiveTable)
+        table.filter_text = self.filter_text
+        return table
+
+    def run_action(self, what: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run `call` (I/O, console.tui.actions) in a thread worker; `done(result)` back on the App's thread,
+        or the failure as one line in a notification. Refreshes keep running meanwhile."""
+        def work() -> None:
+            try:
+                result = call()
+            except ActionError as exc:
+                self.app.call_from_thread(self.app.notify, f"{what}: {exc}", severity="error", timeout=10)
+                return
+            self.app.call_from_thread(done, result)
+        self.run_worker(work, name=what, group="actions", thread=True, exit_on_error=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Under --readonly a mutation's key is not shown (nor in `?`), and pressing it does nothing."""
+        return not (action in self.MUTATIONS and self.dashboard.readonly)
+
+    # --- keys ------------------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("-hidden")
+        box.value = self.filter_text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.add_class("-hidden")
+            self.focus_next(LiveTable)
+
+    def action_back(self) -> None:
+        """k9s's esc: close the filter, else clear it, else leave the drill-down, else go to the Overview."""
+        box = self.query_one("#filter", Input)
+        if not box.has_class("-hidden"):
+            box.add_class("-hidden")
+            self.filter_text = ""
+            self.redraw()
+            self.focus_next(LiveTable)
+        elif self.filter_text:
+            self.filter_text = ""
+            self.redraw()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.dashboard.goto("overview")

@@ -1,0 +1,90 @@
+"""Logs, tailed live: the newest lines of the current query (service, correlation id, event id), refreshed
+by the App's logs worker every period while this screen is shown. The Dead letters screen opens it on a
+dead letter's event id (`l`)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Log
+
+from console.commands.logs import readable
+from console.model.logs import LogLine, LogQuery
+from console.tui.screens.base import DashboardScreen
+from console.tui.widgets.source_state import SourceState
+
+FIELDS = ("service", "correlation_id", "event_id")
+
+
+class LogsScreen(DashboardScreen):
+    TITLE = "Logs"
+    AREAS = ("logs",)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "field('service')", "Service"),
+        Binding("c", "field('correlation_id')", "Correlation id"),
+        Binding("e", "field('event_id')", "Event id"),
+        Binding("x", "clear_query", "Clear the query"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[LogLine, ...] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="query"):
+            yield Input(placeholder="service (app-id, or app-dapr)", id="service")
+            yield Input(placeholder="correlation id", id="correlation_id")
+            yield Input(placeholder="event id", id="event_id")
+        with Vertical(id="lines-panel", classes="panel") as panel:
+            panel.border_title = "Newest lines (s, c, e: edit the query; enter applies it)"
+            yield SourceState(id="logs-state")
+            yield Log(id="lines", highlight=False)
+
+    def on_screen_resume(self) -> None:
+        query = self.hub.log_query
+        for name in FIELDS:
+            self.query_one(f"#{name}", Input).value = getattr(query, name) or ""
+        super().on_screen_resume()
+        self.dashboard.refresh_now("logs")
+
+    def draw(self) -> None:
+        view = self.hub.view("logs")
+        if not self.show_state("#logs-state", view):
+            return
+        lines: tuple[LogLine, ...] = view.value
+        needle = self.filter_text.lower()
+        if needle:
+            lines = tuple(line for line in lines if needle in readable(line).lower())
+        if lines == self._shown:
+            return
+        self._shown = lines
+        log = self.query_one("#lines", Log)
+        log.clear()
+        log.write_lines([readable(line) for line in lines] or ["no lines match"])
+
+    def action_field(self, name: str) -> None:
+        self.query_one(f"#{name}", Input).focus()
+
+    def action_clear_query(self) -> None:
+        for name in FIELDS:
+            self.query_one(f"#{name}", Input).value = ""
+        self._apply()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in FIELDS:
+            self._apply()
+            self.query_one("#lines", Log).focus()
+        else:
+            super().on_input_submitted(event)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            super().on_input_changed(event)
+
+    def _apply(self) -> None:
+        values = {name: self.query_one(f"#{name}", Input).value.strip() or None for name in FIELDS}
+        self.hub.set_log_query(LogQuery(limit=self.hub.log_query.limit, **values))
+        self.dashboard.refresh_now("logs")

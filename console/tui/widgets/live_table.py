@@ -1,0 +1,66 @@
+"""A DataTable that is redrawn from scratch every refresh yet keeps the operator's place: the cursor stays on
+the same row key, rows that did not change cost nothing, and the screen's `/` filter hides what does not
+match."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
+
+Cell = str | Text | int | float | None
+Row = tuple[str, Sequence[Cell]]  # (row key, cells)
+
+
+class LiveTable(DataTable[Cell]):
+    """`show(rows)` replaces every row; the cursor follows its row key; identical input is skipped."""
+
+    DEFAULT_CSS = """
+    LiveTable { height: 1fr; }
+    LiveTable.-stale { opacity: 60%; }
+    """
+
+    def __init__(self, *columns: str, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self._columns = columns
+        self._shown: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+        self.filter_text = ""
+
+    def on_mount(self) -> None:
+        self.add_columns(*self._columns)
+
+    def show(self, rows: Sequence[Row]) -> None:
+        needle = self.filter_text.lower()
+        kept = [(key, cells) for key, cells in rows
+                if not needle or needle in " ".join(_plain(c) for c in cells).lower()]
+        signature = tuple((key, tuple(_plain(c) + _style(c) for c in cells)) for key, cells in kept)
+        if signature == self._shown:
+            return
+        self._shown = signature
+        current = self.selected_key
+        self.clear()
+        for key, cells in kept:
+            self.add_row(*[("-" if c is None or c == "" else c) for c in cells], key=key)
+        if current is not None and current in self.rows:
+            self.move_cursor(row=self.get_row_index(current), animate=False)
+
+    @property
+    def selected_key(self) -> str | None:
+        """The row key under the cursor (None on an empty table)."""
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except CellDoesNotExist:  # the cursor sits past the rows while the table refills
+            return None
+        return key.value
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else "" if cell is None else str(cell)
+
+
+def _style(cell: Cell) -> str:
+    return str(cell.style) if isinstance(cell, Text) else ""
