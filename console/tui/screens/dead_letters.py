@@ -112,9 +112,9 @@ class DlqMessagesScreen(DashboardScreen):
 
     def action_reload(self) -> None:
         self.query_one("#loading", Static).update(Text("reading the messages...", "dim"))
-        self.run_action(f"browse {self.dlq}", lambda: actions.browse(self.hub, self.dlq), self._loaded)
+        self.run_action(f"browse {self.dlq}", lambda: actions.browse(self.hub, self.dlq), self.show_letters)
 
-    def _loaded(self, rows: list[actions.LetterRow]) -> None:
+    def show_letters(self, rows: list[actions.LetterRow]) -> None:
         self.rows = {r.letter.position: r for r in rows}
         self.loaded = True
         self.query_one("#loading", Static).update(Text(f"{len(rows)} pending" if rows else "no pending messages",

@@ -15,6 +15,9 @@ from console.tui.screens import SCREENS
 from console.tui.widgets.live_table import LiveTable
 
 
+IGNORED = frozenset({"copy_text", "screen.copy_text", "help_quit", "app.focus_next", "app.focus_previous"})  # Textual's own, not the dashboard's
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close", key_display="esc"),
@@ -42,14 +45,16 @@ class HelpScreen(ModalScreen[None]):
 
 
 def keys_of(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(key, what it does) for every enabled binding the screen and the App answer, screen's first."""
+    """(key, what it does) for every binding of the screen, then of the App, that can act now (a mutation under
+    --readonly cannot); a table's own cursor keys are the usual ones and left out."""
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for key, active in screen.active_bindings.items():
-        binding = active.binding
-        if not active.enabled or key in seen or not binding.description:
-            continue
-        seen.add(key)
-        label = binding.key_display or screen.app.get_key_display(binding)
-        rows.append((label, binding.description))
+    for node in (screen, screen.app):
+        for key, bindings in node._bindings.key_to_bindings.items():
+            for binding in bindings:
+                if (key in seen or not binding.description or binding.action in IGNORED
+                        or node.check_action(binding.action, ()) is False):
+                    continue
+                seen.add(key)
+                rows.append((binding.key_display or screen.app.get_key_display(binding), binding.description))
     return rows

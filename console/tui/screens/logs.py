@@ -43,6 +43,10 @@ class LogsScreen(DashboardScreen):
             yield SourceState(id="logs-state")
             yield Log(id="lines", highlight=False)
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#lines", Log).focus()  # not an input: the dashboard's keys keep working
+
     def on_screen_resume(self) -> None:
         query = self.hub.log_query
         for name in FIELDS:
@@ -64,6 +68,13 @@ class LogsScreen(DashboardScreen):
         log = self.query_one("#lines", Log)
         log.clear()
         log.write_lines([readable(line) for line in lines] or ["no lines match"])
+
+    def action_back(self) -> None:
+        """esc in a query field leaves the field (the query stays); elsewhere, as on every screen."""
+        if isinstance(self.focused, Input) and self.focused.id in FIELDS:
+            self.query_one("#lines", Log).focus()
+            return
+        super().action_back()
 
     def action_field(self, name: str) -> None:
         self.query_one(f"#{name}", Input).focus()

@@ -177,11 +177,12 @@ class HistoryScreen(DashboardScreen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        def failed_or_done(revisions: list[Revision]) -> None:
-            self.revisions = revisions
-            self.draw()
         self.run_action(f"history of {self.deployment}", lambda: actions.history(self.hub, self.deployment),
-                        failed_or_done)
+                        self.show_revisions)
+
+    def show_revisions(self, revisions: list[Revision]) -> None:
+        self.revisions = revisions
+        self.draw()
 
     def draw(self) -> None:
         rollout = next((r for r in (self.hub.view("workloads").value.rollouts

@@ -5,20 +5,22 @@ from recorded offsets). Nothing here talks to a source; everything is the same o
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 from console.live.hub import Hub, WorkloadsView, make_hub
 from console.model.alerts import Alert, AlertReport
-from console.model.dlq import DlqSummary
+from console.model.dlq import DeadLetter, DlqSummary
 from console.model.event_rates import EventsReport, ServiceRate, TopicHistory, TopicRates
-from console.model.kafka import GroupOffsets, LagSnapshot, PartitionOffsets, TopicPartition
+from console.model.kafka import GroupOffsets, KafkaRecord, LagSnapshot, PartitionOffsets, TopicPartition
 from console.model.kube_events import EventSummary
 from console.model.logs import LogLine
 from console.model.platform import PlatformReport
-from console.model.rollout import RolloutState
+from console.model.rollout import Revision, RolloutState
 from console.model.wiring import KafkaTrigger, ScaledObjectInfo, SubscriptionInfo, Wiring
 from console.target import SandboxTarget
+from console.tui.actions import LetterRow
 from tests.console.live.states import NOW, certificate, condition, container, pod, rollout, topic
 
 SERVICES = ("audit", "backend", "notification", "websocket", "worker")
@@ -143,3 +145,31 @@ def recorded_hub(root: Path | None = None) -> Hub:
     hub.replay("events", events(), at=NOW, address="http://127.0.0.1:9090")
     hub.replay("logs", logs(), at=NOW, address="/srv/sandbox/logs")
     return hub
+
+
+def letter_rows() -> list[LetterRow]:
+    """The two dead letters of task-events-dlq: one event, dropped by the worker and by audit."""
+    event = {"specversion": "1.0", "id": "7f3c9a1e-5b2d-4c8e-9f61-2a7d0e4b8c15", "source": "backend",
+             "type": "todo.task.completed.v1", "subject": "task-42", "datacontenttype": "application/json",
+             "time": "2027-01-15T07:54:50Z", "data": {"action": "completed", "entity_id": "task-42"}}
+    rows = []
+    for offset, app in enumerate(("worker", "audit")):
+        at = NOW - 310 + offset
+        headers = (("partitionKey", b"task-42"), ("x-correlation-id", b"c0ffee-42"),
+                   ("x-dlq-original-topic", b"task-events"), ("x-dlq-original-partition", b"1"),
+                   ("x-dlq-original-offset", b"7"), ("x-dlq-app-id", app.encode()), ("x-dlq-reason", b"dropped"),
+                   ("x-dlq-attempts", b"1"), ("x-dlq-error", b"DROP status returned from app"),
+                   ("x-dlq-time", str(int(at * 1000)).encode()), ("x-dlq-status", b"200"))
+        record = KafkaRecord("task-events-dlq", 0, offset, at, b"task-42", json.dumps(event).encode(), headers)
+        letter = DeadLetter(record)
+        rows.append(LetterRow(letter, letter.header_reason, "waiting", None))
+    return rows
+
+
+def revisions() -> list[Revision]:
+    return [Revision(1, "worker-tbc8xgr67t", ("iad.ocir.io/t/todo/todo-worker:0.0.8",), "ci: deploy 0.0.8 (a1b2c3d)",
+                     NOW - 86400, 0, 0, False, None, ()),
+            Revision(2, "worker-pmxp67hhw6", ("iad.ocir.io/t/todo/todo-worker:0.1.0",), "ci: deploy 0.1.0 (e4f5a6b)",
+                     NOW - 7200, 1, 1, False, None, ()),
+            Revision(3, "worker-62lldwpwks", ("iad.ocir.io/t/todo/todo-worker:0.1.1",), "ci: deploy 0.1.1 (c0ffee1)",
+                     NOW - 40, 2, 2, True, None, ())]
