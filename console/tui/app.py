@@ -6,15 +6,18 @@ thread=True)`), and the next refresh of an area is scheduled only when the previ
 refreshes never overlap and a slow source only slows its own area. A worker posts `FeedUpdated` (or
 `LagSampled`); the App schedules the next round and tells the screen on show, which redraws from memory.
 The logs area is tailed only while the Logs screen is shown. On quit the hub is closed first (its sockets
-end any read in flight), so no worker thread keeps the process alive (Textual discussion #3967).
+end any read in flight), and the workers run in daemon threads (console.tui.threads), so no worker thread
+keeps the process alive (Textual discussion #3967).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import ClassVar
+from pathlib import PurePath
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import App, SystemCommand
@@ -27,6 +30,7 @@ from console.model.logs import LogQuery
 from console.target import Target
 from console.tui.messages import FeedUpdated, LagSampled
 from console.tui.screens import HELP, SCREENS, lookup
+from console.tui.threads import DaemonThreadExecutor
 
 REFRESHED = ("workloads", "lag", "dead_letters", "alerts", "events", "logs")  # wiring comes with lag and DLQs
 ON_DEMAND = {"logs": "logs"}  # areas refreshed only while their screen is shown
@@ -35,9 +39,9 @@ ON_DEMAND = {"logs": "logs"}  # areas refreshed only while their screen is shown
 class DashboardApp(App[int]):
     """One operator's view of one target: every screen, the `:` command line, `?` help, the palette."""
 
-    CSS_PATH: ClassVar[list[str]] = ["global.tcss", "app.tcss"]  # type: ignore[misc]
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["global.tcss", "app.tcss"]  # harlequin's split: shared, then layouts
     TITLE = "todo-console"
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         info.name: info.factory() for info in SCREENS}
     DEFAULT_MODE = "overview"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -61,6 +65,7 @@ class DashboardApp(App[int]):
     # --- the refresh loop ------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        asyncio.get_running_loop().set_default_executor(DaemonThreadExecutor())
         if self.live:
             for area in REFRESHED:
                 self._launch(area)
@@ -147,7 +152,7 @@ class DashboardApp(App[int]):
             return
         self.push_screen(HelpScreen(self.screen))
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for info in SCREENS:
             yield SystemCommand(f"{info.title} screen", f":{info.name} (key {info.key}): {info.summary}",
                                 partial(self.goto, info.name))

@@ -50,8 +50,10 @@ class DashboardScreen(Screen[None]):
     def dashboard(self) -> DashboardApp:
         from console.tui.app import DashboardApp
 
-        assert isinstance(self.app, DashboardApp)
-        return self.app
+        app = self.app
+        if not isinstance(app, DashboardApp):
+            raise TypeError(f"a dashboard screen runs in the DashboardApp, not in {type(app).__name__}")
+        return app
 
     @property
     def hub(self) -> Hub:
@@ -108,7 +110,7 @@ class DashboardScreen(Screen[None]):
         table.filter_text = self.filter_text
         return table
 
-    def run_action(self, what: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
+    def run_io(self, what: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
         """Run `call` (I/O, console.tui.actions) in a thread worker; `done(result)` back on the App's thread,
         or the failure as one line in a notification. Refreshes keep running meanwhile."""
         def work() -> None:

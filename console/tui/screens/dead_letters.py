@@ -53,7 +53,7 @@ class DeadLettersScreen(DashboardScreen):
                            Text(str(s.waiting) + ("" if s.scanned_all else "+"), style="bold yellow" if s.waiting else ""),
                            s.redriven, s.last_hour,
                            render.duration(now - s.oldest_waiting_at) if s.oldest_waiting_at else None))
-                for s in view.value]
+                for s in view.value or ()]
         self.table("#dlqs").show(rows)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -89,7 +89,7 @@ class DlqMessagesScreen(DashboardScreen):
         self.loaded = False
 
     def crumbs(self) -> str:
-        return f"Dead letters › {self.dlq}"
+        return f"Dead letters > {self.dlq}"
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="messages-panel", classes="panel") as panel:
@@ -112,7 +112,7 @@ class DlqMessagesScreen(DashboardScreen):
 
     def action_reload(self) -> None:
         self.query_one("#loading", Static).update(Text("reading the messages...", "dim"))
-        self.run_action(f"browse {self.dlq}", lambda: actions.browse(self.hub, self.dlq), self.show_letters)
+        self.run_io(f"browse {self.dlq}", lambda: actions.browse(self.hub, self.dlq), self.show_letters)
 
     def show_letters(self, rows: list[actions.LetterRow]) -> None:
         self.rows = {r.letter.position: r for r in rows}
@@ -169,9 +169,9 @@ class DlqMessagesScreen(DashboardScreen):
 
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.run_action(f"purge {self.dlq}", lambda: actions.purge(self.hub, plan), self._purged)
+                    self.run_io(f"purge {self.dlq}", lambda: actions.purge(self.hub, plan), self._purged)
             self.app.push_screen(ConfirmScreen(f"Purge {self.dlq}?", body), answered)
-        self.run_action(f"plan the purge of {self.dlq}", lambda: actions.plan_purge(self.hub, self.dlq), planned)
+        self.run_io(f"plan the purge of {self.dlq}", lambda: actions.plan_purge(self.hub, self.dlq), planned)
 
     def _purged(self, result: PurgeResult) -> None:
         self.post_message(ActionDone("purge", f"purged {result.plan.count} of {self.dlq}: {result.detail}"))
@@ -202,13 +202,13 @@ def start_redrive(screen: DashboardScreen, dlq: str, selection: Selection, what:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                screen.run_action(what, lambda: actions.redrive(screen.hub, plan), lambda results: redriven(results))
+                screen.run_io(what, lambda: actions.redrive(screen.hub, plan), lambda results: redriven(results))
         screen.app.push_screen(ConfirmScreen(f"{what.capitalize()}? (dry run below: nothing sent yet)",
                                              plan_text(plan), can_proceed=bool(sendable)), answered)
 
     def redriven(results: list[RedriveResult]) -> None:
         screen.post_message(DlqRedriven(dlq, results))
-    screen.run_action(f"plan: {what}", lambda: actions.plan_redrive(screen.hub, dlq, selection), planned)
+    screen.run_io(f"plan: {what}", lambda: actions.plan_redrive(screen.hub, dlq, selection), planned)
 
 
 def open_logs(screen: DashboardScreen, row: actions.LetterRow) -> None:
@@ -236,7 +236,7 @@ class DeadLetterScreen(DashboardScreen):
         self.row = row
 
     def crumbs(self) -> str:
-        return f"Dead letters › {self.dlq} › {self.row.letter.position}"
+        return f"Dead letters > {self.dlq} > {self.row.letter.position}"
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="text-panel", classes="panel") as panel:
@@ -277,12 +277,12 @@ def detail_text(row: actions.LetterRow, now: float) -> Text:
         text.append(f"{name:<13}", style="bold")
         text.append(f"{value}\n")
     text.append("headers\n", style="bold")
-    for name, value in d.record.headers:
-        text.append(f"  {name}: {value.decode('utf-8', errors='replace')}\n")
+    for header, raw in d.record.headers:
+        text.append(f"  {header}: {raw.decode('utf-8', errors='replace')}\n")
     if d.cloudevent is not None:
         text.append("cloudevent\n", style="bold")
-        for name, value in d.cloudevent.items():
-            text.append(f"  {name}: {value if isinstance(value, str) else json.dumps(value)}\n")
+        for field, content in d.cloudevent.items():
+            text.append(f"  {field}: {content if isinstance(content, str) else json.dumps(content)}\n")
     else:
         text.append("value\n", style="bold")
         text.append("  " + (d.record.value or b"").decode("utf-8", errors="replace") + "\n")

@@ -41,10 +41,9 @@ class EventsScreen(DashboardScreen):
         return report
 
     def draw(self) -> None:
-        if not self.show_state("#events-state", self.hub.view("events")):
-            return
         report = self.report()
-        assert report is not None
+        if not self.show_state("#events-state", self.hub.view("events")) or report is None:
+            return
         rows = []
         for t in report.topics:
             history = report.history.get(t.topic)

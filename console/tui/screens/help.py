@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,7 +14,6 @@ from textual.widgets import Static
 from console.tui.screens import SCREENS
 from console.tui.widgets.live_table import LiveTable
 
-
 IGNORED = frozenset({"copy_text", "screen.copy_text", "help_quit", "app.focus_next", "app.focus_previous"})  # Textual's own, not the dashboard's
 
 
@@ -25,7 +24,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close"),
     ]
 
-    def __init__(self, under: Screen[object]) -> None:
+    def __init__(self, under: Screen[Any]) -> None:
         super().__init__()
         self.rows = keys_of(under)
         self.title_text = f"Keys of {getattr(under, 'TITLE', '') or type(under).__name__}"
@@ -44,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(result)
 
 
-def keys_of(screen: Screen[object]) -> list[tuple[str, str]]:
+def keys_of(screen: Screen[Any]) -> list[tuple[str, str]]:
     """(key, what it does) for every binding of the screen, then of the App, that can act now (a mutation under
     --readonly cannot); a table's own cursor keys are the usual ones and left out."""
     rows: list[tuple[str, str]] = []

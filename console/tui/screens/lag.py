@@ -77,9 +77,9 @@ class LagScreen(DashboardScreen):
 
     def draw(self) -> None:
         view = self.hub.view("lag")
-        if not self.show_state("#lag-state", view):
+        lag: LagView | None = view.value
+        if not self.show_state("#lag-state", view) or lag is None:
             return
-        lag: LagView = view.value
         rows = []
         for g in lag.groups:
             counts: dict[str, int] = {}
@@ -130,7 +130,7 @@ class GroupLagScreen(DashboardScreen):
         self.topic: str | None = None
 
     def crumbs(self) -> str:
-        return f"Lag › {self.group}" + (f" › {self.topic}" if self.topic else "")
+        return f"Lag > {self.group}" + (f" > {self.topic}" if self.topic else "")
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="topics-panel", classes="panel") as panel:
@@ -220,7 +220,7 @@ class PartitionLagScreen(DashboardScreen):
         self.tp = tp
 
     def crumbs(self) -> str:
-        return f"Lag › {self.group} › {self.tp}"
+        return f"Lag > {self.group} > {self.tp}"
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="partition-panel", classes="panel") as panel:
@@ -232,9 +232,9 @@ class PartitionLagScreen(DashboardScreen):
             yield Trend("committed offset", lambda v: f"{v:.0f}", id="committed-trend")
 
     def draw(self) -> None:
-        if not self.show_state("#lag-state", self.hub.view("lag")):
+        lag: LagView | None = self.hub.view("lag").value
+        if not self.show_state("#lag-state", self.hub.view("lag")) or lag is None:
             return
-        lag: LagView = self.hub.view("lag").value
         group = next((g for g in lag.groups if g.group == self.group), None)
         p = next((p for p in group.partitions if p.tp == self.tp), None) if group else None
         samples = self.hub.lag_samples(self.group, self.tp)

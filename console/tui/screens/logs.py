@@ -58,7 +58,7 @@ class LogsScreen(DashboardScreen):
         view = self.hub.view("logs")
         if not self.show_state("#logs-state", view):
             return
-        lines: tuple[LogLine, ...] = view.value
+        lines: tuple[LogLine, ...] = tuple(view.value or ())
         needle = self.filter_text.lower()
         if needle:
             lines = tuple(line for line in lines if needle in readable(line).lower())
@@ -96,6 +96,8 @@ class LogsScreen(DashboardScreen):
             super().on_input_changed(event)
 
     def _apply(self) -> None:
-        values = {name: self.query_one(f"#{name}", Input).value.strip() or None for name in FIELDS}
-        self.hub.set_log_query(LogQuery(limit=self.hub.log_query.limit, **values))
+        def value(name: str) -> str | None:
+            return self.query_one(f"#{name}", Input).value.strip() or None
+        self.hub.set_log_query(LogQuery(service=value("service"), correlation_id=value("correlation_id"),
+                                        event_id=value("event_id"), limit=self.hub.log_query.limit))
         self.dashboard.refresh_now("logs")

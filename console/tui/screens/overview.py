@@ -4,7 +4,7 @@ the screen its `view` names: anything wrong is one key away from its detail."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -141,7 +141,7 @@ class OverviewScreen(DashboardScreen):
         table = self.focused if isinstance(self.focused, LiveTable) else self.query_one("#findings", LiveTable)
         self._open(table, table.selected_key)
 
-    def _open(self, table: DataTable[object], key: str | None) -> None:
+    def _open(self, table: DataTable[Any], key: str | None) -> None:
         if table.id == "findings" and key in self.findings:
             finding = self.findings[key]
             self.dashboard.goto(VIEW_SCREENS.get(finding.view or "", "overview"))

@@ -44,7 +44,7 @@ class PlatformScreen(DashboardScreen):
 
     def draw(self) -> None:
         view = self.hub.view("workloads")
-        if not self.show_state("#workloads-state", view):
+        if not self.show_state("#workloads-state", view) or view.value is None:
             return
         unreadable = view.value.platform.unreadable
         self.query_one("#unreadable", Static).update(

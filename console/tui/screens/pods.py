@@ -95,7 +95,7 @@ class DescribeScreen(DashboardScreen):
         self.pod_name = name
 
     def crumbs(self) -> str:
-        return f"Pods › {self.pod_name} › describe"
+        return f"Pods > {self.pod_name} > describe"
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="text-panel", classes="panel") as panel:
@@ -107,5 +107,5 @@ class DescribeScreen(DashboardScreen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.run_action(f"describe {self.pod_name}", lambda: actions.describe_pod(self.hub, self.pod_name),
+        self.run_io(f"describe {self.pod_name}", lambda: actions.describe_pod(self.hub, self.pod_name),
                         lambda pod: self.query_one("#describe", Static).update(Text(describe(pod))))

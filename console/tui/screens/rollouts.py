@@ -114,13 +114,13 @@ def restart(screen: DashboardScreen, name: str) -> None:
     def previewed(preview: RestartResult) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                screen.run_action(f"restart {name}", lambda: actions.restart(screen.hub, name), done)
+                screen.run_io(f"restart {name}", lambda: actions.restart(screen.hub, name), done)
         screen.app.push_screen(ConfirmScreen(f"Restart {name}?", f"dry run: {preview.detail}"), answered)
 
     def done(result: RestartResult) -> None:
         screen.app.notify(f"{name} restarted: {result.detail}", timeout=10)
         screen.dashboard.refresh_now("workloads")
-    screen.run_action(f"preview the restart of {name}", lambda: actions.restart(screen.hub, name, dry_run=True),
+    screen.run_io(f"preview the restart of {name}", lambda: actions.restart(screen.hub, name, dry_run=True),
                       previewed)
 
 
@@ -135,13 +135,13 @@ def undo(screen: DashboardScreen, name: str) -> None:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                screen.run_action(f"undo {name}", lambda: actions.undo(screen.hub, name), done)
+                screen.run_io(f"undo {name}", lambda: actions.undo(screen.hub, name), done)
         screen.app.push_screen(ConfirmScreen(f"Roll {name} back?", body, can_proceed=not plan.skipped), answered)
 
     def done(result: UndoResult) -> None:
         screen.app.notify(f"{name}: {result.plan.summary}", timeout=10)
         screen.dashboard.refresh_now("workloads")
-    screen.run_action(f"preview the undo of {name}", lambda: actions.undo(screen.hub, name, dry_run=True), previewed)
+    screen.run_io(f"preview the undo of {name}", lambda: actions.undo(screen.hub, name, dry_run=True), previewed)
 
 
 class HistoryScreen(DashboardScreen):
@@ -163,7 +163,7 @@ class HistoryScreen(DashboardScreen):
         self.problem: str | None = None
 
     def crumbs(self) -> str:
-        return f"Rollouts › {self.deployment} › history"
+        return f"Rollouts > {self.deployment} > history"
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="history-panel", classes="panel") as panel:
@@ -177,7 +177,7 @@ class HistoryScreen(DashboardScreen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.run_action(f"history of {self.deployment}", lambda: actions.history(self.hub, self.deployment),
+        self.run_io(f"history of {self.deployment}", lambda: actions.history(self.hub, self.deployment),
                         self.show_revisions)
 
     def show_revisions(self, revisions: list[Revision]) -> None:
@@ -185,8 +185,8 @@ class HistoryScreen(DashboardScreen):
         self.draw()
 
     def draw(self) -> None:
-        rollout = next((r for r in (self.hub.view("workloads").value.rollouts
-                                    if self.hub.view("workloads").value else ()) if r.name == self.deployment), None)
+        workloads = self.hub.view("workloads").value
+        rollout = next((r for r in workloads.rollouts if r.name == self.deployment), None) if workloads else None
         status = Text.assemble(render.state(rollout.state.value, problem=rollout.problem), " ", progress(rollout),
                                f"  {rollout.message}") if rollout else Text("")
         if self.revisions is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from console.live.hub import Hub, WorkloadsView, make_hub
 from console.model.alerts import Alert, AlertReport
@@ -42,20 +43,8 @@ WIRING = Wiring(
 
 def workloads() -> WorkloadsView:
     crash = container("waiting", "CrashLoopBackOff", NOW - 300, restarts=7)
-    rollouts = tuple(rollout(name) for name in SERVICES if name not in ("notification", "worker")) + (
-        rollout("notification", RolloutState.FAILED, message='deployment "notification" exceeded its progress '
-                'deadline', ready=0, conditions=(condition("Progressing", "False", "ProgressDeadlineExceeded",
-                                                           NOW - 420),)),
-        rollout("worker", RolloutState.PROGRESSING, desired=3, ready=2,
-                message='Waiting for deployment "worker" rollout to finish: 2 of 3 updated replicas are available...',
-                conditions=(condition("Progressing", "True", "ReplicaSetUpdated", NOW - 40),
-                            condition("Available", "True", "MinimumReplicasAvailable", NOW - 86400))),
-    )
-    pods = tuple(
-        pod(f"{name}-7d9c5b-x{i}", name, containers=(container(restarts=0),)) for i, name in enumerate(SERVICES)
-        if name != "notification") + (
-        pod("notification-5f6d8-kq2", "notification", status="CrashLoopBackOff", problem="CrashLoopBackOff: app",
-            restarts=7, last_restart_at=NOW - 95, containers=(crash,)),)
+    rollouts = (*tuple(rollout(name) for name in SERVICES if name not in ("notification", "worker")), rollout("notification", RolloutState.FAILED, message='deployment "notification" exceeded its progress ' 'deadline', ready=0, conditions=(condition("Progressing", "False", "ProgressDeadlineExceeded", NOW - 420),)), rollout("worker", RolloutState.PROGRESSING, desired=3, ready=2, message='Waiting for deployment "worker" rollout to finish: 2 of 3 updated replicas are available...', conditions=(condition("Progressing", "True", "ReplicaSetUpdated", NOW - 40), condition("Available", "True", "MinimumReplicasAvailable", NOW - 86400))))
+    pods = (*tuple(pod(f"{name}-7d9c5b-x{i}", name, containers=(container(restarts=0),)) for i, name in enumerate(SERVICES) if name != "notification"), pod("notification-5f6d8-kq2", "notification", status="CrashLoopBackOff", problem="CrashLoopBackOff: app", restarts=7, last_restart_at=NOW - 95, containers=(crash,)))
     pulled = EventSummary("Normal", "Pulled", 'Container image "todo-worker:0.1.1" already present', 1, NOW - 30,
                           NOW - 30, "kubelet", "Pod", "worker")
     pods = tuple(p if p.service != "worker" else replace(p, events=(pulled,)) for p in pods)
@@ -122,12 +111,13 @@ def events() -> EventsReport:
 
 def logs() -> tuple[LogLine, ...]:
     lines = []
-    for i, (source, level, msg, fields) in enumerate((
+    entries: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             ("backend", "info", "request", {"method": "POST", "path": "/api/tasks", "status": 201}),
             ("worker", "info", "event handled", {"topic": "task-events"}),
             ("worker", "warning", "event dropped", {"topic": "task-events", "error": "recurring task has no due date"}),
             ("worker-dapr", "warning", "DROP status returned from app while processing pub/sub event", {}),
-            ("audit", "info", "event handled", {"topic": "task-events"}))):
+            ("audit", "info", "event handled", {"topic": "task-events"}))
+    for i, (source, level, msg, fields) in enumerate(entries):
         lines.append(LogLine(NOW - 60 + i, source, source.removesuffix("-dapr"), level, msg, "demo-3",
                              "0ac9a3a7-79b2-4def-b2ba-5f5cc7b5b0cd", fields, {}, ""))
     return tuple(lines)

