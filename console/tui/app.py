@@ -20,6 +20,7 @@ from pathlib import PurePath
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -84,8 +85,11 @@ class DashboardApp(App[int]):
         outcome = getattr(self.hub, f"refresh_{area}")()
         self.post_message(LagSampled(area, outcome) if area == "lag" else FeedUpdated(area, outcome))
 
-    def on_feed_updated(self, message: FeedUpdated) -> None:
+    @on(FeedUpdated)  # LagSampled too: `on` matches subclasses, a plain on_feed_updated would not
+    def refreshed(self, message: FeedUpdated) -> None:
         """A worker finished: schedule the area's next refresh, and tell the screen on show."""
+        if self._closing or not self.screen_stack:  # quitting: the screens are gone already
+            return
         self.set_timer(self.refresh_s, partial(self._launch, message.area))
         self.screen.post_message(type(message)(message.area, message.outcome))
 
@@ -98,7 +102,11 @@ class DashboardApp(App[int]):
 
     def _refresh_once(self, area: str) -> None:
         outcome = getattr(self.hub, f"refresh_{area}")()
-        self.call_from_thread(self.screen.post_message, FeedUpdated(area, outcome))
+        self.call_from_thread(self._tell_screen, FeedUpdated(area, outcome))
+
+    def _tell_screen(self, message: FeedUpdated) -> None:
+        if not self._closing and self.screen_stack:
+            self.screen.post_message(message)
 
     # --- what every screen shows -----------------------------------------------------------------------
 
@@ -169,10 +177,14 @@ class DashboardApp(App[int]):
         return self.readonly
 
     async def action_quit(self) -> None:
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        """However the App ends (q, ctrl+c, a test's end): no new refresh, and the sources closed, which ends
+        a read in flight (the worker threads are daemons besides: console.tui.threads)."""
         self._closing = True
         self.workers.cancel_all()
-        self.hub.close()  # ends a read in flight: the worker threads finish and the process can exit
-        self.exit(0)
+        self.hub.close()
 
 
 def make_dashboard(target: Target, *, refresh_s: float = 2.0, readonly: bool = False, hub: Hub | None = None,

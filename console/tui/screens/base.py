@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -80,7 +81,12 @@ class DashboardScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.redraw()
 
-    def on_feed_updated(self, message: FeedUpdated) -> None:
+    @on(FeedUpdated)  # LagSampled too
+    def _feed_updated(self, message: FeedUpdated) -> None:
+        self.feed_updated(message)
+
+    def feed_updated(self, message: FeedUpdated) -> None:
+        """New data in the hub: redraw if this screen shows that area (subclasses may do more)."""
         if message.area in self.AREAS:
             self.redraw()
 

@@ -103,8 +103,8 @@ class DlqMessagesScreen(DashboardScreen):
         super().on_mount()
         self.action_reload()
 
-    def on_feed_updated(self, message: FeedUpdated) -> None:
-        super().on_feed_updated(message)
+    def feed_updated(self, message: FeedUpdated) -> None:
+        super().feed_updated(message)
         summary = next((s for s in self.hub.view("dead_letters").value or () if s.topic == self.dlq), None)
         if message.area == "dead_letters" and summary is not None and summary != self._summary:
             self._summary = summary
