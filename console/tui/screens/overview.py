@@ -92,7 +92,7 @@ class OverviewScreen(DashboardScreen):
         lines = Text()
         for line in o.platform:
             mark = ("●", "green") if line.ok else ("●", "bold red") if line.ok is False else ("?", "yellow")
-            lines.append_text(Text.assemble(mark, f" {line.area:<13}", line.summary, "\n"))
+            lines.append_text(Text.assemble(mark, f" {line.area:<13} ", line.summary, "\n"))
         self.query_one("#platform", Static).update(lines if o.platform else Text("no platform resources", "dim"))
 
     def _alerts(self, o: Overview, view: object) -> None:

@@ -25,6 +25,7 @@ async def no_blink(pilot: Pilot[int]) -> None:
 
 
 async def dlq_messages(pilot: Pilot[int]) -> None:
+    await pilot.press("3")
     screen = DlqMessagesScreen("task-events-dlq")
     screen.action_reload = lambda: None  # type: ignore[method-assign]  # recorded: nothing to read from
     await pilot.app.push_screen(screen)
@@ -33,11 +34,13 @@ async def dlq_messages(pilot: Pilot[int]) -> None:
 
 
 async def dead_letter(pilot: Pilot[int]) -> None:
+    await pilot.press("3")
     await pilot.app.push_screen(DeadLetterScreen("task-events-dlq", letter_rows()[0]))
     await pilot.pause()
 
 
 async def history(pilot: Pilot[int]) -> None:
+    await pilot.press("4")
     screen = HistoryScreen("worker")
     screen.action_reload = lambda: None  # type: ignore[method-assign]
     await pilot.app.push_screen(screen)
@@ -51,10 +54,10 @@ SCREENS: dict[str, tuple[tuple[str, ...], Before | None]] = {
     "lag-group": (("2", "down", "enter", "enter", "down"), None),
     "lag-partition": (("2", "down", "enter", "enter", "down", "enter"), None),
     "dead-letters": (("3",), None),
-    "dead-letters-messages": (("3",), dlq_messages),
-    "dead-letter": (("3",), dead_letter),
+    "dead-letters-messages": ((), dlq_messages),  # the screens a browse would fill, filled from the recording
+    "dead-letter": ((), dead_letter),
     "rollouts": (("4", "down", "down", "down", "down"), None),
-    "rollout-history": (("4",), history),
+    "rollout-history": ((), history),
     "pods": (("5", "end"), None),
     "platform": (("6", "down"), None),
     "events": (("7",), None),
