@@ -74,11 +74,14 @@ async def test_every_screen_shows_the_live_sandbox(sandbox: SandboxLayout) -> No
         dlqs = await wait_for(pilot, lambda: table_rows(app, "#dlqs"), "the DLQs")
         assert sorted(row[0] for row in dlqs) == ["reminders-dlq", "task-events-dlq", "task-updates-dlq"]
         await pilot.press("4")
-        assert [row[0] for row in table_rows(app, "#rollouts")] == SERVICES
+        rollouts = await wait_for(pilot, lambda: table_rows(app, "#rollouts"), "the rollouts")
+        assert [row[0] for row in rollouts] == SERVICES
         await pilot.press("5")
-        assert sorted(row[0] for row in table_rows(app, "#pods")) == SERVICES
+        pods = await wait_for(pilot, lambda: table_rows(app, "#pods"), "the pods")
+        assert sorted(row[0] for row in pods) == SERVICES
         await pilot.press("6")
-        kinds = {row[0] for row in table_rows(app, "#resources")}
+        resources = await wait_for(pilot, lambda: table_rows(app, "#resources"), "the platform resources")
+        kinds = {row[0] for row in resources}
         assert {"Kafka", "KafkaTopic", "Subscription", "Component"} <= kinds
         await pilot.press("7")
         if monitoring.prometheus_binary():
