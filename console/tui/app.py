@@ -13,6 +13,7 @@ keeps the process alive (Textual discussion #3967).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -181,10 +182,12 @@ class DashboardApp(App[int]):
 
     def on_unmount(self) -> None:
         """However the App ends (q, ctrl+c, a test's end): no new refresh, and the sources closed, which ends
-        a read in flight (the worker threads are daemons besides: console.tui.threads)."""
+        a read in flight. Closing takes time (a cluster's watch threads stop one by one), so it runs beside the
+        exit rather than before it; the worker threads are daemons (console.tui.threads): nothing holds the
+        process."""
         self._closing = True
         self.workers.cancel_all()
-        self.hub.close()
+        threading.Thread(target=self.hub.close, name="dashboard-close", daemon=True).start()
 
 
 def make_dashboard(target: Target, *, refresh_s: float = 2.0, readonly: bool = False, hub: Hub | None = None,

@@ -86,8 +86,11 @@ def test_the_process_quits_on_q_while_a_source_hangs(kubeconfig: Path, black_hol
         def screen() -> str:
             return subprocess.run([*tmux, "capture-pane", "-p", "-t", "dash"], capture_output=True, text=True,
                                   check=False).stdout
-        wait_until(lambda: "audit" in screen() and "Services" in screen(), timeout=90, interval=0.5,
-                   message="the dashboard's Overview with the stand-in's services")
+        try:
+            wait_until(lambda: "audit" in screen() and "Services" in screen(), timeout=120, interval=0.5,
+                       message="the dashboard's Overview with the stand-in's services")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the terminal shows:\n{screen()}") from None
         wait_until(lambda: "prometheus" in screen().lower(), timeout=30, interval=0.5,
                    message="the alerts panel, whose source hangs")
         subprocess.run([*tmux, "send-keys", "-t", "dash", "q"], check=True)
