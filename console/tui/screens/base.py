@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from console.live.hub import Hub
 from console.live.slots import SlotView
@@ -38,6 +38,7 @@ class DashboardScreen(Screen[None]):
     AREAS: ClassVar[tuple[str, ...]] = ()
     TITLE: ClassVar[str] = ""
     MUTATIONS: ClassVar[frozenset[str]] = frozenset()  # actions hidden and refused under --readonly
+    ROWS: ClassVar[str | None] = None  # the table whose rows `enter` (or a click on a highlighted row) opens
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "back", "Back", key_display="esc"),
@@ -131,6 +132,18 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Under --readonly a mutation's key is not shown (nor in `?`), and pressing it does nothing."""
         return not (action in self.MUTATIONS and self.dashboard.readonly)
+
+    def open_row(self, key: str) -> None:
+        """Open the detail of the ROWS table's row `key` (subclasses that have one)."""
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.ROWS and event.data_table.id == self.ROWS.lstrip("#") and event.row_key.value:
+            self.open_row(event.row_key.value)
+
+    def action_open(self) -> None:
+        key = self.query_one(self.ROWS, LiveTable).selected_key if self.ROWS else None
+        if key:
+            self.open_row(key)
 
     # --- keys ------------------------------------------------------------------------------------------
 

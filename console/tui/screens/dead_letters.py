@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from console.model.dlq import DlqSummary, PurgePlan, RedrivePlanItem, Selection
 from console.model.logs import LogQuery
@@ -35,6 +35,7 @@ def plan_text(plan: list[RedrivePlanItem]) -> str:
 class DeadLettersScreen(DashboardScreen):
     TITLE = "Dead letters"
     AREAS = ("dead_letters",)
+    ROWS = "#dlqs"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Browse the DLQ's messages")]
 
     def compose_body(self) -> ComposeResult:
@@ -56,14 +57,8 @@ class DeadLettersScreen(DashboardScreen):
                 for s in view.value or ()]
         self.table("#dlqs").show(rows)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.app.push_screen(DlqMessagesScreen(event.row_key.value))
-
-    def action_open(self) -> None:
-        key = self.query_one("#dlqs", LiveTable).selected_key
-        if key:
-            self.app.push_screen(DlqMessagesScreen(key))
+    def open_row(self, key: str) -> None:
+        self.app.push_screen(DlqMessagesScreen(key))
 
 
 class DlqMessagesScreen(DashboardScreen):
@@ -71,6 +66,7 @@ class DlqMessagesScreen(DashboardScreen):
 
     TITLE = "Dead letters"
     AREAS = ("dead_letters",)
+    ROWS = "#messages"
     MUTATIONS = frozenset({"redrive", "redrive_all", "purge"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Message detail"),
@@ -133,13 +129,9 @@ class DlqMessagesScreen(DashboardScreen):
         key = self.query_one("#messages", LiveTable).selected_key
         return self.rows.get(key) if key else None
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_open()
-
-    def action_open(self) -> None:
-        row = self.selected()
-        if row is not None:
-            self.app.push_screen(DeadLetterScreen(self.dlq, row))
+    def open_row(self, key: str) -> None:
+        if key in self.rows:
+            self.app.push_screen(DeadLetterScreen(self.dlq, self.rows[key]))
 
     def action_logs(self) -> None:
         row = self.selected()

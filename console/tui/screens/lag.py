@@ -62,6 +62,7 @@ def eta(p: PartitionLag | GroupLag) -> str:
 class LagScreen(DashboardScreen):
     TITLE = "Lag"
     AREAS = ("lag",)
+    ROWS = "#groups"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Drill into the group")]
 
     def compose_body(self) -> ComposeResult:
@@ -107,14 +108,8 @@ class LagScreen(DashboardScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._trend(event.row_key.value)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.app.push_screen(GroupLagScreen(event.row_key.value))
-
-    def action_open(self) -> None:
-        key = self.query_one("#groups", LiveTable).selected_key
-        if key:
-            self.app.push_screen(GroupLagScreen(key))
+    def open_row(self, key: str) -> None:
+        self.app.push_screen(GroupLagScreen(key))
 
 
 class GroupLagScreen(DashboardScreen):

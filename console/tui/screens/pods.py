@@ -39,6 +39,7 @@ def pod_brief(p: PodSummary, now: float) -> Text:
 class PodsScreen(DashboardScreen):
     TITLE = "Pods"
     AREAS = ("workloads",)
+    ROWS = "#pods"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Describe the pod"),
                                              Binding("d", "open", "Describe the pod", show=False)]
 
@@ -75,13 +76,8 @@ class PodsScreen(DashboardScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._brief(event.row_key.value)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_open()
-
-    def action_open(self) -> None:
-        name = self.query_one("#pods", LiveTable).selected_key
-        if name:
-            self.app.push_screen(DescribeScreen(name))
+    def open_row(self, key: str) -> None:
+        self.app.push_screen(DescribeScreen(key))
 
 
 class DescribeScreen(DashboardScreen):

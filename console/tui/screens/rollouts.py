@@ -21,6 +21,7 @@ from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.source_state import SourceState
 
 BAR = 12
+MUTATION_KEYS: list[BindingType] = [Binding("r", "restart", "Restart"), Binding("u", "undo", "Undo (roll back)")]
 
 
 def progress(r: RolloutStatus) -> Text:
@@ -48,11 +49,8 @@ class RolloutsScreen(DashboardScreen):
     TITLE = "Rollouts"
     AREAS = ("workloads",)
     MUTATIONS = frozenset({"restart", "undo"})
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Revision history"),
-        Binding("r", "restart", "Restart"),
-        Binding("u", "undo", "Undo (roll back)"),
-    ]
+    ROWS = "#rollouts"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Revision history"), *MUTATION_KEYS]
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="rollouts-panel", classes="panel") as panel:
@@ -85,16 +83,11 @@ class RolloutsScreen(DashboardScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._conditions(event.row_key.value)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_open()
-
     def selected(self) -> str | None:
         return self.query_one("#rollouts", LiveTable).selected_key
 
-    def action_open(self) -> None:
-        name = self.selected()
-        if name:
-            self.app.push_screen(HistoryScreen(name))
+    def open_row(self, key: str) -> None:
+        self.app.push_screen(HistoryScreen(key))
 
     def action_restart(self) -> None:
         name = self.selected()
@@ -150,11 +143,7 @@ class HistoryScreen(DashboardScreen):
     TITLE = "Rollouts"
     AREAS = ("workloads",)
     MUTATIONS = frozenset({"restart", "undo"})
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "restart", "Restart"),
-        Binding("u", "undo", "Undo (roll back)"),
-        Binding("ctrl+r", "reload", "Read again"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*MUTATION_KEYS, Binding("ctrl+r", "reload", "Read again")]
 
     def __init__(self, name: str) -> None:
         super().__init__()

@@ -86,7 +86,8 @@ async def test_every_screen_shows_the_live_sandbox(sandbox: SandboxLayout) -> No
         await pilot.press("7")  # no event yet, so no rates: Prometheus answers, or the sandbox has none
         wanted = "ok" if monitoring.prometheus_binary() else "absent"
         await wait_for(pilot, lambda: app.hub.view("events").state == wanted, f"the event rates' source {wanted}")
-        assert "prometheus" in str(app.screen.query_one("#events-state").render())
+        await wait_for(pilot, lambda: "prometheus" in str(app.screen.query_one("#events-state").render()),
+                       "the events panel naming its source")
         await pilot.press("8", "s", *"backend", "enter")
         assert app.hub.log_query.service == "backend"
         lines = await wait_for(pilot, lambda: list(app.screen.query_one("#lines", Log).lines), "backend's log lines")
