@@ -151,7 +151,7 @@ class DashboardScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         box.remove_class("-hidden")
         box.value = self.filter_text
-        box.focus()
+        self.set_focus(box)  # at once: the next key typed is part of the filter
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":

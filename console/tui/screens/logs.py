@@ -77,7 +77,7 @@ class LogsScreen(DashboardScreen):
         super().action_back()
 
     def action_field(self, name: str) -> None:
-        self.query_one(f"#{name}", Input).focus()
+        self.set_focus(self.query_one(f"#{name}", Input))  # at once: the next key typed goes into the field
 
     def action_clear_query(self) -> None:
         for name in FIELDS:

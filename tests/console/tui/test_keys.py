@@ -218,7 +218,9 @@ async def test_dead_letter_keys_open_the_detail_and_the_event_logs() -> None:
 async def test_logs_keys_edit_and_clear_the_query() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("8", "s", *"worker", "enter", "c", *"demo-3", "enter")
+        await pilot.press("8")
+        await pilot.pause()
+        await pilot.press("s", *"worker", "enter", "c", *"demo-3", "enter")
         assert app.hub.log_query == LogQuery(service="worker", correlation_id="demo-3", limit=200)
         await pilot.press("e", "escape")  # esc leaves the field, not the screen
         assert isinstance(app.screen, LogsScreen)

@@ -88,7 +88,9 @@ async def test_every_screen_shows_the_live_sandbox(sandbox: SandboxLayout) -> No
         await wait_for(pilot, lambda: app.hub.view("events").state == wanted, f"the event rates' source {wanted}")
         await wait_for(pilot, lambda: "prometheus" in str(app.screen.query_one("#events-state").render()),
                        "the events panel naming its source")
-        await pilot.press("8", "s", *"backend", "enter")
+        await pilot.press("8")
+        await pilot.pause()
+        await pilot.press("s", *"backend", "enter")
         assert app.hub.log_query.service == "backend"
         lines = await wait_for(pilot, lambda: list(app.screen.query_one("#lines", Log).lines), "backend's log lines")
         assert all(" backend" in line for line in lines if line.strip()), lines[:3]
