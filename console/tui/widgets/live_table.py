@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 
 Cell = str | Text | int | float | None
 Row = tuple[str, Sequence[Cell]]  # (row key, cells)
@@ -25,24 +25,33 @@ class LiveTable(DataTable[Cell]):
     def __init__(self, *columns: str, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._columns = columns
-        self._shown: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+        self._column_keys: list[ColumnKey] = []
+        self._shown: list[tuple[str, tuple[str, ...]]] = []
         self.filter_text = ""
 
     def on_mount(self) -> None:
-        self.add_columns(*self._columns)
+        self._column_keys = self.add_columns(*self._columns)
 
     def show(self, rows: Sequence[Row]) -> None:
+        """Replace the rows. The same keys in the same order (a refresh: ages ticked, counts moved) update only
+        the cells that changed, which keeps a 1,000-row table cheap to refresh; otherwise the rows are rebuilt
+        and the cursor put back on its key."""
         needle = self.filter_text.lower()
-        kept = [(key, cells) for key, cells in rows
+        kept = [(key, [("-" if c is None or c == "" else c) for c in cells]) for key, cells in rows
                 if not needle or needle in " ".join(_plain(c) for c in cells).lower()]
-        signature = tuple((key, tuple(_plain(c) + _style(c) for c in cells)) for key, cells in kept)
-        if signature == self._shown:
+        shown = [(key, tuple(_plain(c) + _style(c) for c in cells)) for key, cells in kept]
+        if [k for k, _ in shown] == [k for k, _ in self._shown] and self.row_count == len(shown):
+            for (key, cells), (_, now), (_, before) in zip(kept, shown, self._shown, strict=True):
+                for column, cell, new, old in zip(self._column_keys, cells, now, before, strict=False):
+                    if new != old:
+                        self.update_cell(key, column, cell)
+            self._shown = shown
             return
-        self._shown = signature
+        self._shown = shown
         current = self.selected_key
         self.clear()
         for key, cells in kept:
-            self.add_row(*[("-" if c is None or c == "" else c) for c in cells], key=key)
+            self.add_row(*cells, key=key)
         if current is not None and current in self.rows:
             self.move_cursor(row=self.get_row_index(current), animate=False)
 
