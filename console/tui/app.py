@@ -118,6 +118,9 @@ class DashboardApp(App[int]):
         warnings = sum(1 for f in findings if f.severity is Severity.WARN)
         mode = "read-only · " if self.readonly else ""
         if not errors and not warnings:
+            waiting = [a for a in REFRESHED if a not in ON_DEMAND and self.hub.view(a).state == "unknown"]
+            if waiting:  # not "healthy" before the sources have said anything
+                return Text.assemble(mode, (f"reading {', '.join(waiting)}...", "dim"))
             return Text.assemble(mode, ("healthy", "bold green"))
         style = "bold red" if errors else "bold yellow"
         return Text.assemble(mode, (f"{errors} error{'s' if errors != 1 else ''}, "

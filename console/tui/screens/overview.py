@@ -87,7 +87,9 @@ class OverviewScreen(DashboardScreen):
 
     def _platform(self, o: Overview) -> None:
         if o.platform is None:
-            self.query_one("#platform", Static).update(Text("unknown: the workloads could not be read", "dim"))
+            waiting = self.hub.view("workloads").state == "unknown"
+            self.query_one("#platform", Static).update(Text(
+                "waiting for the first answer" if waiting else "unknown: the workloads could not be read", "dim"))
             return
         lines = Text()
         for line in o.platform:

@@ -44,7 +44,7 @@ class LiveTable(DataTable[Cell]):
             for (key, cells), (_, now), (_, before) in zip(kept, shown, self._shown, strict=True):
                 for column, cell, new, old in zip(self._column_keys, cells, now, before, strict=False):
                     if new != old:
-                        self.update_cell(key, column, cell)
+                        self.update_cell(key, column, cell, update_width=True)
             self._shown = shown
             return
         self._shown = shown
