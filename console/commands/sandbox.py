@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from console.cli import CliError
+from services.platform.scopes import SCOPES, USER_SCOPES
 
 ENV_PORT_BASE = "TODO_SANDBOX_PORT_BASE"
 DEFAULT_PORT_BASE = 18000
-# What `sandbox env` exports, from the URLs `up` prints.
-ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"))
+# What `sandbox env` exports, from the URLs `up` prints (AUDIT: the audit service, its API under /api/audit).
+ENV_VARIABLES = (("API", "api"), ("WS", "ws"), ("WEB", "web"), ("AUDIT", "audit"))
 URL_ORDER = ("web", "api", "ws")  # what a user opens first; then each service by name
-# OAuth scope tokens (RFC 6749 3.3): printable ASCII without space, quote or backslash.
-SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,8 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p_down = sub.add_parser("down", help="stop every sandbox process and free its ports")
     p_down.set_defaults(func=_down)
 
-    p_status = sub.add_parser("status", help="each process: pid, port, ready, restarts, uptime; the broker")
+    p_status = sub.add_parser("status", help="each process: pid, port, ready, restarts, uptime; the broker; "
+                              "delivery: outbox backlog, consumer lag, stalls")
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
+    p_status.add_argument("--stall-after", type=_seconds, default=30.0, metavar="SECONDS",
+                          help="an event waiting this long (outbox or consumer) is a stall (default 30)")
     p_status.set_defaults(func=_status)
 
     p_logs = sub.add_parser("logs", help="print logs (a service's includes its sidecar's)")
@@ -69,10 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     token_options.add_argument("--user", type=_user, default=None,
                                help="the token's subject (default: dev-user); each user sees only their own tasks")
     token_options.add_argument("--scope", dest="scopes", action="append", type=_scope, metavar="SCOPE",
-                               help="a scope the token carries, repeatable; replaces the default tasks:read "
-                               "tasks:write (the audit API's all-users view needs audit:read)")
+                               help="a scope the token carries, repeatable; replaces the default "
+                               f"{' '.join(USER_SCOPES)}. The services know: "
+                               + "; ".join(f"{name}: {what}" for name, what in SCOPES.items()))
     p_env = sub.add_parser("env", parents=[token_options],
-                           help="shell lines exporting API, WS and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
+                           help="shell lines exporting API, WS, AUDIT and a dev TOKEN: eval \"$(todo-console sandbox env)\"")
     p_env.set_defaults(func=_env)
     p_token = sub.add_parser("token", parents=[token_options],
                              help="print a dev token (again, or for another user or scopes)")
@@ -92,9 +94,20 @@ def _user(value: str) -> str:
     return value
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, got {value!r}")
+    return seconds
+
+
 def _scope(value: str) -> str:
-    if not SCOPE.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"a scope is one word such as audit:read, got {value!r}")
+    if value not in SCOPES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a scope the services know ({', '.join(SCOPES)}); "
+                                         "one scope per --scope")
     return value
 
 
@@ -182,7 +195,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"{monitoring.NAME:<13} not running: {monitoring.not_running_reason()}")
     print(f"{'logs':<13} {layout.logs}")
     print(f"{'dev token':<13} {result.token}")
-    print(f'next: eval "$({_command(args)} env)"   # sets API, WS and TOKEN in your shell')
+    print(f'next: eval "$({_command(args)} env)"   # sets API, WS, AUDIT and TOKEN in your shell')
     return 0
 
 
@@ -210,9 +223,9 @@ def _token(args: argparse.Namespace) -> int:
 
 def _mint(args: argparse.Namespace, layout: Any) -> str:
     from console.sandbox import control
-    from console.sandbox.secrets import DEV_SCOPES, DEV_USER
+    from console.sandbox.secrets import DEV_USER
 
-    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or DEV_SCOPES))
+    return control.token(layout, args.user or DEV_USER, tuple(args.scopes or USER_SCOPES))
 
 
 @_guard
@@ -220,23 +233,35 @@ def _down(args: argparse.Namespace) -> int:
     from console.sandbox import control
 
     layout = _layout(args)
-    leftovers = control.down(layout)
-    if leftovers:
-        print(f"the supervisor was gone; stopped {len(leftovers)} leftover process group(s)")
+    started = time.monotonic()
+
+    def report(step: str) -> None:
+        print(f"{time.monotonic() - started:6.1f}s  {step}", flush=True)
+
+    result = control.down(layout, report=report)
+    groups = f"stopped {len(result.leftovers)} leftover process group(s)"
+    if result.supervisor == "gone":
+        print(f"the supervisor was not running; {groups}")
+    elif result.supervisor == "stuck":
+        print(f"the supervisor made no progress for {control.DOWN_STALL_S:.0f}s while {result.stuck_at}: "
+              f"killed it; {groups}")
+    elif result.leftovers:
+        print(f"the supervisor stopped, but left processes behind: {groups}")
     for name, port in control.held_ports(control.read_state(layout)):
         print(f"warning: port {port} ({name}) is still in use by a process outside the sandbox's groups")
-    print(f"sandbox stopped ({layout.root})")
+    print(f"sandbox stopped in {result.seconds:.1f}s ({layout.root})")
     return 0
 
 
 @_guard
 def _status(args: argparse.Namespace) -> int:
-    from console.sandbox import control
+    from console.sandbox import control, delivery
 
     layout = _layout(args)
     state = control.status(layout)
+    found = delivery.report(layout, state, args.stall_after) if state.get("up") else None
     if args.json:
-        print(json.dumps(state, indent=2, sort_keys=True))
+        print(json.dumps({**state, "delivery": found.to_json() if found else None}, indent=2, sort_keys=True))
         return 0 if state.get("up") else 1
     if not state.get("phase"):
         print(f"sandbox is not up in {layout.root} (never started); start it with `{_command(args)} up`")
@@ -258,9 +283,24 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if found is not None:
+        _print_delivery(found)
     if state.get("up"):
         print(f'token: `{_command(args)} token` prints one; `eval "$({_command(args)} env)"` sets API, WS and TOKEN')
     return 0 if state.get("up") else 1
+
+
+def _print_delivery(found: Any) -> None:
+    pending = "?" if found.outbox_pending is None else found.outbox_pending
+    oldest = "" if not found.outbox_pending else f", oldest {_duration(found.outbox_oldest_s)}"
+    print(f"delivery  outbox {pending} pending{oldest}")
+    for group in found.groups:
+        behind = f", oldest {_duration(group.oldest_s)}" if group.lag else ""
+        print(f"  consumer {group.group:<13} lag {group.lag}{behind}")
+    for what in found.unreadable:
+        print(f"  could not read {what}")
+    for warning in found.warnings:
+        print(f"warning: {warning}")
 
 
 def _duration(seconds: float | None) -> str:

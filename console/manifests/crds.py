@@ -13,7 +13,7 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,16 +212,24 @@ class CrdVersion:
     schema: dict[str, Any]
 
 
-def load_crds(directory: Path | None = None) -> dict[tuple[str, str], CrdVersion]:
-    """Every served version of every CRD under the directory, keyed by (apiVersion, kind)."""
+def load_crds(directory: Path | None = None, kinds: Collection[str] | None = None) -> dict[tuple[str, str], CrdVersion]:
+    """Every served version of every CRD under the directory, keyed by (apiVersion, kind).
+
+    `kinds`: only the files that may define one of these kinds are parsed (a `kind: <Kind>` line), so a
+    validation of a few objects does not pay seconds of YAML parsing for every CRD of every operator."""
     root = directory or schema_dir()
     if not root.is_dir():
         raise CrdError(
             f"CRD schema directory {root} does not exist: set CRD_SCHEMA_DIR or run `todo-console crds fetch`"
         )
     found: dict[tuple[str, str], CrdVersion] = {}
+    wanted = re.compile(rf"^\s*kind:\s*[\"']?(?:{'|'.join(map(re.escape, kinds))})[\"']?\s*$", re.MULTILINE) \
+        if kinds is not None else None
     for path in sorted(root.rglob("*.yaml")):
-        for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
+        text = path.read_text()
+        if wanted is not None and not wanted.search(text):
+            continue
+        for doc in yaml.load_all(text, Loader=_LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,11 @@ def _builtin_validator(version: str, api_version: str, kind: str) -> jsonschema.
 class ManifestValidator:
     """Validates objects against one Kubernetes version and one CRD schema directory."""
 
-    def __init__(self, crd_dir: Path | None = None, kubernetes_version: str = KUBERNETES_VERSION) -> None:
+    def __init__(self, crd_dir: Path | None = None, kubernetes_version: str = KUBERNETES_VERSION, *,
+                 kinds: Collection[str] | None = None) -> None:
+        """`kinds`: load only the CRDs of these kinds (the ones the objects to validate have)."""
         self.kubernetes_version = kubernetes_version
-        self.crds: dict[tuple[str, str], CrdVersion] = load_crds(crd_dir)
+        self.crds: dict[tuple[str, str], CrdVersion] = load_crds(crd_dir, kinds)
         self._crd_validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
 
     def _crd_validator(self, key: tuple[str, str]) -> jsonschema.protocols.Validator:

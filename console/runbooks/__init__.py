@@ -19,26 +19,51 @@ runbooks), kernel (which interpreter runs them, and cancelling), runner (a run a
 committed form of a notebook), procedures/ (what the runbooks do, as tested functions).
 """
 
-from console.runbooks.catalog import list_runbooks, load_runbook
-from console.runbooks.kernel import Cancellation
-from console.runbooks.model import (
-    CellProgress,
-    CellRef,
-    Check,
-    Failure,
-    Figure,
-    Parameter,
-    ParameterError,
-    Runbook,
-    RunbookError,
-    RunResult,
-)
-from console.runbooks.parameters import resolve
-from console.runbooks.records import CellView, cell_outputs, last_result, list_results, read_result
-from console.runbooks.runner import run_runbook, runs_dir
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as type checkers and editors see them
+    from console.runbooks.catalog import list_runbooks, load_runbook
+    from console.runbooks.kernel import Cancellation
+    from console.runbooks.model import (
+        CellProgress,
+        CellRef,
+        Check,
+        Failure,
+        Figure,
+        Parameter,
+        ParameterError,
+        Runbook,
+        RunbookError,
+        RunResult,
+    )
+    from console.runbooks.parameters import resolve
+    from console.runbooks.records import CellView, cell_outputs, last_result, list_results, read_result
+    from console.runbooks.runner import run_runbook, runs_dir
+
+# Where each public name lives. Loaded on first use (PEP 562): a runbook's kernel imports `console.runbooks.kit`
+# and its procedures, which must not pull in papermill, nbconvert and jupyter_client's kernel manager with this
+# package, the runner's own machinery (about a second of every run's kernel start on a loaded machine).
+_EXPORTS = {
+    "list_runbooks": "catalog", "load_runbook": "catalog", "Cancellation": "kernel",
+    "CellProgress": "model", "CellRef": "model", "Check": "model", "Failure": "model", "Figure": "model",
+    "Parameter": "model", "ParameterError": "model", "Runbook": "model", "RunbookError": "model",
+    "RunResult": "model", "resolve": "parameters", "CellView": "records", "cell_outputs": "records",
+    "last_result": "records", "list_results": "records", "read_result": "records", "run_runbook": "runner",
+    "runs_dir": "runner",
+}
 
 __all__ = [
     "Cancellation", "CellProgress", "CellRef", "CellView", "Check", "Failure", "Figure", "Parameter",
     "ParameterError", "RunResult", "Runbook", "RunbookError", "cell_outputs", "last_result", "list_results",
     "list_runbooks", "load_runbook", "read_result", "resolve", "run_runbook", "runs_dir",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,8 +1,9 @@
 """Which runbooks exist and what each declares: the notebooks in notebooks/, read without running them.
 
-A runbook is `notebooks/<verb>-<object>.ipynb`; its title and summary are its first markdown cell (a `# `
-heading, then a paragraph), its parameters the cell tagged `parameters`, read by papermill's own inspection
-and the convention of console/runbooks/parameters.py. `$TODO_RUNBOOKS_DIR` points at another folder (tests).
+A runbook is `notebooks/<procedure>.ipynb` (lowercase words and hyphens: `deploy`, `verify-rollout`); its
+title and summary are its first markdown cell (a `# ` heading, then a paragraph), its parameters the cell
+tagged `parameters`, read by papermill's own inspection and the convention of console/runbooks/parameters.py.
+`$TODO_RUNBOOKS_DIR` points at another folder (tests).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from console.sandbox.layout import REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 ENV_DIR = "TODO_RUNBOOKS_DIR"
-NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")  # <verb>-<object>
+NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")  # the procedure: deploy, verify-rollout, lag-report
 PARAMETERS_TAG = "parameters"
 
 

@@ -59,7 +59,7 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Runbook:
-    """A notebook under notebooks/, named `<verb>-<object>` after its file."""
+    """A notebook under notebooks/, named after its file: the procedure, lowercase words and hyphens."""
 
     name: str
     path: Path

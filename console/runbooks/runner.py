@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -275,12 +276,22 @@ def _cell_at(notebook: Any, ref: CellRef) -> Any:
     return records.code_cells(notebook)[ref.index - 1][1]
 
 
+_exporter: Any = None
+_exporter_lock = threading.Lock()
+
+
 def _render_html(notebook: Any, path: Path) -> Path | None:
-    """The notebook as a standalone HTML page (plots embedded); a rendering failure loses only the HTML."""
+    """The notebook as a standalone HTML page (plots embedded); a rendering failure loses only the HTML.
+
+    One exporter serves every run of the process (the dashboard, a test session): it keeps its loaded
+    templates and highlighter, about a third of a rendering; the lock keeps two runs from sharing it at once."""
+    global _exporter
     try:
         from nbconvert import HTMLExporter
 
-        body, _ = HTMLExporter().from_notebook_node(notebook)
+        with _exporter_lock:
+            _exporter = _exporter or HTMLExporter()
+            body, _ = _exporter.from_notebook_node(notebook)
     except Exception:
         log.exception("rendering the executed runbook as HTML failed", extra={"notebook": str(path)})
         return None

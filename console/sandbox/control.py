@@ -26,15 +26,18 @@ from console.sandbox import catalog, monitoring, progress
 from console.sandbox.broker import BrokerError, tansu_binary
 from console.sandbox.catalog import PlanError, PortAllocator
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
-from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec
+from console.sandbox.plan import BrokerSpec, Plan, ProcessSpec, write_json_atomic
 from console.sandbox.postgres import Cluster, PostgresError
 from console.sandbox.procs import group_alive, pid_alive, signal_group, stop_group
-from console.sandbox.s3 import S3Error, moto_server_binary
-from console.sandbox.secrets import DEV_SCOPES, DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
+from console.sandbox.secrets import DEV_USER, JWT_SECRET, dev_token, read_secrets, write_secrets
 from console.sandbox.supervisor import SUPERVISOR_MODULE
+from services.platform.scopes import USER_SCOPES
 
 UP_TIMEOUT_S = 90.0
-DOWN_TIMEOUT_S = 30.0
+DOWN_TIMEOUT_S = 30.0  # a failed `up` waits this long for its supervisor to exit
+# `down` waits as long as the supervisor makes progress (it rewrites its state file at every step and,
+# while stopping, every 0.5 s); only this long without any change means it hangs.
+DOWN_STALL_S = 15.0
 
 
 class SandboxError(RuntimeError):
@@ -121,8 +124,6 @@ def plan_sandbox(
             broker = BrokerSpec(mode="external", bootstrap=bootstrap)
         else:
             tansu_binary()
-            if durable:
-                moto_server_binary()
             port = allocator.take(catalog.BROKER_OFFSET, "broker")
             s3_port = allocator.take(catalog.S3_OFFSET, "local s3") if durable else None
             broker = BrokerSpec("durable" if durable else "memory", f"127.0.0.1:{port}", port, s3_port)
@@ -137,7 +138,7 @@ def plan_sandbox(
             jwt_secret=jwt_secret, databases=databases, database=database, manifests=manifests,
         )
         monitoring.add_prometheus(plan, layout, allocator)  # only when the binary is there
-    except (BrokerError, S3Error, PlanError, PostgresError) as exc:
+    except (BrokerError, PlanError, PostgresError) as exc:
         raise SandboxError(str(exc)) from exc
     return plan
 
@@ -212,7 +213,7 @@ def up(layout: SandboxLayout, *, timeout_s: float = UP_TIMEOUT_S, report: Progre
     return UpResult(state, token(layout), plan.absent)
 
 
-def token(layout: SandboxLayout, user: str = DEV_USER, scopes: tuple[str, ...] = DEV_SCOPES) -> str:
+def token(layout: SandboxLayout, user: str = DEV_USER, scopes: tuple[str, ...] = USER_SCOPES) -> str:
     """A dev token for `user` with `scopes`, signed with this sandbox's secret. The secret outlives
     `down`, so a token stays valid across down/up; it needs only a first `up`."""
     secret = read_secrets(layout.secrets).get(JWT_SECRET[0], {}).get(JWT_SECRET[1])
@@ -237,26 +238,95 @@ def _exclusive(layout: SandboxLayout) -> Iterator[None]:
 # --- down --------------------------------------------------------------------------------------------
 
 
-def down(layout: SandboxLayout, timeout_s: float = DOWN_TIMEOUT_S) -> list[int]:
-    """Stop the sandbox; returns the pids that were killed by the fallback (normally empty)."""
+@dataclass
+class DownResult:
+    """What `down` did. `supervisor`: "stopped" (it stopped everything itself), "stuck" (it stopped making
+    progress at `stuck_at` and was killed), or "gone" (it was not running). `leftovers`: process groups
+    `down` had to stop itself."""
+
+    supervisor: str
+    leftovers: list[int]
+    seconds: float
+    stuck_at: str | None = None
+
+
+def down(layout: SandboxLayout, stall_s: float | None = None, report: Progress = _quiet) -> DownResult:
+    """Stop the sandbox: SIGTERM the supervisor and wait while it makes progress (its state file keeps
+    changing: a step begins, or its heartbeat), reporting each step; kill it only once nothing has changed
+    for `stall_s` (default DOWN_STALL_S, read at call time). Process groups it left behind are stopped
+    here, and a state file it could not finish is marked stopped, saying what happened."""
+    stall_s = DOWN_STALL_S if stall_s is None else stall_s
+    started = time.monotonic()
     pid = supervisor_pid(layout)
     state = read_state(layout)
     if pid is None and not _live_groups(state):
         layout.pid.unlink(missing_ok=True)
         raise SandboxError(f"sandbox is not up in {layout.root}")
+    outcome, stuck_at = "gone", None
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.05)
-        if pid_alive(pid):
+        outcome, stuck_at = _wait_while_progressing(layout, pid, stall_s, report)
+        if outcome == "stuck":
             signal_group(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
     # Fallback: a supervisor that crashed or hung leaves its children running; stop them here.
     leftovers = _live_groups(read_state(layout))
     for pgid in leftovers:
         stop_group(pgid, grace_s=2.0)
+    if outcome != "stopped":
+        _mark_stopped(layout, "the supervisor was gone" if outcome == "gone" else
+                      f"the supervisor made no progress for {stall_s:.0f}s while {stuck_at}; `down` killed it")
     layout.pid.unlink(missing_ok=True)
-    return leftovers
+    return DownResult(outcome, leftovers, round(time.monotonic() - started, 1), stuck_at)
+
+
+def _wait_while_progressing(layout: SandboxLayout, pid: int, stall_s: float,
+                            report: Progress) -> tuple[str, str | None]:
+    """("stopped", None) once the supervisor exits, or ("stuck", what it was doing) when its state file
+    has not changed for `stall_s`."""
+    last_change, last_seen, reported = time.monotonic(), None, 0
+    step = "starting to stop"
+
+    def report_new_steps() -> None:
+        nonlocal reported, step
+        steps = (read_state(layout) or {}).get("shutdown") or []
+        for entry in steps[reported:]:
+            step = entry["step"]
+            report(step)
+        reported = max(reported, len(steps))
+
+    while pid_alive(pid):
+        try:
+            stamp: object = layout.state.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp != last_seen:
+            last_seen, last_change = stamp, time.monotonic()
+            report_new_steps()
+        elif time.monotonic() - last_change > stall_s:
+            return "stuck", step
+        time.sleep(0.05)
+    report_new_steps()
+    return "stopped", None
+
+
+def _mark_stopped(layout: SandboxLayout, why: str) -> None:
+    """The supervisor could not finish its state file: record what `down` found and did instead of
+    leaving `stopping` (or `ready`) behind."""
+    state = read_state(layout)
+    if state is None:
+        return
+    state.update(phase="stopped", error=why, updated_at=time.time())
+    for proc in (state.get("processes") or {}).values():
+        proc.update(pid=None, running=False, ready=False, ready_at=None)
+    broker = state.get("broker") or {}
+    if broker:
+        broker.update(pid=None, alive=False)
+        if broker.get("s3"):
+            broker["s3"]["pid"] = None
+    write_json_atomic(layout.state, state)
 
 
 def held_ports(state: dict[str, Any] | None) -> list[tuple[str, int]]:

@@ -51,8 +51,8 @@ class SandboxLayout:
         return self.root / "registry.json"
 
     @property
-    def s3_snapshot(self) -> Path:
-        """Durable mode: the local S3 bucket saved at `down` and restored at the next `up --durable`."""
+    def s3_data(self) -> Path:
+        """Durable mode: the local S3's bucket file (`tansu.sqlite3`), written as the broker stores."""
         return self.root / "s3"
 
     def log(self, name: str) -> Path:

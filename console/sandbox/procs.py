@@ -73,6 +73,22 @@ def run_as_kwargs(user: str | None) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+def raise_priority(pgid: int, nice: int) -> bool:
+    """Run every thread of process group `pgid` at niceness `nice` (below 0: ahead of the rest). False when
+    the OS does not allow it (only root, or an RLIMIT_NICE that permits it, may go below 0).
+
+    Linux keeps a niceness per thread; PRIO_PGRP sets it on every thread of the group, and threads
+    started later inherit their creator's, so calling this right after the start covers them all.
+    """
+    try:
+        os.setpriority(os.PRIO_PGRP, pgid, nice)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.ESRCH):
+            return False
+        raise
+    return True
+
+
 def signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)

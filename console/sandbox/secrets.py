@@ -16,13 +16,11 @@ from typing import Any
 
 from console.sandbox.plan import write_json_atomic
 from services.platform.auth import mint_dev_token
+from services.platform.scopes import USER_SCOPES
 
 log = logging.getLogger(__name__)
 
 DEV_USER = "dev-user"
-# What a user's token carries; operators' views need more (the audit API's all-users view wants
-# audit:read): `todo-console sandbox token --scope ...`.
-DEV_SCOPES: tuple[str, ...] = ("tasks:read", "tasks:write")
 TOKEN_TTL_S = 12 * 3600
 JWT_SECRET = ("todo-auth", "jwt-secret")
 # Secrets the services read through the sidecar (their settings' SECRET_FIELDS): random values are
@@ -69,7 +67,7 @@ def write_secrets(path: Path, *, database_urls: dict[str, str]) -> dict[str, dic
     return data
 
 
-def dev_token(jwt_secret: str, subject: str = DEV_USER, scopes: tuple[str, ...] = DEV_SCOPES) -> str:
+def dev_token(jwt_secret: str, subject: str = DEV_USER, scopes: tuple[str, ...] = USER_SCOPES) -> str:
     """A bearer token the services accept in development, minted by the platform's own helper (it
     knows the issuer and audience they check)."""
     return mint_dev_token(jwt_secret, subject, ttl_s=TOKEN_TTL_S, scopes=" ".join(scopes))

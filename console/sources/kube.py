@@ -1,4 +1,5 @@
-"""The Kubernetes source: the only module that imports the official `kubernetes` client.
+"""The Kubernetes source: with its server-side apply (console.sources.kube_apply), the only code that imports the
+official `kubernetes` client.
 
 Reads go through list-and-watch caches (`console.sources.informer`), one per kind and started on first
 use, so a refresh (a CLI command, a dashboard tick) reads memory, not the API server. Each cache keeps
@@ -154,7 +155,7 @@ def _lister(api: client.ApiClient, spec: KindSpec, namespace: str) -> Callable[.
     return call
 
 
-def _error(address: str, doing: str, exc: Exception) -> SourceError:
+def request_error(address: str, doing: str, exc: Exception) -> SourceError:
     """One line: what was being done, and the API server's own message (or the network's)."""
     if isinstance(exc, ApiException):
         message, reason = exc.reason or "", ""
@@ -181,7 +182,7 @@ def _network_reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 class _KindListWatch:
@@ -201,9 +202,9 @@ class _KindListWatch:
         except ApiException as exc:
             if exc.status == 410:
                 raise Gone(self._what) from exc
-            raise _error(self._address, f"list {self._what}", exc) from exc
-        except (*_NETWORK_ERRORS, ValueError) as exc:
-            raise _error(self._address, f"list {self._what}", exc) from exc
+            raise request_error(self._address, f"list {self._what}", exc) from exc
+        except (*NETWORK_ERRORS, ValueError) as exc:
+            raise request_error(self._address, f"list {self._what}", exc) from exc
         meta = body.get("metadata") or {}
         return Page(body.get("items") or [], str(meta.get("resourceVersion") or ""), meta.get("continue") or None)
 
@@ -215,9 +216,9 @@ class _KindListWatch:
         except ApiException as exc:
             if exc.status == 410:
                 raise Gone(self._what) from exc
-            raise _error(self._address, f"watch {self._what}", exc) from exc
-        except _NETWORK_ERRORS as exc:
-            raise _error(self._address, f"watch {self._what}", exc) from exc
+            raise request_error(self._address, f"watch {self._what}", exc) from exc
+        except NETWORK_ERRORS as exc:
+            raise request_error(self._address, f"watch {self._what}", exc) from exc
         return _WatchStream(resp, self._what, self._address)
 
 
@@ -243,10 +244,10 @@ class _WatchStream:
                     raise SourceError(SOURCE, self._address, f"watch {self._what}: {obj.get('message')} "
                                                              f"({obj.get('code')} {obj.get('reason', '')})".rstrip())
                 yield str(kind), obj
-        except (*_NETWORK_ERRORS, ValueError) as exc:
+        except (*NETWORK_ERRORS, ValueError) as exc:
             if self._closed:
                 return
-            raise _error(self._address, f"watch {self._what}", exc) from exc
+            raise request_error(self._address, f"watch {self._what}", exc) from exc
 
     def close(self) -> None:
         if self._closed:
@@ -254,11 +255,11 @@ class _WatchStream:
         self._closed = True
         try:
             self._resp.shutdown()  # unblocks a read in another thread (urllib3 >= 2.3)
-        except (*_NETWORK_ERRORS, AttributeError, ValueError, RuntimeError):
+        except (*NETWORK_ERRORS, AttributeError, ValueError, RuntimeError):
             pass  # the connection is already gone or back in the pool: nothing left to unblock
         try:
             self._resp.release_conn()
-        except (*_NETWORK_ERRORS, AttributeError):
+        except (*NETWORK_ERRORS, AttributeError):
             pass
 
 
@@ -319,6 +320,11 @@ class KubeSource:
         self._lock = threading.Lock()
         self._pod_views: dict[tuple[str, str], tuple[dict[str, Any], PodSummary]] = {}
         self._events_view: tuple[int, dict[tuple[str, str], list[EventSummary]]] | None = None
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The client this source talks through (console.sources.kube_apply sends its applies with it)."""
+        return self._api
 
     # --- caches --------------------------------------------------------------------------------------
 
@@ -497,8 +503,8 @@ class KubeSource:
         """Run one request that answers a JSON object; every failure as one SourceError line."""
         try:
             return json.loads(call().data)
-        except (ApiException, *_NETWORK_ERRORS, ValueError) as exc:
-            raise _error(self.address, doing, exc) from exc
+        except (ApiException, *NETWORK_ERRORS, ValueError) as exc:
+            raise request_error(self.address, doing, exc) from exc
 
 
 def label_selector(selector: dict[str, Any]) -> str:

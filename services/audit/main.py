@@ -16,8 +16,8 @@ DATABASE = DatabaseSpec(migrations=Path(__file__).parent / "migrations", pool_si
 
 def build_app(settings: AuditSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
-    return build_service_app(settings or AuditSettings(), title="Todo audit", routers=[events.router, audit.router],
-                             database=DATABASE)
+    return build_service_app(settings or AuditSettings(), title="Todo audit", routers=[audit.router],
+                             internal_routers=[events.router], database=DATABASE)
 
 
 __getattr__ = lazy_app(globals(), build_app)

@@ -19,10 +19,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.backend import outbox
 from services.backend.models import IdempotencyRecord, Task
+from services.backend.reminders import remind_at
 from services.backend.schemas import TaskCreate, TaskUpdate
 
 SortKey = Literal["due_at", "-due_at", "created_at", "-created_at", "priority", "-priority", "title", "-title"]
-REMINDER_FIELDS = {"due_at", "reminder_offset_minutes", "title", "timezone"}
 _PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
 
 
@@ -66,7 +66,7 @@ def create_task(session: Session, *, owner_id: str, data: TaskCreate, series: Se
             link.series_id, link.series_start, link.occurrence_index)
     session.add(task)
     session.flush()
-    outbox.enqueue_task_change(session, task=task, action="created", changed_fields=[], reminder_changed=True)
+    outbox.enqueue_task_change(session, task=task, action="created", changed_fields=[], reminder_was=None)
     return task
 
 
@@ -126,6 +126,7 @@ def update_task(session: Session, *, owner_id: str, task_id: str, changes: TaskU
     changed = sorted(name for name, value in fields.items() if getattr(task, name) != value)
     if not changed:
         return task
+    reminder_was = remind_at(task)
     for name in changed:
         setattr(task, name, fields[name])
     if "recurrence_rule" in changed:
@@ -136,7 +137,7 @@ def update_task(session: Session, *, owner_id: str, task_id: str, changes: TaskU
     task.updated_at = datetime.now(UTC)
     session.flush()
     outbox.enqueue_task_change(session, task=task, action="updated", changed_fields=changed,
-                               reminder_changed=bool(REMINDER_FIELDS & set(changed)))
+                               reminder_was=reminder_was)
     return task
 
 
@@ -145,18 +146,20 @@ def complete_task(session: Session, *, owner_id: str, task_id: str, expected_ver
     _check_version(task, expected_version)
     if task.status == "completed":
         raise InvalidTransition("task is already completed")
+    reminder_was = remind_at(task)
     now = datetime.now(UTC)
     task.status, task.completed_at, task.updated_at = "completed", now, now
     session.flush()
     outbox.enqueue_task_change(session, task=task, action="completed", changed_fields=["status"],
-                               reminder_changed=True)
+                               reminder_was=reminder_was)
     return task
 
 
 def delete_task(session: Session, *, owner_id: str, task_id: str, expected_version: int | None = None) -> None:
     task = get_task(session, owner_id=owner_id, task_id=task_id)
     _check_version(task, expected_version)
-    outbox.enqueue_task_change(session, task=task, action="deleted", changed_fields=[], reminder_changed=True)
+    outbox.enqueue_task_change(session, task=task, action="deleted", changed_fields=[],
+                               reminder_was=remind_at(task))
     session.delete(task)
     session.flush()
 

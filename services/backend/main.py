@@ -43,10 +43,11 @@ async def _relaying(app: FastAPI, settings: BackendSettings) -> AsyncIterator[No
 def build_app(settings: BackendSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
     settings = settings or BackendSettings()
-    routers: list[APIRouter] = [tasks.router, internal.router]
+    routers: list[APIRouter] = [tasks.router]
     if settings.is_development and settings.auth_dev_mode:
         routers.append(dev.router)
-    return build_service_app(settings, title="Todo backend", routers=routers, running=_relaying, database=DATABASE)
+    return build_service_app(settings, title="Todo backend", routers=routers, internal_routers=[internal.router],
+                             running=_relaying, database=DATABASE)
 
 
 __getattr__ = lazy_app(globals(), build_app)

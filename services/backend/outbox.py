@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.backend.models import OutboxEvent, RelayLease, Task
+from services.backend.reminders import reminder_event
 from services.platform import correlation, events, metrics
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.database import write_transaction
@@ -72,9 +73,10 @@ def _add(session: Session, topic: str, event: CloudEvent) -> None:
 
 def enqueue_task_change(
     session: Session, *, task: Task, action: events.TaskAction, changed_fields: list[str],
-    reminder_changed: bool,
+    reminder_was: datetime | None,
 ) -> None:
-    """Write every event one task change produces: task-events, task-updates, reminders."""
+    """Write every event one task change produces: task-events, task-updates and, when the task's
+    reminder changed from `reminder_was` (see services.backend.reminders), reminders."""
     now = datetime.now(UTC)
     data = events.TaskEventData(
         timestamp=now, user_id=task.owner_id, action=action, entity_id=task.id,
@@ -84,44 +86,19 @@ def enqueue_task_change(
     for topic in (events.TOPIC_TASK_EVENTS, events.TOPIC_TASK_UPDATES):
         _add(session, topic, events.build_event(source="backend", event_type=event_type,
                                                 subject=task.id, data=data))
-    reminder = _reminder_event(task, action, reminder_changed, now)
+    reminder = reminder_event(task, action=action, was=reminder_was, now=now)
     if reminder is not None:
         _add(session, events.TOPIC_REMINDERS, reminder)
 
 
-def _reminder_event(task: Task, action: str, reminder_changed: bool, now: datetime) -> CloudEvent | None:
-    """The reminders-topic event for this change, if it affects the task's reminder (FR-E01)."""
-    if action in ("deleted", "completed"):
-        if task.due_at is None:
-            return None
-        cancelled = events.ReminderCancelledData(
-            timestamp=now, user_id=task.owner_id, entity_id=task.id,
-            reason="deleted" if action == "deleted" else "completed", task_version=task.version,
-        )
-        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
-                                  subject=task.id, data=cancelled)
-    if action == "updated" and not reminder_changed:
-        return None
-    if task.due_at is None:
-        if action == "created":
-            return None
-        removed = events.ReminderCancelledData(
-            timestamp=now, user_id=task.owner_id, entity_id=task.id, reason="reminder_removed",
-            task_version=task.version,
-        )
-        return events.build_event(source="backend", event_type=events.REMINDER_CANCELLED,
-                                  subject=task.id, data=removed)
-    scheduled = events.ReminderScheduledData(
-        timestamp=now, user_id=task.owner_id, entity_id=task.id, title=task.title, due_at=task.due_at,
-        remind_at=task.due_at - timedelta(minutes=task.reminder_offset_minutes or 0),
-        task_version=task.version,
-    )
-    return events.build_event(source="backend", event_type=events.REMINDER_SCHEDULED,
-                              subject=task.id, data=scheduled)
-
-
 def pending_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) or 0)
+
+
+def oldest_pending_at(session: Session) -> datetime | None:
+    """Commit time of the oldest event still waiting (the lowest pending id: ix_outbox_pending serves it)."""
+    return session.scalar(select(OutboxEvent.created_at).where(OutboxEvent.published_at.is_(None))
+                          .order_by(OutboxEvent.id).limit(1))
 
 
 @dataclass(frozen=True)
@@ -164,6 +141,8 @@ class OutboxRelay:
         self._renewed_at = float("-inf")  # monotonic time of the last successful take or renewal
         self._failing = False  # publishing failed and has not succeeded since: warned once
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._oldest_pending: float | None = None  # Unix time; the age gauge reads it when scraped
+        metrics.OUTBOX_OLDEST_AGE.labels(service).set_function(self._oldest_pending_age)
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
         """Publish right after any commit that wrote outbox rows, rather than at the next poll."""
@@ -184,6 +163,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        gauges = asyncio.create_task(self._refresh_gauges())
+        try:
+            await self._relay()
+        finally:
+            gauges.cancel()
+
+    async def _refresh_gauges(self) -> None:
+        """The backlog gauges every poll interval, apart from publishing: a publish that hangs (a frozen
+        broker) must not freeze the numbers that show it."""
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self._update_gauge)
+            except Exception:
+                log.debug("outbox gauges not refreshed", exc_info=True)
+            await asyncio.sleep(self.poll_interval_s)
+
+    async def _relay(self) -> None:
         backoff = 0.0
         while not self._stopping:
             # Cleared before the batch, not before the sleep: a commit made while this batch is
@@ -281,6 +277,11 @@ class OutboxRelay:
     def _update_gauge(self) -> None:
         with self.sessions() as session:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
+            oldest = oldest_pending_at(session)
+        self._oldest_pending = oldest.timestamp() if oldest is not None else None
+
+    def _oldest_pending_age(self) -> float:
+        return max(0.0, time.time() - self._oldest_pending) if self._oldest_pending is not None else 0.0
 
     async def _lease_held(self) -> bool:
         """True while this replica holds the lease, renewing it once a third of its TTL has passed.

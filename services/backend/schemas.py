@@ -13,6 +13,14 @@ from services.platform.recurrence import RecurrenceError, format_rrule, parse_rr
 MAX_REMINDER_OFFSET_MIN = 60 * 24 * 30
 
 
+def _timestamp_text(value: object) -> object:
+    # JSON has no date type: the document says a date-time string, and a number (which pydantic
+    # would read as Unix seconds) is refused rather than guessed at.
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("must be a date-time string with an offset, e.g. 2026-12-01T09:00:00+01:00")
+    return value
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("must include a timezone offset, e.g. 2026-12-01T09:00:00+01:00")
@@ -20,7 +28,21 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
+def _stripped(value: str | None) -> str | None:
+    # Stripped after the length checks, so a length the OpenAPI document allows is the length of what
+    # the client sent (pydantic's str_strip_whitespace would strip first: 201 characters with a
+    # trailing space would pass a documented maxLength of 200).
+    return None if value is None else value.strip()
+
+
+def _title(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
 def _zone(value: str) -> str:
+    value = value.strip()
     try:
         resolve_zone(value)
     except RecurrenceError as exc:
@@ -47,7 +69,17 @@ def _tags(value: list[str]) -> list[str]:
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """What a new task and a change share: no unknown fields, and each field checked the same way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    _due_text = field_validator("due_at", mode="before", check_fields=False)(_timestamp_text)
+    _check_due = field_validator("due_at", check_fields=False)(_aware)
+    _check_title = field_validator("title", check_fields=False)(_title)
+    _strip = field_validator("description", check_fields=False)(_stripped)
+    _check_zone = field_validator("timezone", check_fields=False)(_zone)
+    _check_rule = field_validator("recurrence_rule", check_fields=False)(_rule)
+    _check_tags = field_validator("tags", check_fields=False)(_tags)
 
 
 class TaskCreate(_Input):
@@ -57,13 +89,8 @@ class TaskCreate(_Input):
     tags: list[str] = Field(default_factory=list, max_length=20)
     due_at: datetime | None = None
     timezone: str = "UTC"
-    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN)
+    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN, strict=True)
     recurrence_rule: str | None = Field(None, max_length=500)
-
-    _check_due = field_validator("due_at")(_aware)
-    _check_zone = field_validator("timezone")(_zone)
-    _check_rule = field_validator("recurrence_rule")(_rule)
-    _check_tags = field_validator("tags")(_tags)
 
     @model_validator(mode="after")
     def _needs_due_date(self) -> TaskCreate:
@@ -83,14 +110,8 @@ class TaskUpdate(_Input):
     tags: list[str] | None = Field(None, max_length=20)
     due_at: datetime | None = None
     timezone: str | None = None
-    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN)
+    reminder_offset_minutes: int | None = Field(None, ge=0, le=MAX_REMINDER_OFFSET_MIN, strict=True)
     recurrence_rule: str | None = Field(None, max_length=500)
-
-    _check_due = field_validator("due_at")(_aware)
-    _check_rule = field_validator("recurrence_rule")(_rule)
-
-    _check_zone = field_validator("timezone")(_zone)
-    _check_tags = field_validator("tags")(_tags)
 
     @field_validator("title", "description", "priority", "tags", "timezone", mode="before")
     @classmethod

@@ -10,8 +10,8 @@ backend (`GET /internal/tasks/{id}` through Dapr service invocation) and:
   touch the reminder (a tag or priority edit) still sends: no newer reminder exists for it.
 
 Deliveries are deduplicated per task and reminder time (`notified:<task id>@<remind_at>`), not
-per task version: an edit that reschedules the job to the same, already passed, time (a title
-change after the reminder went out) must not notify twice. The key is claimed with first-write
+per task version: a scheduled event that reschedules the job to the same, already passed, time
+at a newer version (replayed from the DLQ after the reminder went out) must not notify twice. The key is claimed with first-write
 concurrency before sending, so a re-fired trigger or a second replica sends nothing; if sending
 fails the claim is removed and the trigger fails, so the Jobs API's failure policy (by default
 3 retries, 1 s apart) fires it again.

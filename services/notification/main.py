@@ -29,7 +29,7 @@ async def _running(app: FastAPI, settings: NotificationSettings) -> AsyncIterato
 def build_app(settings: NotificationSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
     return build_service_app(settings or NotificationSettings(), title="Todo notification",
-                             routers=[events.router, jobs.router], running=_running)
+                             routers=[], internal_routers=[events.router, jobs.router], running=_running)
 
 
 __getattr__ = lazy_app(globals(), build_app)

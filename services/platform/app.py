@@ -3,8 +3,10 @@
 It gives each service the same operational surface, so probes, dashboards and log
 queries work alike everywhere: `/healthz` (liveness: the process serves requests),
 `/readyz` (readiness: each registered check, e.g. the database and the Dapr sidecar),
-`/metrics` (Prometheus), JSON request logs with a correlation id, and error answers that
-never leak a stack trace.
+`/metrics` (Prometheus), JSON request logs with a correlation id, error answers in one shape
+that never leak a stack trace (services.platform.problems), and OpenAPI documents that keep the
+routes only the Dapr sidecar calls (`internal_routers`) out of the public one
+(services.platform.openapi).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.platform import correlation, metrics
+from services.platform.openapi import install_documents
+from services.platform.problems import install_problem_handlers
 from services.platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         ctx = correlation.from_headers(headers.get(correlation.CORRELATION_HEADER), headers.get("traceparent"))
+        scope[correlation.SCOPE_KEY] = ctx
         token = correlation.bind(ctx)
         started = time.perf_counter()
         status = 500
@@ -84,6 +89,7 @@ def create_app(
     *,
     title: str,
     routers: Sequence[APIRouter] = (),
+    internal_routers: Sequence[APIRouter] = (),
     readiness: dict[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
 ) -> FastAPI:
@@ -126,15 +132,9 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.exception_handler(Exception)
-    async def unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return JSONResponse(
-            {"detail": "internal error", "correlation_id": correlation.current().correlation_id},
-            status_code=500,
-        )
-
-    for router in routers:
+    install_problem_handlers(app)
+    for router in (*routers, *internal_routers):
         app.include_router(router)
+    install_documents(app, routers, internal_routers)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     return app

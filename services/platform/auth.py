@@ -31,6 +31,8 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, Field
 
+from services.platform.scopes import USER_SCOPES
+
 log = logging.getLogger(__name__)
 
 DEV_ISSUER = "todo-dev"
@@ -187,7 +189,7 @@ def _scopes(claims: dict[str, Any]) -> frozenset[str]:
 
 
 def mint_dev_token(secret: str, user_id: str, *, ttl_s: int = 12 * 3600,
-                   scopes: str = "tasks:read tasks:write", issuer: str = DEV_ISSUER,
+                   scopes: str = " ".join(USER_SCOPES), issuer: str = DEV_ISSUER,
                    audience: str = DEV_AUDIENCE) -> str:
     """An HS256 token for local runs and tests; never accepted where JWKS is configured."""
     now = int(time.time())

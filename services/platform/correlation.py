@@ -14,14 +14,19 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 CORRELATION_HEADER = "x-correlation-id"
 TRACEPARENT_HEADER = "traceparent"
 _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _MAX_ID_LENGTH = 128
 _SAFE_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]+$")
+# Where the request middleware also leaves the request's context, in its ASGI scope: Starlette
+# answers an unhandled error outside every middleware, once the context variable is reset.
+SCOPE_KEY = "todo.trace_context"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceCo
     else:
         cid = uuid.uuid4().hex
     return TraceContext(cid, outgoing)
+
+
+def of_request(scope: Mapping[str, Any]) -> TraceContext:
+    """The context the request middleware bound for this request (see `SCOPE_KEY`), else the current one."""
+    ctx = scope.get(SCOPE_KEY)
+    return ctx if isinstance(ctx, TraceContext) else current()
 
 
 def current() -> TraceContext:

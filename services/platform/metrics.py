@@ -26,3 +26,7 @@ DAPR_CALLS = Histogram(
     "dapr_client_call_duration_seconds", "Calls to the Dapr sidecar", ["service", "operation", "outcome"]
 )
 OUTBOX_PENDING = Gauge("outbox_pending_events", "Events committed but not yet published", ["service"])
+# An age, computed when scraped from the oldest pending event's commit time: it keeps growing while
+# delivery is stalled even if nothing else updates it, and is 0 when the outbox is empty.
+OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_pending_age_seconds",
+                          "Seconds since the oldest event still waiting in the outbox was committed", ["service"])

@@ -41,9 +41,13 @@ def sidecar_readiness(gateway: DaprGateway) -> ReadinessCheck:
     return check
 
 
-def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter], running: Running[S] | None = None,
+def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter],
+                      internal_routers: Sequence[APIRouter] = (), running: Running[S] | None = None,
                       database: DatabaseSpec | None = None) -> FastAPI:
     """A service the way all five are assembled (see the module docstring).
+
+    `routers` are what clients call through the ingress; `internal_routers` what only the Dapr
+    sidecar calls (invocation, subscriptions, job triggers), kept out of the public OpenAPI.
 
     With `database`, the settings must be DatabaseSettings: the database at DATABASE_URL is
     opened and migrated before `running` starts, put on `app.state.database` and checked by
@@ -84,7 +88,8 @@ def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter], 
     checks: dict[str, ReadinessCheck] = {"dapr": sidecar_readiness(gateway)}
     if database is not None:
         checks["database"] = database_ready
-    app = create_app(settings, title=title, routers=routers, lifespan=lifespan, readiness=checks)
+    app = create_app(settings, title=title, routers=routers, internal_routers=internal_routers,
+                     lifespan=lifespan, readiness=checks)
     app.state.gateway = gateway
     return app
 

@@ -23,7 +23,7 @@ async def _running(app: FastAPI, settings: WebsocketSettings) -> AsyncIterator[N
 def build_app(settings: WebsocketSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
     return build_service_app(settings or WebsocketSettings(), title="Todo websocket",
-                             routers=[events.router, ws.router], running=_running)
+                             routers=[ws.router], internal_routers=[events.router], running=_running)
 
 
 __getattr__ = lazy_app(globals(), build_app)

@@ -11,7 +11,8 @@ from services.worker.config import WorkerSettings
 
 def build_app(settings: WorkerSettings | None = None) -> FastAPI:
     """The app for these settings (tests build theirs with their own settings)."""
-    return build_service_app(settings or WorkerSettings(), title="Todo worker", routers=[events.router])
+    return build_service_app(settings or WorkerSettings(), title="Todo worker", routers=[],
+                             internal_routers=[events.router])
 
 
 __getattr__ = lazy_app(globals(), build_app)

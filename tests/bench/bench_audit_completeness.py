@@ -27,6 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from services.platform.auth import mint_dev_token
+from tests.bench.delivery_load import mixed_action
 from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
 
 RESULTS = REPO / "tests" / "bench" / "results" / "audit_completeness.json"
@@ -48,32 +49,11 @@ async def drive(api: str, secret: str, actions: int, concurrency: int) -> dict[s
             n = queue.get_nowait()
             user = n % USERS
             headers = {"Authorization": f"Bearer {tokens[user]}"}
-            mine = open_tasks[user]
-            roll = rng.random()
             try:
-                if not mine or roll < 0.4:
-                    answer = await client.post("/api/tasks", headers=headers, json={
-                        "title": f"bench {n}", "due_at": "2027-03-01T09:00:00Z"})
-                    kind = "create"
-                    if answer.status_code == 201:
-                        mine.append((answer.json()["id"], 1))
-                else:
-                    task_id, version = mine.pop(rng.randrange(len(mine)))
-                    if roll < 0.7:
-                        kind = "update"
-                        answer = await client.patch(f"/api/tasks/{task_id}", json={"title": f"edited {n}"},
-                                                    headers={**headers, "If-Match": f'"{version}"'})
-                        if answer.status_code == 200:
-                            mine.append((task_id, answer.json()["version"]))
-                    elif roll < 0.85:
-                        kind = "complete"
-                        answer = await client.post(f"/api/tasks/{task_id}/complete", headers=headers)
-                    else:
-                        kind = "delete"
-                        answer = await client.delete(f"/api/tasks/{task_id}", headers=headers)
+                kind, answer = await mixed_action(client, headers, open_tasks[user], rng, n)
                 ok = answer.status_code in (200, 201, 204)
             except httpx.TransportError:
-                ok = False
+                kind, ok = "failed", False
             done[kind if ok else "failed"] += 1
 
     async with httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as client:

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from console.sandbox import control
 from console.sandbox.layout import SandboxLayout
@@ -17,11 +18,12 @@ class SandboxUnavailable(RuntimeError):
 
 
 @contextmanager
-def fresh_sandbox(prefix: str) -> Iterator[tuple[SandboxLayout, control.UpResult]]:
+def fresh_sandbox(prefix: str, **up_args: Any) -> Iterator[tuple[SandboxLayout, control.UpResult]]:
+    """`up_args` go to `control.up` (e.g. durable=True)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         layout = SandboxLayout(Path(tmp))
         try:
-            result = control.up(layout, port_base=0, timeout_s=120)
+            result = control.up(layout, port_base=0, timeout_s=120, **up_args)
         except control.SandboxError as exc:
             raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
         try:

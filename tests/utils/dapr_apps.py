@@ -103,11 +103,22 @@ class Mesh:
         self.sandbox.register(app_id, app_port)
 
     @contextmanager
-    def backend(self, database: Path) -> Iterator[ServedApp]:
-        """The real backend app (SQLite, the internal token), reachable by invocation as `backend`."""
-        app = build_backend(backend_settings(f"sqlite:///{database}", internal_api_token=INTERNAL_TOKEN))
-        with serve(app) as served:
-            self.register("backend", served.port)
+    def backend(self, database: Path, *, relaying: bool = False) -> Iterator[ServedApp]:
+        """The real backend app (SQLite, the internal token), reachable by invocation as `backend`.
+
+        With `relaying`, it runs as in the sandbox: its own sidecar, through which its outbox relay
+        publishes what the API writes; without, nothing it writes leaves its outbox."""
+        url = f"sqlite:///{database}"
+        if not relaying:
+            with serve(build_backend(backend_settings(url, internal_api_token=INTERNAL_TOKEN))) as served:
+                self.register("backend", served.port)
+                yield served
+            return
+        ports = Ports()
+        app = build_backend(backend_settings(url, internal_api_token=INTERNAL_TOKEN, relay_enabled=True,
+                                             relay_poll_interval_s=0.2, **ports.settings()))
+        with serve(app, ports.app) as served:
+            self.sidecar("backend", ports)
             yield served
 
 

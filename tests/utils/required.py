@@ -1,4 +1,4 @@
-"""Real parts the suite runs against (PostgreSQL, tansu, moto, kubectl, promtool, the CRD schemas).
+"""Real parts the suite runs against (PostgreSQL, tansu, kubectl, promtool, the CRD schemas).
 
 In CI a missing part fails the test: CI must exercise the real thing. Elsewhere the test is
 skipped, and the skip names what is missing and how to get it. CI is a true-ish `CI` variable

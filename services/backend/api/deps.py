@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.backend.config import BackendSettings
 from services.platform.auth import Principal
 from services.platform.deps import get_database, state_provider
+from services.platform.scopes import TASKS_READ, TASKS_WRITE
 from services.platform.web_auth import bearer_principal
 
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
@@ -45,8 +46,16 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """The version named by If-Match (our ETags are the task version), None when absent or `*`."""
+IfMatchHeader = Annotated[str | None, Header(
+    alias="If-Match", description='the ETag you read, e.g. "3", or `*`: the change is refused (412) if the task '
+                                  "has changed since", json_schema_extra={"pattern": rf"{_ETAG_RE.pattern}|^\*$"})]
+
+
+def expected_version(if_match: IfMatchHeader = None) -> int | None:
+    """The version named by If-Match (our ETags are the task version), None when absent or `*`.
+
+    The pattern is documented, but checked here rather than by FastAPI: a malformed If-Match is a
+    400 (a malformed header), not a 422."""
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG_RE.match(if_match.strip())
@@ -57,6 +66,6 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 SettingsDep = Annotated[BackendSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-Reader = Annotated[Principal, Depends(require_scope("tasks:read"))]
-Writer = Annotated[Principal, Depends(require_scope("tasks:write"))]
+Reader = Annotated[Principal, Depends(require_scope(TASKS_READ))]
+Writer = Annotated[Principal, Depends(require_scope(TASKS_WRITE))]
 IfMatch = Annotated[int | None, Depends(expected_version)]

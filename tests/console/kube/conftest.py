@@ -1,4 +1,4 @@
-"""Clients of the stand-in cluster for the Kubernetes tests (the cluster and its kubeconfig: tests/console/conftest.py)."""
+"""Clients of the stand-in cluster for the Kubernetes tests (the cluster and its kubeconfig: tests/utils/kube_fixtures.py)."""
 
 from __future__ import annotations
 

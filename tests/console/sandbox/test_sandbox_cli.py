@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from console import cli
 from console.sandbox import control
-from console.sandbox.catalog import SERVICES
-from console.sandbox.layout import SandboxLayout
+from console.sandbox.catalog import KAFKA_TUNING, SERVICES
+from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import Plan
 from console.sandbox.secrets import dev_token, read_secrets, write_secrets
+from services.audit.main import build_app as build_audit
 from services.platform.auth import AuthConfig, TokenVerifier
+from tests.services.audit.conftest import make_settings as audit_settings
+from tests.utils.events import delivered, snapshot, task_event
 
-from .conftest import start_sandbox
+from .conftest import require_tansu, start_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +103,47 @@ def test_plan_follows_the_runtime_contract(tmp_path: Path, fixture_manifests: Pa
     assert again["mine"] == {"k": "v"}
     assert again["todo-db"]["url"] == again["todo-audit-db"]["url"] == "postgresql+psycopg://u:p@127.0.0.1/todo"
     assert stat.S_IMODE(layout.secrets.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("durable", "bootstrap", "expected"), [
+    (True, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "500"}),
+    (False, None, {"SIDECAR_FETCH_MAX_WAIT_MS": "25"}),
+    (False, "127.0.0.1:9092", {}),  # an external Kafka: the sidecar's own defaults
+])
+def test_sidecars_get_the_kafka_tuning_of_the_broker_mode(
+        tmp_path: Path, fixture_manifests: Path, monkeypatch: pytest.MonkeyPatch,
+        durable: bool, bootstrap: str | None, expected: dict[str, str]) -> None:
+    if bootstrap is None:
+        require_tansu()
+    for name in KAFKA_TUNING["durable"]:
+        monkeypatch.delenv(name, raising=False)
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, durable=durable, bootstrap=bootstrap,
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+    sidecars = [p for p in plan.processes if p.kind == "sidecar"]
+    assert [p.name for p in sidecars] == ["backend-dapr", "worker-dapr"]
+    for sidecar in sidecars:
+        assert {k: v for k, v in sidecar.env.items() if k.startswith("SIDECAR_")} == expected
+    assert all(not k.startswith("SIDECAR_") for p in plan.processes if p.kind != "sidecar" for k in p.env)
+
+
+def test_kafka_tuning_set_by_hand_wins(tmp_path: Path, fixture_manifests: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tansu()
+    monkeypatch.setenv("SIDECAR_FETCH_MAX_WAIT_MS", "100")
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, durable=True,
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+    sidecar = next(p for p in plan.processes if p.kind == "sidecar")
+    assert "SIDECAR_FETCH_MAX_WAIT_MS" not in sidecar.env  # inherited from the environment by the process
+
+
+def test_the_sidecar_reads_the_tuning_the_plan_sets() -> None:
+    """The plan and the sidecar agree on the variables' names: a sidecar started with the durable
+    tuning uses it (read in a fresh interpreter, as the supervisor starts one)."""
+    probe = "from console.sandbox.sidecar import subscriber; print(subscriber.FETCH_MAX_WAIT_MS)"
+    env = {**os.environ, **KAFKA_TUNING["durable"]}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.split() == [KAFKA_TUNING["durable"]["SIDECAR_FETCH_MAX_WAIT_MS"]]
 
 
 def test_dev_token_is_accepted_by_the_platform_verifier() -> None:
@@ -225,7 +272,7 @@ def test_status_logs_and_down_on_a_running_sandbox(
 @pytest.mark.broker
 def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.CaptureFixture[str]) -> None:
     plan = tiny_plan(urls={"api": "http://127.0.0.1:18000/api", "ws": "ws://127.0.0.1:18030/ws",
-                           "shop": "http://127.0.0.1:18000"})
+                           "audit": "http://127.0.0.1:18040", "shop": "http://127.0.0.1:18000"})
     layout = SandboxLayout(Path(plan.dir))
     secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
     verifier = TokenVerifier(AuthConfig(jwt_secret=secret))
@@ -239,10 +286,10 @@ def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.
         code, out, _ = run(capsys, "--dir", d, "env")
         assert code == 0
         # What `eval "$(todo-console sandbox env)"` leaves in a real shell.
-        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$TOKEN"', "_", out],
+        shell = subprocess.run(["bash", "-c", 'eval "$1"; printf "%s\n" "$API" "$WS" "$AUDIT" "$TOKEN"', "_", out],
                                capture_output=True, text=True, check=True)
-        api, ws, token = shell.stdout.splitlines()
-        assert (api, ws) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws")
+        api, ws, audit, token = shell.stdout.splitlines()
+        assert (api, ws, audit) == ("http://127.0.0.1:18000/api", "ws://127.0.0.1:18030/ws", "http://127.0.0.1:18040")
         principal = verifier.verify(token)
         assert (principal.user_id, principal.scopes) == ("dev-user", {"tasks:read", "tasks:write"})
 
@@ -267,8 +314,11 @@ def test_env_token_and_json_logs(tiny_plan: Callable[..., Plan], capsys: pytest.
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["token", "--scope", "tasks:read tasks:write"], "argument --scope: a scope is one word"),
-    (["token", "--scope", ""], "argument --scope: a scope is one word"),
+    (["token", "--scope", "tasks:read tasks:write"], "argument --scope: 'tasks:read tasks:write' is not a scope "
+                                                     "the services know (tasks:read, tasks:write, audit:read); "
+                                                     "one scope per --scope"),
+    (["token", "--scope", ""], "argument --scope: '' is not a scope the services know"),
+    (["env", "--scope", "audit:write"], "argument --scope: 'audit:write' is not a scope the services know"),
     (["token", "--user", ""], "argument --user: a user is 1 to 255 printable characters"),
     (["env", "--user", "x" * 256], "argument --user: a user is 1 to 255 printable characters"),
 ])
@@ -278,6 +328,37 @@ def test_bad_token_options_are_refused(tmp_path: Path, capsys: pytest.CaptureFix
         cli.main(["sandbox", "--dir", str(tmp_path), *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_scoped_token_opens_the_audit_all_users_view_and_a_user_token_does_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tokens `sandbox token` prints, used on the real audit app signed with the same secret, as
+    the sandbox runs it: `--scope audit:read` sees every user's entries; a user's token, its own only."""
+    layout = SandboxLayout(tmp_path / "sb")
+    secret = write_secrets(layout.secrets, database_urls={})["todo-auth"]["jwt-secret"]
+
+    def bearer(*argv: str) -> dict[str, str]:
+        code, out, err = run(capsys, "--dir", str(layout.root), "token", *argv)
+        assert (code, err) == (0, "")
+        return {"Authorization": f"Bearer {out.strip()}"}
+
+    operator, alice = bearer("--user", "ops", "--scope", "audit:read"), bearer("--user", "alice")
+    with TestClient(build_audit(audit_settings(f"sqlite:///{tmp_path / 'audit.db'}", jwt_secret=secret))) as audit:
+        for owner in ("alice", "bob"):
+            event = task_event("created", snapshot(owner=owner))
+            assert audit.post("/events/task-events", content=delivered(event, "task-events")).status_code == 200
+
+        def users(headers: dict[str, str], **params: str) -> list[str]:
+            answer = audit.get("/api/audit", params=params, headers=headers)
+            assert answer.status_code == 200, answer.text
+            return sorted(entry["user_id"] for entry in answer.json()["items"])
+
+        assert users(operator) == ["alice", "bob"]
+        assert users(operator, user_id="bob") == ["bob"]
+        assert users(alice) == ["alice"]
+        refused = audit.get("/api/audit", params={"user_id": "bob"}, headers=alice)
+        assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
+        assert refused.json()["detail"] == "other users' entries need scope 'audit:read'"
 
 
 def test_token_before_any_up_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -133,21 +133,26 @@ def test_quick_start_events_delivered_then_the_readmes_next_block(tmp_path: Path
             time.sleep(0.5)
 
         # The README's next block, verbatim; any failing line fails it (curl -f: any HTTP error).
-        readme = bash(NEXT_BLOCK, checkout, env, timeout=120)
+        readme = bash(NEXT_BLOCK, checkout, env, timeout=240)  # a dozen commands, each starting Python
         assert readme.returncode == 0, f"{readme.stdout}\n{readme.stderr}"
     finally:
         if readme is None or readme.returncode != 0:
             sandbox(env, "down", timeout=60)
     documents, rest = json_documents(readme.stdout)
-    listed, completed, *logs = documents
+    listed, completed, everyones, refused, *logs = documents
     assert sorted(task["title"] for task in listed["items"]) == ["Water plants", "sandbox end-to-end"]
     water = next(task for task in listed["items"] if task["title"] == "Water plants")
     assert (completed["id"], completed["status"]) == (water["id"], "completed")
+    # `sandbox token --user ops --scope audit:read`: ops sees dev-user's audit entries; dev-user's token
+    # asking for ops's gets a 403 problem.
+    assert everyones["total"] >= 2
+    assert {entry["user_id"] for entry in everyones["items"]} == {"dev-user"}
+    assert (refused["status"], refused["detail"]) == (403, "other users' entries need scope 'audit:read'")
     assert {record["process"] for record in logs} == {"backend", "backend-dapr"}  # `logs backend --json`
     requests = [r for r in logs if r["process"] == "backend" and r.get("msg") == "request"]
     assert requests, logs
     assert all(r["correlation_id"] for r in requests)
-    assert rest.startswith("sandbox stopped")  # the block ends with `down`
+    assert rest.strip().splitlines()[-1].startswith("sandbox stopped in ")  # the block ends with `down`
     assert "Traceback" not in readme.stderr
 
     for proc in state.get("processes", {}).values():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,11 @@ from console.sandbox.plan import BrokerSpec, Plan
 from console.sandbox.ports import free_port, port_is_free
 from console.sandbox.procs import group_members, pid_alive
 from console.sandbox.topics import admin_client, partition_counts
+from tests.utils.waiting import wait_until
 
 from .conftest import start_sandbox
 
 pytestmark = pytest.mark.broker
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -108,11 +98,11 @@ def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, P
         proc = _state(layout).get("processes", {}).get("shop", {})
         return proc if proc.get("restarts") == 1 and proc.get("ready") and proc.get("pid") != old_pid else None
 
-    proc = wait_for(restarted, what="shop restarted and ready")
+    proc = wait_until(restarted, 20, message="shop restarted and ready")
     assert proc["last_exit"] == -signal.SIGKILL
     assert not pid_alive(old_pid)
     # The orphaned grandchild of the killed leader was reaped with its group.
-    assert wait_for(lambda: not [p for p in group_members(old_pid) if pid_alive(p)], 5, "old group gone")
+    assert wait_until(lambda: not [p for p in group_members(old_pid) if pid_alive(p)], 5, message="old group gone")
     status = control.status(layout)
     assert status["processes"]["shop"]["restarts"] == 1
     assert status["processes"]["shop-dapr"]["restarts"] == 0
@@ -120,13 +110,13 @@ def test_a_killed_child_is_restarted_and_counted(running: tuple[SandboxLayout, P
 
     # Killed again straight away: counted again, after the (doubled) backoff.
     os.kill(proc["pid"], signal.SIGKILL)
-    wait_for(lambda: _state(layout)["processes"]["shop"]["restarts"] == 2, what="2nd restart")
+    wait_until(lambda: _state(layout)["processes"]["shop"]["restarts"] == 2, 20, message="2nd restart")
 
 
 def test_a_crashed_broker_is_restarted_with_its_topics(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, plan, state = running
     os.kill(state["broker"]["pid"], signal.SIGKILL)
-    wait_for(lambda: _state(layout)["broker"]["restarts"] == 1, what="broker restart")
+    wait_until(lambda: _state(layout)["broker"]["restarts"] == 1, 20, message="broker restart")
     admin = admin_client(plan.broker.bootstrap)
     try:  # memory storage came back empty; the supervisor created the topics again
         assert partition_counts(admin) == {"orders": 3, "payments": 1, "orders-dlq": 1}
@@ -139,7 +129,7 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
     assert {name for name, _ in control.held_ports(state)} == {"shop", "shop-dapr", "broker"}
     grandchildren = list(group_members(state["processes"]["shop"]["pgid"]))
     assert len(grandchildren) == 2  # the stand-in and its `sleep`
-    assert control.down(layout) == []
+    assert control.down(layout).leftovers == []
     for pid in all_pids(state) + grandchildren:
         assert not pid_alive(pid), pid
     for spec in plan.processes:
@@ -158,11 +148,11 @@ def test_down_leaves_no_process_and_frees_ports(running: tuple[SandboxLayout, Pl
 def test_down_cleans_up_after_a_dead_supervisor(running: tuple[SandboxLayout, Plan, dict[str, Any]]) -> None:
     layout, _, state = running
     os.kill(state["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: not pid_alive(state["supervisor_pid"]), 5, "supervisor gone")
+    wait_until(lambda: not pid_alive(state["supervisor_pid"]), 5, message="supervisor gone")
     assert control.status(layout)["phase"] == "supervisor-gone"
     with pytest.raises(control.SandboxError, match=r"earlier sandbox .* still running"):
         control.start_supervisor(layout, Plan.load(layout.plan))
-    leftovers = control.down(layout)
+    leftovers = control.down(layout).leftovers
     assert set(leftovers) == {p["pgid"] for p in state["processes"].values()} | {state["broker"]["pid"]}
     for pid in all_pids(state):
         assert not pid_alive(pid), pid
@@ -246,13 +236,13 @@ def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[...,
     old_pid = state["processes"]["shop"]["pid"]
     try:
         hang.touch()  # alive as a process, but it answers nothing any more
-        proc = wait_for(lambda: _state(layout)["processes"]["shop"]["restarts"] == 1
-                        and _state(layout)["processes"]["shop"], what="liveness restart")
+        proc = wait_until(lambda: _state(layout)["processes"]["shop"]["restarts"] == 1
+                          and _state(layout)["processes"]["shop"], 20, message="liveness restart")
         assert proc["last_exit"] == -signal.SIGTERM
         assert not pid_alive(old_pid)
         assert "liveness probe failed" in layout.log("supervisor").read_text()
         hang.unlink()
-        wait_for(lambda: _state(layout)["processes"]["shop"]["ready"], what="ready again")
+        wait_until(lambda: _state(layout)["processes"]["shop"]["ready"], 20, message="ready again")
         assert _state(layout)["processes"]["shop-dapr"]["restarts"] == 0
     finally:
         hang.unlink(missing_ok=True)

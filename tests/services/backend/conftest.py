@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from services.backend.config import BackendSettings
 from services.backend.main import build_app
+from services.backend.models import OutboxEvent
 from services.platform.auth import mint_dev_token
 from tests.utils.postgres import PostgresServer, create_database
 
@@ -47,3 +52,10 @@ def auth() -> Callable[[str], dict[str, str]]:
         return {"Authorization": f"Bearer {mint_dev_token(JWT_SECRET, user, **kwargs)}"}  # type: ignore[arg-type]
 
     return headers
+
+
+def outbox(client: TestClient) -> list[tuple[str, str, dict]]:
+    """Every event the backend wrote, in order: (topic, type, the CloudEvent as it will be published)."""
+    with cast(FastAPI, client.app).state.database.sessions() as session:
+        rows = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+        return [(r.topic, r.event_type, json.loads(r.payload)) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +15,9 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
 def fields_in_error(response) -> set[str]:
-    detail = response.json()["detail"]
-    return {str(error["loc"][-1]) for error in detail} if isinstance(detail, list) else set()
+    """The fields a 422 problem lists in `errors` (services/platform/problems.py)."""
+    assert response.headers["content-type"] == "application/problem+json"
+    return {str(error["loc"][-1]) for error in response.json().get("errors", [])}
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -54,10 +56,16 @@ def test_create_refuses_cross_field_nonsense(client: TestClient, auth: Auth) -> 
 
 
 def test_malformed_json_and_wrong_content(client: TestClient, auth: Auth) -> None:
-    response = client.post("/api/tasks", content=b"{not json", headers={**auth(), "Content-Type": "application/json"})
-    assert response.status_code == 422
+    """A body that cannot be parsed is a malformed request (400); JSON of the wrong shape is a 422."""
+    json_type = {**auth(), "Content-Type": "application/json"}
+    not_json = client.post("/api/tasks", content=b"{not json", headers=json_type)
+    assert (not_json.status_code, not_json.headers["content-type"]) == (400, "application/problem+json")
+    assert not_json.json()["detail"].startswith("the body is not JSON: Expecting property name")
+    not_utf8 = client.patch(f"/api/tasks/{UNKNOWN}", content='{"title": "é"}'.encode("latin-1"), headers=json_type)
+    assert (not_utf8.status_code, not_utf8.json()["detail"]) == (400, "the body is not JSON in UTF-8")
     response = client.post("/api/tasks", json=["a", "list"], headers=auth())
     assert response.status_code == 422
+    assert fields_in_error(response) == {"body"}
 
 
 @pytest.mark.parametrize("params", [
@@ -100,7 +108,15 @@ def test_idempotency_key_reused_with_another_body(client: TestClient, auth: Auth
     assert again.headers["idempotent-replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
     assert other.status_code == 422
-    assert "different request" in other.json()["detail"]
+    problem = other.json()
+    assert problem["errors"] == [{"loc": ["header", "Idempotency-Key"],
+                                  "msg": "was already used with a different request", "type": "idempotency_key_reused"}]
+    assert "different request" in problem["detail"]
+    # The shape the document promises for this operation's 422 (issue 15: it was a bare string).
+    document = client.get("/openapi.json").json()
+    [(media_type, content)] = document["paths"]["/api/tasks"]["post"]["responses"]["422"]["content"].items()
+    assert (media_type, other.headers["content-type"]) == ("application/problem+json",) * 2
+    jsonschema.Draft202012Validator({**content["schema"], "components": document["components"]}).validate(problem)
     assert client.get("/api/tasks", headers=auth()).json()["total"] == 1
     too_long = client.post("/api/tasks", json={"title": "a"}, headers={**auth(), "Idempotency-Key": "k" * 256})
     assert too_long.status_code == 422

@@ -54,7 +54,7 @@ def test_internal_route_validates_the_occurrence(database_url: str) -> None:
         bad = client.post("/internal/recurrences/next", json=next_body(occurrence_index=1, due_at="tomorrow"),
                           headers={"X-Internal-Token": TOKEN})
         assert bad.status_code == 422
-        fields = {tuple(e["loc"]) for e in bad.json()["detail"]}
+        fields = {tuple(e["loc"]) for e in bad.json()["errors"]}
         assert ("body", "occurrence_index") in fields
         assert ("body", "due_at") in fields
         naive = client.post("/internal/recurrences/next", json=next_body(due_at="2026-12-02T08:00:00"),
@@ -64,7 +64,7 @@ def test_internal_route_validates_the_occurrence(database_url: str) -> None:
         bad_task = client.post("/internal/recurrences/next", json=next_body(timezone="Mars/Olympus", title=" "),
                                headers={"X-Internal-Token": TOKEN})
         assert bad_task.status_code == 422
-        assert {e["loc"][-1] for e in bad_task.json()["detail"]} == {"timezone", "title"}
+        assert {e["loc"][-1] for e in bad_task.json()["errors"]} == {"timezone", "title"}
 
 
 def test_internal_task_read_is_guarded_and_sees_any_owner(database_url: str,

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from console.sandbox.broker import Broker, start_tansu
 from console.sandbox.manifests import load_manifests, topics_to_create
@@ -110,6 +111,16 @@ def change_tasks(backend: Backend) -> list[str]:
     return ids
 
 
+def outbox_metrics(backend: Backend) -> dict[str, float]:
+    """The backend's outbox gauges as /metrics serves them."""
+    found = {}
+    for family in text_string_to_metric_families(backend.http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name.startswith("outbox_") and sample.labels.get("service") == "backend":
+                found[sample.name] = sample.value
+    return found
+
+
 def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         kafka_broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broker = kafka_broker
@@ -127,10 +138,19 @@ def test_events_wait_for_the_sidecar_then_all_go_out_once_in_order(
         time.sleep(1.0)  # the relay keeps trying and failing meanwhile
         assert all(r.published_at is None for r in backend.outbox())
         assert max(r.attempts for r in backend.outbox()) >= 1
+        # The stall shows in /metrics: the backlog, and an age that keeps growing while nothing goes out.
+        first = outbox_metrics(backend)
+        assert first["outbox_pending_events"] == 18
+        time.sleep(0.5)
+        assert outbox_metrics(backend)["outbox_oldest_pending_age_seconds"] >= \
+            first["outbox_oldest_pending_age_seconds"] + 0.4 > 1.0
 
         sidecar = sandbox.start("backend", backend.port, http_port=http_port, grpc_port=grpc_port)
         wait_until(lambda: all(r.published_at for r in backend.outbox()), 30, message="outbox drained")
         assert backend.http.get("/readyz").status_code == 200
+        wait_until(lambda: outbox_metrics(backend) == {"outbox_pending_events": 0.0,
+                                                       "outbox_oldest_pending_age_seconds": 0.0},
+                   10, message="the outbox gauges back to 0")
         # The relay's lines about an event carry that event's correlation id (the request that wrote it).
         logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
         written_by = {r.event_id: r.correlation_id for r in backend.outbox()}

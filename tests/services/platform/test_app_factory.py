@@ -44,5 +44,8 @@ def test_unhandled_errors_never_leak_internals() -> None:
     with make(ready=True) as client:
         response = client.get("/boom", headers={"X-Correlation-ID": "c-1"})
         assert response.status_code == 500
-        assert response.json()["detail"] == "internal error"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json() == {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                                   "detail": "internal error", "instance": "/boom", "correlation_id": "c-1"}
+        assert response.headers["x-correlation-id"] == "c-1"  # as on every other answer
         assert "secret" not in response.text

@@ -142,8 +142,16 @@ def strategic_merge_patch(doc: Any, patch: Any, field: str | None = None) -> Any
                 result[key] = merged
         return result
     if isinstance(patch, list) and field in MERGE_KEYS and isinstance(doc, list):
-        return _merge_list(doc, patch, MERGE_KEYS[field])
+        return _merge_list(doc, patch, _merge_key(field, patch))
     return copy.deepcopy(patch)
+
+
+def _merge_key(field: str, items: list[Any]) -> str:
+    """A container's `ports` merge on containerPort, a Service's on port (ServiceSpec's patchMergeKey)."""
+    if field == "ports" and items and all(isinstance(i, dict) and "containerPort" not in i and "port" in i
+                                          for i in items):
+        return "port"
+    return MERGE_KEYS[field]
 
 
 def _merge_list(doc: list[Any], patch: list[Any], key: str) -> list[Any]:

@@ -8,6 +8,12 @@
   a 410 Expired `Status` for a resourceVersion older than the change log);
 - PATCH (JSON patch, merge patch, strategic merge patch for built-in kinds, `dryRun=All`, a
   resourceVersion in the patched object as a precondition -> 409) and DELETE;
+- server-side apply (PATCH `application/apply-patch+yaml`, `fieldManager` required, `force`, `dryRun=All`):
+  creates the object when absent (201, RBAC `create` too), otherwise merges the applied configuration into
+  the live object with strategic merge's list keys (structured merge uses the same keys for the lists a
+  workload has) and writes only when something changed, as a no-op apply leaves the resourceVersion alone.
+  Field ownership is not tracked: a field dropped from an applied configuration is not removed, and no
+  apply conflicts (the console applies with `force=true`, as `kubectl apply --server-side --force-conflicts`);
 - every error as a `Status` body with the server's reason and message: 400, 401, 403 (RBAC over the
   served Roles), 404, 405, 409, 410, 415, 422.
 
@@ -31,17 +37,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import yaml
+
 from tests.utils.kube_apiserver import patches, resources
-from tests.utils.kube_apiserver.controller import DEPLOYMENT, POD, REPLICASET, ControlPlane
+from tests.utils.kube_apiserver.controller import (
+    DEPLOYMENT,
+    POD,
+    REPLICASET,
+    ControlPlane,
+    apply_deployment_defaults,
+)
 from tests.utils.kube_apiserver.rbac import User, allowed, forbidden_message
 from tests.utils.kube_apiserver.resources import ResourceType
 from tests.utils.kube_apiserver.selectors import SelectorError, field_matcher, label_matcher
-from tests.utils.kube_apiserver.store import Conflict, Store
+from tests.utils.kube_apiserver.store import Conflict, Store, clone
 from tests.utils.kube_apiserver.tls import ServingCert
 
 STATUS_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                   405: "MethodNotAllowed", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType",
                   422: "Invalid", 500: "InternalError", 503: "ServiceUnavailable"}
+APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
                "application/strategic-merge-patch+json": "strategic"}
 
@@ -268,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._watch(route, query)
         elif method == "GET":
             self._list(route, query)
+        elif method == "PATCH" and route.name and not route.subresource and self._content_type() == APPLY_PATCH:
+            self._apply(route, query, body, user)
         elif method == "PATCH" and route.name and not route.subresource:
             self._patch(route, query, body)
         elif method == "DELETE" and route.name:
@@ -400,10 +417,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- writes --------------------------------------------------------------------------------------
 
+    def _content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip()
+
     def _patch(self, route: Route, query: dict[str, str], body: bytes) -> None:
         rt, store = route.resource, self.api.store
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-        kind = PATCH_TYPES.get(content_type)
+        kind = PATCH_TYPES.get(self._content_type())
         if kind is None or (kind == "strategic" and not rt.builtin):
             raise ApiError(415, f"the body of the request was in an unknown format - accepted media types include: "
                            f"{', '.join(t for t, k in PATCH_TYPES.items() if rt.builtin or k != 'strategic')}")
@@ -442,6 +461,59 @@ class _Handler(BaseHTTPRequestHandler):
         if rt == DEPLOYMENT:
             self.api.control.touch(route.namespace or "", route.name or "")
         self._send(200, _with_type(updated, rt))
+
+    def _apply(self, route: Route, query: dict[str, str], body: bytes, user: User) -> None:
+        """Server-side apply of one object (see the module docstring for what is and is not modelled)."""
+        rt, store = route.resource, self.api.store
+        namespace, name = route.namespace or "", route.name or ""
+        details = {"name": name, "group": rt.group, "kind": rt.plural}
+        if not query.get("fieldManager"):
+            raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
+                           "for apply patch", details=details)
+        try:
+            applied = yaml.safe_load(body or b"")
+        except yaml.YAMLError as err:
+            raise ApiError(400, f"error decoding YAML: {err}") from None
+        if not isinstance(applied, dict):
+            raise ApiError(400, "error decoding YAML: the applied configuration is not an object")
+        if (applied.get("apiVersion"), applied.get("kind")) != (rt.api_version, rt.kind):
+            raise ApiError(400, f"the API version in the data ({applied.get('apiVersion')}) and kind "
+                           f"({applied.get('kind')}) do not match the request ({rt.api_version}, {rt.kind})")
+        meta = applied.setdefault("metadata", {})
+        if meta.get("name") != name or (rt.namespaced and meta.setdefault("namespace", namespace) != namespace):
+            raise ApiError(422, f'{rt.kind} "{name}" is invalid: metadata: Invalid value: the name or namespace '
+                           "of the object and those in the URL do not match", details=details)
+        applied.pop("status", None)  # the status subresource is written by controllers, never applied
+        dry_run = query.get("dryRun") == "All"
+        manager = query["fieldManager"]
+        with store.cond:
+            current = store.get(rt, namespace, name)
+            if current is None:
+                if not allowed(store, user, "create", rt, route.namespace, None):
+                    raise ApiError(403, forbidden_message(user, "create", rt, route.namespace, None), details=details)
+                new = apply_deployment_defaults(clone(applied)) if rt == DEPLOYMENT else clone(applied)
+                if dry_run:
+                    self._send(201, _with_type(new, rt))
+                    return
+                try:
+                    created = store.create(new, manager=manager)
+                except Conflict as err:
+                    raise ApiError(409, str(err), details=details) from None
+                code, result = 201, created
+            else:
+                try:
+                    merged = patches.strategic_merge_patch(current, applied)
+                except patches.PatchError as err:
+                    raise ApiError(400, str(err)) from None
+                if current.get("status") is not None:
+                    merged["status"] = current["status"]
+                if merged == current or dry_run:
+                    self._send(200, _with_type(merged, rt))
+                    return
+                code, result = 200, store.update(merged, manager=manager)
+        if rt == DEPLOYMENT:
+            self.api.control.touch(namespace, name)
+        self._send(code, _with_type(result, rt))
 
     def _delete(self, route: Route) -> None:
         rt, store = route.resource, self.api.store

@@ -15,11 +15,15 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from services.audit import store
 from services.audit.api.deps import Caller, SessionDep, SettingsDep
+from services.platform.problems import invalid, problem_responses
+from services.platform.scopes import AUDIT_READ, TASKS_READ
 
-OPERATOR_SCOPE = "audit:read"
-OWNER_SCOPE = "tasks:read"
+OPERATOR_SCOPE = AUDIT_READ
+OWNER_SCOPE = TASKS_READ
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=problem_responses(401, 422, 503, said={
+    403: f"The token has neither {OWNER_SCOPE!r} nor {OPERATOR_SCOPE!r}, or asks for another user's entries "
+         f"without {OPERATOR_SCOPE!r}"}))
 
 
 class AuditEntryPublic(BaseModel):
@@ -55,8 +59,7 @@ class AuditPage(BaseModel):
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{name} must include a timezone offset, e.g. 2026-12-01T09:00:00Z")
+        raise invalid(["query", name], "must include a timezone offset, e.g. 2026-12-01T09:00:00Z")
     return value
 
 
@@ -80,10 +83,10 @@ def list_entries(
         user_id = caller.user_id
     since, until = _aware(since, "since"), _aware(until, "until")
     if since is not None and until is not None and since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since must be before until")
+        raise invalid(["query", "since"], "must be before until")
     max_page = settings.max_page_size
     if limit > max_page:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"limit must be at most {max_page}")
+        raise invalid(["query", "limit"], f"must be at most {max_page}")
     filters = store.Filters(user_id=user_id, action=action, entity_type=entity_type, entity_id=entity_id,
                             event_type=event_type, topic=topic, correlation_id=correlation_id,
                             since=since, until=until)

@@ -25,6 +25,7 @@ from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskPublic
 from services.platform.database import write_transaction
 from services.platform.internal_api import INTERNAL_TOKEN_HEADER, NextOccurrence
+from services.platform.problems import problem_responses
 
 
 def require_internal_caller(settings: SettingsDep,
@@ -34,10 +35,13 @@ def require_internal_caller(settings: SettingsDep,
         raise HTTPException(status.HTTP_403_FORBIDDEN, "internal route: missing or wrong internal token")
 
 
-router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_internal_caller)])
+router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_internal_caller)],
+                   responses=problem_responses(422, said={403: f"Missing or wrong {INTERNAL_TOKEN_HEADER}"}))
 
 
-@router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": TaskPublic, "description": "This occurrence existed already"},
+                        **problem_responses(said={400: "The body is not JSON in UTF-8"})})
 def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
     data = _task_fields(body)
     with write_transaction(session):
@@ -71,7 +75,7 @@ def _occurrence(session: Session, body: NextOccurrence) -> Task | None:
                                              Task.occurrence_index == body.occurrence_index))
 
 
-@router.get("/tasks/{task_id}", response_model=TaskPublic)
+@router.get("/tasks/{task_id}", response_model=TaskPublic, responses=problem_responses(said={404: "No such task"}))
 def read_task(task_id: str, session: SessionDep, response: Response) -> TaskPublic:
     """Any owner's task, for the notification service to check a reminder when its job fires."""
     task = session.get(Task, task_id)

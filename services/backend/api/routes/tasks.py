@@ -16,10 +16,20 @@ from services.backend.api.deps import IfMatch, Reader, SessionDep, Writer
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskList, TaskPublic, TaskUpdate
 from services.platform.database import write_transaction
+from services.platform.problems import invalid, problem_responses
 
-router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+# Every route: a token (401), its scope (403), the identity provider's keys (503), valid input (422).
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=problem_responses(401, 403, 422, 503))
 
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255)]
+
+_ETAG = {"ETag": {"description": 'the task\'s version, e.g. "3": send it in If-Match to refuse lost updates',
+                  "required": True, "schema": {"type": "string"}}}
+_NOT_FOUND = {404: "No such task (another user's task is not found either)"}
+_UNPARSEABLE = {400: "The body is not JSON in UTF-8"}
+_BAD_IF_MATCH = {400: 'If-Match is not an ETag such as "3"'}
+_STALE = {412: "If-Match names an older version than the task's"}
+_CONCURRENT = "Another request changed the task at the same time: read it again"
 
 
 def _public(task: Task, response: Response) -> TaskPublic:
@@ -31,7 +41,19 @@ def _not_found(task_id: object) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id} not found")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic, responses={
+    201: {"description": "Created, or the task an earlier request with this Idempotency-Key created", "headers": {
+        **_ETAG,
+        "Location": {"description": "the task's URL", "required": True, "schema": {"type": "string"}},
+        "Idempotent-Replayed": {"description": "`true` when the answer is a replay", "schema": {"type": "string"}},
+    }},
+    **problem_responses(said={
+        **_UNPARSEABLE,
+        409: "Another request with the same Idempotency-Key is being processed: retry",
+        410: "The task created with this Idempotency-Key was deleted",
+        422: "Invalid input, or an Idempotency-Key already used with a different body",
+    }),
+})
 def create_task(body: TaskCreate, principal: Writer, session: SessionDep, response: Response,
                 idempotency_key: IdempotencyKey = None) -> TaskPublic:
     """Create a task. With `Idempotency-Key`, a retried request returns the first one's task."""
@@ -41,8 +63,8 @@ def create_task(body: TaskCreate, principal: Writer, session: SessionDep, respon
             previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
             if previous is not None:
                 if previous.request_hash != fingerprint:
-                    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                        "Idempotency-Key was already used with a different request")
+                    raise invalid(["header", "Idempotency-Key"], "was already used with a different request",
+                                  "idempotency_key_reused")
                 if previous.task_id is None:
                     raise HTTPException(status.HTTP_410_GONE, "the task created with this key was deleted")
                 response.headers["Idempotent-Replayed"] = "true"
@@ -70,14 +92,15 @@ def list_tasks(
 ) -> TaskList:
     for name, value in (("due_after", due_after), ("due_before", due_before)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must include a timezone offset")
+            raise invalid(["query", name], "must include a timezone offset, e.g. 2026-12-01T09:00:00+01:00")
     items, total = crud.list_tasks(session, owner_id=principal.user_id, status=status_filter,
                                    due_after=due_after, due_before=due_before, tag=tag, sort=sort,
                                    limit=limit, offset=offset)
     return TaskList(items=[TaskPublic.model_validate(t) for t in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{task_id}", response_model=TaskPublic)
+@router.get("/{task_id}", response_model=TaskPublic,
+            responses={200: {"headers": _ETAG}, **problem_responses(said=_NOT_FOUND)})
 def get_task(task_id: uuid.UUID, principal: Reader, session: SessionDep, response: Response) -> TaskPublic:
     try:
         return _public(crud.get_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
@@ -85,7 +108,9 @@ def get_task(task_id: uuid.UUID, principal: Reader, session: SessionDep, respons
         raise _not_found(task_id) from None
 
 
-@router.patch("/{task_id}", response_model=TaskPublic)
+@router.patch("/{task_id}", response_model=TaskPublic, responses={200: {"headers": _ETAG}, **problem_responses(said={
+    400: "The body is not JSON in UTF-8, or If-Match is not an ETag such as \"3\"", **_NOT_FOUND, **_STALE,
+    409: f"A recurrence rule or reminder offset without a due date. {_CONCURRENT}"})})
 def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session: SessionDep,
                 response: Response, version: IfMatch) -> TaskPublic:
     """Partial update; send `If-Match` with the ETag you read to refuse lost updates (412)."""
@@ -95,7 +120,9 @@ def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session
     return _public(task, response)
 
 
-@router.post("/{task_id}/complete", response_model=TaskPublic)
+@router.post("/{task_id}/complete", response_model=TaskPublic, responses={200: {"headers": _ETAG},
+             **problem_responses(said={**_BAD_IF_MATCH, **_NOT_FOUND, **_STALE,
+                                       409: f"The task is already completed. {_CONCURRENT}"})})
 def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, response: Response,
                   version: IfMatch) -> TaskPublic:
     with _task_errors(task_id), write_transaction(session):
@@ -104,7 +131,8 @@ def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, re
     return _public(task, response)
 
 
-@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(said={
+    **_BAD_IF_MATCH, **_NOT_FOUND, **_STALE, 409: _CONCURRENT}))
 def delete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, version: IfMatch) -> Response:
     with _task_errors(task_id), write_transaction(session):
         crud.delete_task(session, owner_id=principal.user_id, task_id=str(task_id), expected_version=version)

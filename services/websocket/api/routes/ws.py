@@ -35,6 +35,7 @@ from prometheus_client import Gauge
 
 from services.platform.auth import AuthError, KeysUnavailable, Principal, TokenVerifier
 from services.platform.deps import VerifierDep
+from services.platform.scopes import TASKS_READ
 from services.websocket.api.deps import HubDep, SettingsDep
 from services.websocket.config import WebsocketSettings
 from services.websocket.hub import Subscriber
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["websocket"])
 
 SUBPROTOCOL = "todo.bearer"
-REQUIRED_SCOPE = "tasks:read"
+REQUIRED_SCOPE = TASKS_READ
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
