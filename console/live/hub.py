@@ -91,6 +91,15 @@ class LagView:
 
 
 @dataclass(frozen=True)
+class LogsView:
+    """The newest lines and the query they answer: a screen shows them only while that query is still the one
+    asked for, so the previous query's lines never pass for the new one's between a change and its refresh."""
+
+    query: LogQuery
+    lines: tuple[LogLine, ...]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every area's view at one moment: what the rules judge and the screens draw."""
 
@@ -103,7 +112,7 @@ class Snapshot:
     dead_letters: SlotView[tuple[DlqSummary, ...]]
     alerts: SlotView[AlertReport]
     events: SlotView[EventsReport]
-    logs: SlotView[tuple[LogLine, ...]]
+    logs: SlotView[LogsView]
 
     def areas(self) -> tuple[SlotView[Any], ...]:
         return (self.workloads, self.wiring, self.lag, self.dead_letters, self.alerts, self.events, self.logs)
@@ -374,12 +383,11 @@ class Hub:
                 self._logs = connect.open_logs(self.target)
             return self._logs
 
-    def _read_logs(self) -> tuple[tuple[LogLine, ...], str]:
-        query = self.log_query
-        if query.since is None:
-            query = replace(query, since=time.time() - self.config.log_window_s)
+    def _read_logs(self) -> tuple[LogsView, str]:
+        asked = self.log_query
+        query = asked if asked.since is not None else replace(asked, since=time.time() - self.config.log_window_s)
         logs = self._log_source()
-        return tuple(logs.query(query)), logs.address
+        return LogsView(asked, tuple(logs.query(query))), logs.address
 
 
 def _raise_stale_caches(source: Workloads) -> None:

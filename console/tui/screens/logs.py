@@ -12,7 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Log
 
 from console.commands.logs import readable
-from console.model.logs import LogLine, LogQuery
+from console.live.hub import LogsView
+from console.live.slots import SlotView
+from console.model.logs import LogQuery
 from console.tui.screens.base import DashboardScreen
 from console.tui.widgets.source_state import SourceState
 
@@ -31,7 +33,7 @@ class LogsScreen(DashboardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown: tuple[LogLine, ...] | None = None
+        self._shown: list[str] | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="query"):
@@ -55,19 +57,23 @@ class LogsScreen(DashboardScreen):
         self.dashboard.refresh_now("logs")
 
     def draw(self) -> None:
-        view = self.hub.view("logs")
-        if not self.show_state("#logs-state", view):
+        view: SlotView[LogsView] = self.hub.view("logs")
+        if not self.show_state("#logs-state", view) or view.value is None:
             return
-        lines: tuple[LogLine, ...] = tuple(view.value or ())
+        if view.value.query != self.hub.log_query:  # the query changed; its lines come with the next refresh
+            self._write(["reading the lines of the new query..."])
+            return
         needle = self.filter_text.lower()
-        if needle:
-            lines = tuple(line for line in lines if needle in readable(line).lower())
+        shown = [readable(line) for line in view.value.lines]
+        self._write([text for text in shown if needle in text.lower()] if needle else shown)
+
+    def _write(self, lines: list[str]) -> None:
         if lines == self._shown:
             return
         self._shown = lines
         log = self.query_one("#lines", Log)
         log.clear()
-        log.write_lines([readable(line) for line in lines] or ["no lines match"])
+        log.write_lines(lines or ["no lines match"])
 
     def action_back(self) -> None:
         """esc in a query field leaves the field (the query stays); elsewhere, as on every screen."""

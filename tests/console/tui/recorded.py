@@ -10,13 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from console.live.hub import Hub, WorkloadsView, make_hub
+from console.live.hub import Hub, LogsView, WorkloadsView, make_hub
 from console.model.alerts import Alert, AlertReport
 from console.model.dlq import DeadLetter, DlqSummary
 from console.model.event_rates import EventsReport, ServiceRate, TopicHistory, TopicRates
 from console.model.kafka import GroupOffsets, KafkaRecord, LagSnapshot, PartitionOffsets, TopicPartition
 from console.model.kube_events import EventSummary
-from console.model.logs import LogLine
+from console.model.logs import LogLine, LogQuery
 from console.model.platform import PlatformReport
 from console.model.rollout import Revision, RolloutState
 from console.model.wiring import KafkaTrigger, ScaledObjectInfo, SubscriptionInfo, Wiring
@@ -109,7 +109,7 @@ def events() -> EventsReport:
     return EventsReport("2m", topics, history, {"backend": 0.0})
 
 
-def logs() -> tuple[LogLine, ...]:
+def logs(query: LogQuery) -> LogsView:
     lines = []
     entries: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             ("backend", "info", "request", {"method": "POST", "path": "/api/tasks", "status": 201}),
@@ -120,7 +120,7 @@ def logs() -> tuple[LogLine, ...]:
     for i, (source, level, msg, fields) in enumerate(entries):
         lines.append(LogLine(NOW - 60 + i, source, source.removesuffix("-dapr"), level, msg, "demo-3",
                              "0ac9a3a7-79b2-4def-b2ba-5f5cc7b5b0cd", fields, {}, ""))
-    return tuple(lines)
+    return LogsView(query, tuple(lines))
 
 
 def recorded_hub(root: Path | None = None) -> Hub:
@@ -133,7 +133,7 @@ def recorded_hub(root: Path | None = None) -> Hub:
     hub.replay("dead_letters", dead_letters(), at=NOW, address="127.0.0.1:9092")
     hub.replay("alerts", alerts(), at=NOW, address="http://127.0.0.1:9090")
     hub.replay("events", events(), at=NOW, address="http://127.0.0.1:9090")
-    hub.replay("logs", logs(), at=NOW, address="/srv/sandbox/logs")
+    hub.replay("logs", logs(hub.log_query), at=NOW, address="/srv/sandbox/logs")
     return hub
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Log
 
 from console.model.logs import LogQuery
 from console.tui.app import DashboardApp
+from console.tui.messages import FeedUpdated
 from console.tui.screens import SCREENS, _classes
 from console.tui.screens.command_line import CommandLine
 from console.tui.screens.confirm import ConfirmScreen
@@ -220,12 +222,21 @@ async def test_logs_keys_edit_and_clear_the_query() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("8")
         await pilot.pause()
+        lines = app.screen.query_one("#lines", Log)
+        recorded = list(lines.lines)
+        assert len(recorded) == 5
         await pilot.press("s", *"worker", "enter", "c", *"demo-3", "enter")
         assert app.hub.log_query == LogQuery(service="worker", correlation_id="demo-3", limit=200)
+        app.screen.post_message(FeedUpdated("logs", "ok"))  # a refresh that read the previous query's lines
+        await pilot.pause()
+        assert list(lines.lines) == ["reading the lines of the new query..."]
         await pilot.press("e", "escape")  # esc leaves the field, not the screen
         assert isinstance(app.screen, LogsScreen)
         await pilot.press("x")
         assert app.hub.log_query == LogQuery(limit=200)
+        app.screen.post_message(FeedUpdated("logs", "ok"))
+        await pilot.pause()
+        assert list(lines.lines) == recorded
 
 
 async def test_a_confirmation_answers_to_y_n_and_esc() -> None:
