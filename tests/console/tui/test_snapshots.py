@@ -48,11 +48,19 @@ async def history(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
+async def lag_partitions(pilot: Pilot[int]) -> None:
+    """Into worker's task-events partitions, one step at a time: a key pressed while the group's screen is
+    still being pushed, or before its partitions table has the focus, would land elsewhere on some runs."""
+    for keys in (("2", "down"), ("enter",), ("enter",), ("down",)):
+        await pilot.press(*keys)
+        await pilot.pause()
+
+
 SCREENS: dict[str, tuple[tuple[str, ...], Before | None]] = {
     "overview": ((), None),
     "lag": (("2", "down"), None),
-    "lag-group": (("2", "down", "enter", "enter", "down"), None),
-    "lag-partition": (("2", "down", "enter", "enter", "down", "enter"), None),
+    "lag-group": ((), lag_partitions),
+    "lag-partition": (("enter",), lag_partitions),
     "dead-letters": (("3",), None),
     "dead-letters-messages": ((), dlq_messages),  # the screens a browse would fill, filled from the recording
     "dead-letter": ((), dead_letter),
