@@ -9,11 +9,11 @@ from typing import Any
 from textual.message import Message
 
 
-class FeedUpdated(Message):
+class FeedUpdated(Message, bubble=False):
     """An area of the hub was refreshed (`outcome`: ok, failed, absent or busy); its view is in the hub.
-    The App receives it from the worker and hands a copy to the screen on show; it never bubbles back."""
-
-    bubble = False
+    The App receives it from the worker and hands a copy to the screen on show; it never bubbles back (a
+    copy that did would reach the App as a new refresh and start one more refresh loop each time: Textual
+    sets `bubble` from the class keyword, and a `bubble = False` in the class body is overwritten)."""
 
     def __init__(self, area: str, outcome: str) -> None:
         super().__init__()
@@ -21,7 +21,7 @@ class FeedUpdated(Message):
         self.outcome = outcome
 
 
-class LagSampled(FeedUpdated):
+class LagSampled(FeedUpdated, bubble=False):
     """A new lag sample joined the history: the sparklines grew by one point."""
 
 
