@@ -146,6 +146,7 @@ class Hub:
         self._history_lock = threading.Lock()
         self._lag_samples = 0
         self._rates = RateHistory(self.config.event_range_s, self.config.event_points)
+        self._judged: tuple[tuple[SlotView[Any], ...], int, tuple[Finding, ...]] | None = None  # findings()'s
 
     # --- refreshes: the I/O, one worker each ------------------------------------------------------------
 
@@ -188,16 +189,28 @@ class Hub:
         return self._slots[area].view
 
     def findings(self, now: float | None = None) -> list[Finding]:
-        """Everything wrong, worst first (console.live.findings)."""
+        """Everything wrong, worst first (console.live.findings). Judged once per second of `now` while no area
+        has changed: a dashboard screen asks on every redraw (its verdict, the Overview's findings), up to six
+        times per refresh period, and the rules over 1,000 pods and 300 partitions are not free."""
         from console.live.findings import judge
 
-        return judge(self.snapshot(), now)
+        snapshot = self.snapshot()
+        now = snapshot.at if now is None else now
+        views, second = snapshot.areas(), int(now)
+        judged = self._judged
+        if judged is not None and judged[1] == second and all(a is b for a, b in zip(judged[0], views, strict=True)):
+            return list(judged[2])
+        found = judge(snapshot, now)
+        self._judged = (views, second, tuple(found))
+        return found
 
     def overview(self, now: float | None = None) -> Overview:
         """The 3 a.m. summary `status` prints and the Overview screen draws (console.live.overview)."""
         from console.live.overview import overview
 
-        return overview(self.snapshot(), now)
+        snapshot = self.snapshot()
+        now = snapshot.at if now is None else now
+        return overview(snapshot, now, findings=self.findings(now))
 
     def lag_samples(self, group: str, tp: TopicPartition) -> tuple[Sample, ...]:
         """One partition's samples, oldest first: the drill-down's sparklines."""

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from console.model.kafka import GroupOffsets, LagSnapshot, TopicPartition
@@ -225,6 +226,9 @@ class PartitionLag:
 
 @dataclass(frozen=True)
 class GroupLag:
+    """The verdict on one group. Its totals are computed once, on first use: a group reads hundreds of
+    partitions, and the dashboard asks for them on every redraw (the Overview, the findings, the Lag screen)."""
+
     group: str
     status: GroupStatus
     state: str | None
@@ -232,23 +236,23 @@ class GroupLag:
     partitions: tuple[PartitionLag, ...]
     error: str | None = None
 
-    @property
+    @cached_property
     def total_lag(self) -> int:
         return sum(p.lag or 0 for p in self.partitions)
 
-    @property
+    @cached_property
     def max_time_lag_s(self) -> float | None:
         known = [p.time_lag.seconds for p in self.partitions if p.time_lag.seconds is not None]
         return max(known) if known else None
 
-    @property
+    @cached_property
     def worst(self) -> PartitionLag | None:
         """The partition an operator should look at first: the worst status, then the most lag."""
         if not self.partitions:
             return None
         return max(self.partitions, key=lambda p: (_SEVERITY[p.status], p.lag or 0))
 
-    @property
+    @cached_property
     def eta_s(self) -> float | None:
         """When every partition will have caught up: the slowest one's ETA (None if any cannot)."""
         etas = [p.eta_s for p in self.partitions if p.lag]
@@ -256,7 +260,7 @@ class GroupLag:
             return None
         return max((e for e in etas if e is not None), default=0.0)
 
-    @property
+    @cached_property
     def complete(self) -> float:
         return min((p.complete for p in self.partitions), default=0.0)
 
