@@ -19,6 +19,7 @@ from console.tui.screens.base import DashboardScreen
 from console.tui.widgets.source_state import SourceState
 
 FIELDS = ("service", "correlation_id", "event_id")
+READING = "reading the lines of the new query..."
 
 
 class LogsScreen(DashboardScreen):
@@ -61,7 +62,7 @@ class LogsScreen(DashboardScreen):
         if not self.show_state("#logs-state", view) or view.value is None:
             return
         if view.value.query != self.hub.log_query:  # the query changed; its lines come with the next refresh
-            self._write(["reading the lines of the new query..."])
+            self._write([READING])
             return
         needle = self.filter_text.lower()
         shown = [readable(line) for line in view.value.lines]
@@ -106,4 +107,5 @@ class LogsScreen(DashboardScreen):
             return self.query_one(f"#{name}", Input).value.strip() or None
         self.hub.set_log_query(LogQuery(service=value("service"), correlation_id=value("correlation_id"),
                                         event_id=value("event_id"), limit=self.hub.log_query.limit))
+        self.redraw()  # the previous query's lines go at once
         self.dashboard.refresh_now("logs")

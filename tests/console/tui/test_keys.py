@@ -18,7 +18,7 @@ from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.dead_letters import DeadLetterScreen, DlqMessagesScreen
 from console.tui.screens.help import HelpScreen, keys_of
 from console.tui.screens.lag import GroupLagScreen, LagScreen, PartitionLagScreen
-from console.tui.screens.logs import LogsScreen
+from console.tui.screens.logs import READING, LogsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.pods import DescribeScreen
 from console.tui.screens.rollouts import HistoryScreen, RolloutsScreen
@@ -227,9 +227,10 @@ async def test_logs_keys_edit_and_clear_the_query() -> None:
         assert len(recorded) == 5
         await pilot.press("s", *"worker", "enter", "c", *"demo-3", "enter")
         assert app.hub.log_query == LogQuery(service="worker", correlation_id="demo-3", limit=200)
+        assert list(lines.lines) == [READING]
         app.screen.post_message(FeedUpdated("logs", "ok"))  # a refresh that read the previous query's lines
         await pilot.pause()
-        assert list(lines.lines) == ["reading the lines of the new query..."]
+        assert list(lines.lines) == [READING]
         await pilot.press("e", "escape")  # esc leaves the field, not the screen
         assert isinstance(app.screen, LogsScreen)
         await pilot.press("x")
