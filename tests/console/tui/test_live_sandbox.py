@@ -21,7 +21,7 @@ from console.target import SandboxTarget
 from console.tui.app import DashboardApp, make_dashboard
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.dead_letters import DeadLetterScreen, DlqMessagesScreen
-from console.tui.screens.logs import LogsScreen
+from console.tui.screens.logs import READING, LogsScreen
 from tests.console.sandbox.conftest import require_tansu, start_sandbox
 from tests.console.tui.conftest import SIZE
 from tests.console.tui.live import notes, select_row, table_rows, wait_for
@@ -92,7 +92,8 @@ async def test_every_screen_shows_the_live_sandbox(sandbox: SandboxLayout) -> No
         await pilot.pause()
         await pilot.press("s", *"backend", "enter")
         assert app.hub.log_query.service == "backend"
-        lines = await wait_for(pilot, lambda: list(app.screen.query_one("#lines", Log).lines), "backend's log lines")
+        lines = await wait_for(pilot, lambda: (shown := list(app.screen.query_one("#lines", Log).lines)) != [READING]
+                               and shown, "the lines of the new query")
         assert all(" backend" in line for line in lines if line.strip()), lines[:3]
 
 
@@ -150,6 +151,13 @@ async def test_a_dead_letter_is_redriven_from_its_screen_and_reaches_its_consume
         await pilot.pause(3.0)  # a second delivery would have come by now
         assert worker_handled(sandbox, event.id) == before + 1
 
+        if monitoring.prometheus_binary():  # the worker's drops as Prometheus scraped them, within the rate window
+            await pilot.press("7")
+            await wait_for(pilot, lambda: any(r[0] == "task-events" and "worker/drop" in r[3]  # FAILED/S
+                                              for r in table_rows(app, "#rates")),
+                           "the worker's failures in task-events' rates", within=90)
+            await pilot.press("3")
+            assert isinstance(app.screen, DeadLetterScreen)
         await pilot.press("escape")  # the messages: the original redriven, the new failure waiting
         assert isinstance(app.screen, DlqMessagesScreen)
         states = await wait_for(pilot, lambda: (s := {r[7] for r in table_rows(app, "#messages")
@@ -163,12 +171,6 @@ async def test_a_dead_letter_is_redriven_from_its_screen_and_reaches_its_consume
         await pilot.press("y")
         await wait_for(pilot, lambda: any(n.startswith("purged ") for n in notes(app)), "the purge's outcome")
         await wait_for(pilot, lambda: not table_rows(app, "#messages"), "an empty DLQ")
-
-        if monitoring.prometheus_binary():  # the worker's drops, as Prometheus scraped them
-            await pilot.press("7")
-            rates = await wait_for(pilot, lambda: [r for r in table_rows(app, "#rates") if r[0] == "task-events"],
-                                   "task-events' rates", within=90)
-            assert "worker" in rates[0][2]
 
 
 async def test_a_service_restarts_from_the_rollouts_screen(sandbox: SandboxLayout) -> None:
@@ -188,6 +190,6 @@ async def test_a_service_restarts_from_the_rollouts_screen(sandbox: SandboxLayou
         await pilot.press("y")
         await wait_for(pilot, lambda: any(n.startswith("worker restarted") for n in notes(app)), "the restart",
                        within=90)
-        new = control.status(sandbox)["processes"]["worker"]
-        assert new["pid"] != pid
-        assert new["ready"]
+        assert control.status(sandbox)["processes"]["worker"]["pid"] != pid
+        await wait_for(pilot, lambda: control.status(sandbox)["processes"]["worker"]["ready"],
+                       "the new worker process ready", within=120)
