@@ -47,6 +47,7 @@ class DashboardScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
+        self._put: dict[str, tuple[str, object, str]] = {}
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -93,10 +94,10 @@ class DashboardScreen(Screen[None]):
 
     def redraw(self) -> None:
         """The top line, then the screen's own content: both from memory."""
-        self.query_one("#crumbs", Static).update(Text.assemble(
+        self.put("#crumbs", Text.assemble(
             ("todo-console", "bold"), f" · {self.hub.target.label} · ", (self.crumbs(), "bold"),
             (f" · filter: {self.filter_text}" if self.filter_text else "", "italic")))
-        self.query_one("#verdict", Static).update(self.dashboard.verdict())
+        self.put("#verdict", self.dashboard.verdict())
         self.draw()
 
     def crumbs(self) -> str:
@@ -111,6 +112,15 @@ class DashboardScreen(Screen[None]):
         """Show an area's state over its panel; False when there is nothing to draw yet."""
         self.query_one(selector, SourceState).show(view, self.now)
         return view.value is not None
+
+    def put(self, selector: str, content: Text | str) -> None:
+        """Show `content` in the Static `selector`, unless it shows that already: a Static's update lays the
+        whole screen out again, and most redraws (one per refresh of any area) change few of them."""
+        key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else (content, (), "")
+        if self._put.get(selector) == key:
+            return
+        self._put[selector] = key
+        self.query_one(selector, Static).update(content)
 
     def table(self, selector: str) -> LiveTable:
         table = self.query_one(selector, LiveTable)

@@ -60,7 +60,7 @@ class EventsScreen(DashboardScreen):
         table = self.table("#rates")
         table.show(rows)
         outbox = ", ".join(f"{service} {n:.0f}" for service, n in sorted(report.outbox_pending.items()))
-        self.query_one("#outbox", Static).update(
+        self.put("#outbox",
             f"rates over the last {report.window}; outbox pending: {outbox or '-'}")
         self._history(table.selected_key)
 

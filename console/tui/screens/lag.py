@@ -151,7 +151,7 @@ class GroupLagScreen(DashboardScreen):
             return
         group, lag = self._group()
         if group is None or lag is None:
-            self.query_one("#keda", Static).update(Text(f"no group {self.group} in the latest sample", "dim"))
+            self.put("#keda", Text(f"no group {self.group} in the latest sample", "dim"))
             return
         topics: dict[str, list[PartitionLag]] = {}
         for p in group.partitions:
@@ -168,7 +168,7 @@ class GroupLagScreen(DashboardScreen):
         table.show(rows)
         self.topic = table.selected_key or (rows[0][0] if rows else None)
         self._partitions(topics.get(self.topic or "", []))
-        self.query_one("#keda", Static).update(keda_text(lag.keda.get(self.group)))
+        self.put("#keda", keda_text(lag.keda.get(self.group)))
 
     def _partitions(self, parts: list[PartitionLag]) -> None:
         rows = []
@@ -234,9 +234,9 @@ class PartitionLagScreen(DashboardScreen):
         p = next((p for p in group.partitions if p.tp == self.tp), None) if group else None
         samples = self.hub.lag_samples(self.group, self.tp)
         if p is None:
-            self.query_one("#facts", Static).update(Text("not in the latest sample", "dim"))
+            self.put("#facts", Text("not in the latest sample", "dim"))
         else:
-            self.query_one("#facts", Static).update(Text.assemble(
+            self.put("#facts", Text.assemble(
                 "status ", render.state(p.status.value), f": {p.reason}\n",
                 f"committed {p.committed if p.committed is not None else '-'} of {p.end} (log start {p.start}): "
                 f"lag {p.lag if p.lag is not None else '-'} messages, {render.duration(p.time_lag.seconds)} "

@@ -88,14 +88,14 @@ class OverviewScreen(DashboardScreen):
     def _platform(self, o: Overview) -> None:
         if o.platform is None:
             waiting = self.hub.view("workloads").state == "unknown"
-            self.query_one("#platform", Static).update(Text(
+            self.put("#platform", Text(
                 "waiting for the first answer" if waiting else "unknown: the workloads could not be read", "dim"))
             return
         lines = Text()
         for line in o.platform:
             mark = ("●", "green") if line.ok else ("●", "bold red") if line.ok is False else ("?", "yellow")
             lines.append_text(Text.assemble(mark, f" {line.area:<13} ", line.summary, "\n"))
-        self.query_one("#platform", Static).update(lines if o.platform else Text("no platform resources", "dim"))
+        self.put("#platform", lines if o.platform else Text("no platform resources", "dim"))
 
     def _alerts(self, o: Overview, view: object) -> None:
         self.show_state("#alerts-state", self.hub.view("alerts"))
@@ -118,7 +118,7 @@ class OverviewScreen(DashboardScreen):
             text = Text.assemble((f"{d.waiting} waiting", "bold yellow"),
                                  f" for {render.duration(o.at - d.oldest_waiting_at) if d.oldest_waiting_at else '?'}: ",
                                  ", ".join(f"{topic} {n}" for topic, n in d.waiting_by_dlq), " (key 3)")
-        self.query_one("#dlq", Static).update(text)
+        self.put("#dlq", text)
 
     def _lag(self, o: Overview, view: object) -> None:
         self.show_state("#lag-state", self.hub.view("lag"))
@@ -134,7 +134,7 @@ class OverviewScreen(DashboardScreen):
                                  f" · {render.duration(line.time_lag_s)} behind ({line.time_lag_from or '-'})",
                                  f" · ETA {eta}", f"\nKEDA: {line.keda}" if line.keda else "",
                                  f"\n{line.groups} groups: {line.err} ERR, {line.warn} WARN (key 2)")
-        self.query_one("#lag", Static).update(text)
+        self.put("#lag", text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self._open(event.data_table, event.row_key.value)

@@ -47,7 +47,7 @@ class PlatformScreen(DashboardScreen):
         if not self.show_state("#workloads-state", view) or view.value is None:
             return
         unreadable = view.value.platform.unreadable
-        self.query_one("#unreadable", Static).update(
+        self.put("#unreadable",
             Text("cannot read: " + "; ".join(f"{kind}: {error}" for kind, error in unreadable), "bold red")
             if unreadable else "")
         rows = [(key, (r.kind, r.namespace, r.name, "-" if r.ready is None else "yes" if r.ready else "no",
@@ -61,12 +61,12 @@ class PlatformScreen(DashboardScreen):
     def _conditions(self, key: str | None) -> None:
         r = self.resources().get(key or "")
         if r is None:
-            self.query_one("#conditions", Static).update("")
+            self.put("#conditions", "")
             return
         text = Text.assemble((f"{r.kind} {r.namespace}/{r.name}", "bold"), "  ",
                              *(f"{k}={v}  " for k, v in r.facts() if v), "\n")
         text.append_text(conditions_text(r.conditions, self.now))
-        self.query_one("#conditions", Static).update(text)
+        self.put("#conditions", text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._conditions(event.row_key.value)

@@ -71,7 +71,7 @@ class PodsScreen(DashboardScreen):
 
     def _brief(self, name: str | None) -> None:
         pod = self.pods().get(name or "")
-        self.query_one("#pod", Static).update(pod_brief(pod, self.now) if pod else "")
+        self.put("#pod", pod_brief(pod, self.now) if pod else "")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._brief(event.row_key.value)

@@ -78,7 +78,7 @@ class RolloutsScreen(DashboardScreen):
 
     def _conditions(self, name: str | None) -> None:
         r = self.rollouts().get(name or "")
-        self.query_one("#conditions", Static).update(conditions_text(r.conditions, self.now) if r else "")
+        self.put("#conditions", conditions_text(r.conditions, self.now) if r else "")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._conditions(event.row_key.value)
@@ -180,7 +180,7 @@ class HistoryScreen(DashboardScreen):
                                f"  {rollout.message}") if rollout else Text("")
         if self.revisions is None:
             status.append("\nreading the history...", style="dim")
-        self.query_one("#status", Static).update(status)
+        self.put("#status", status)
         now = self.now
         self.table("#revisions").show([
             (str(r.revision), (f"{r.revision} (current)" if r.current else str(r.revision), r.replicaset,

@@ -20,9 +20,17 @@ class SourceState(Static):
     SourceState.-stale, SourceState.-down { color: $error; text-style: bold; }
     """
 
+    _shown: tuple[str, str] | None = None
+
     def show(self, view: SlotView[Any], now: float) -> None:
-        self.set_classes({"ok": "-ok", "stale": "-stale", "down": "-down"}.get(view.state, "-other"))
-        self.update(describe(view, now))
+        """Only a change is drawn: an update lays the screen out again, and this runs on every redraw."""
+        state = {"ok": "-ok", "stale": "-stale", "down": "-down"}.get(view.state, "-other")
+        text = describe(view, now)
+        if self._shown == (state, text.plain):
+            return
+        self._shown = (state, text.plain)
+        self.set_classes(state)
+        self.update(text)
 
 
 def describe(view: SlotView[Any], now: float) -> Text:
