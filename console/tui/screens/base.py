@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.live.hub import Hub
 from console.live.slots import SlotView
 from console.tui.actions import ActionError
 from console.tui.messages import FeedUpdated
+from console.tui.widgets.keys_footer import KeysFooter
 from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.source_state import SourceState
 
@@ -72,7 +73,7 @@ class DashboardScreen(Screen[None]):
             yield Static(id="verdict")
         yield from self.compose_body()
         yield Input(placeholder="filter rows: type, enter to keep, esc to clear", id="filter", classes="-hidden")
-        yield Footer()
+        yield KeysFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Log
+from textual.widgets._footer import FooterKey
 
 from console.model.logs import LogQuery
 from console.tui.app import DashboardApp
@@ -22,6 +23,7 @@ from console.tui.screens.logs import READING, LogsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.screens.pods import DescribeScreen
 from console.tui.screens.rollouts import HistoryScreen, RolloutsScreen
+from console.tui.widgets.keys_footer import KeysFooter
 from console.tui.widgets.live_table import LiveTable
 from tests.console.tui.conftest import SIZE, recorded_app
 from tests.console.tui.recorded import letter_rows
@@ -129,6 +131,27 @@ async def test_readonly_hides_and_refuses_every_mutation() -> None:
         await pilot.pause()
         assert isinstance(app.screen, DlqMessagesScreen)
         assert "read-only" in str(app.screen.query_one("#verdict").render())
+
+
+async def test_the_footer_follows_the_keys_of_the_screen_on_show() -> None:
+    """The footer is recomposed only when its keys change (KeysFooter): a change still shows at once."""
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        footer = app.screen.query_one(KeysFooter)
+
+        def shown() -> set[str]:
+            return {key.description for key in footer.query(FooterKey)}
+        mutations = {"Restart", "Undo (roll back)"}
+        assert mutations | {"Back", "Filter", "Help"} <= shown()
+        for readonly in (True, False):  # what --readonly does from the start: the mutations' keys go
+            app.readonly = readonly
+            app.screen.refresh_bindings()
+            await pilot.pause()
+            assert bool(mutations & shown()) is not readonly
+            await pilot.press("1", "4")  # away and back, the same keys: the footer keeps them
+            assert bool(mutations & shown()) is not readonly
+            assert {"Back", "Filter", "Help"} <= shown()
 
 
 async def test_slash_filters_the_rows_and_esc_clears_the_filter() -> None:
