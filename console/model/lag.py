@@ -150,25 +150,43 @@ class LagHistory:
         self.reset_policy: ResetPolicy = reset_policy
         self._samples: dict[str, dict[TopicPartition, deque[Sample]]] = {}
         self._groups: dict[str, GroupOffsets] = {}
+        # Each group's sparkline points, grown by one per snapshot; None: to be summed again from the buffers
+        # (after a partition was dropped or cleared). Summing 300 partitions x the whole history for 50 groups
+        # on every refresh cost the dashboard 30 ms of CPU per refresh.
+        self._series: dict[str, deque[tuple[float, int, float | None]] | None] = {}
         self.last_at: float | None = None
 
     def add(self, snapshot: LagSnapshot) -> None:
         for name, group in snapshot.groups.items():
             self._groups[name] = group
             buffers = self._samples.setdefault(name, {})
+            reshaped = False
             for tp in [tp for tp in buffers if tp not in group.committed]:
                 del buffers[tp]
+                reshaped = True
+            total, worst, seen = 0, None, False
             for tp, committed in group.committed.items():
                 offsets = snapshot.partitions.get(tp)
                 if offsets is None:
+                    reshaped = True
                     continue
                 buffer = buffers.setdefault(tp, deque(maxlen=self.capacity))
                 if buffer and offsets.end < buffer[-1].end:
                     buffer.clear()
+                    reshaped = True
                 lag = lag_messages(offsets.end, offsets.start, committed, self.reset_policy)
                 record_time = snapshot.record_times.get((tp, committed)) if committed is not None else None
                 elapsed = time_lag(snapshot.at, committed, offsets.start, lag, record_time, buffer, offsets.end)
                 buffer.append(Sample(snapshot.at, offsets.end, offsets.start, committed, group.live, lag, elapsed))
+                total += lag
+                seen = True
+                if elapsed.seconds is not None:
+                    worst = max(elapsed.seconds, worst or 0.0)
+            series = self._series.get(name)
+            if reshaped or series is None:
+                self._series[name] = None
+            elif seen:
+                series.append((snapshot.at, total, worst))
         self.last_at = snapshot.at
 
     def groups(self) -> list[str]:
@@ -186,9 +204,19 @@ class LagHistory:
     def forget(self, group: str) -> None:
         self._samples.pop(group, None)
         self._groups.pop(group, None)
+        self._series.pop(group, None)
 
     def group_series(self, group: str) -> list[tuple[float, int, float | None]]:
         """(at, total lag, largest time lag) per snapshot: the group's sparklines."""
+        series = self._series.get(group)
+        if series is None:
+            points = self._sum_series(group)
+            series = deque(points, maxlen=max(self.capacity, len(points)))
+            if group in self._samples:
+                self._series[group] = series
+        return list(series)
+
+    def _sum_series(self, group: str) -> list[tuple[float, int, float | None]]:
         totals: dict[float, list[int]] = {}
         worst: dict[float, float | None] = {}
         for buffer in self._samples.get(group, {}).values():

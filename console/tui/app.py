@@ -25,6 +25,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 
 from console.live.hub import Hub, make_hub
 from console.model.findings import Severity
@@ -36,6 +37,7 @@ from console.tui.threads import DaemonThreadExecutor
 
 REFRESHED = ("workloads", "lag", "dead_letters", "alerts", "events", "logs")  # wiring comes with lag and DLQs
 ON_DEMAND = {"logs": "logs"}  # areas refreshed only while their screen is shown
+HOLD_S = 0.5  # how long the first answer of a tick waits for the others before the screen is told
 
 
 class DashboardApp(App[int]):
@@ -63,6 +65,10 @@ class DashboardApp(App[int]):
         self.live = live
         self.clock = clock
         self._closing = False
+        self._epoch = time.monotonic()
+        self._in_flight: set[str] = set()  # areas whose refresh runs now
+        self._arrived: dict[str, FeedUpdated] = {}  # refreshed areas the screen has not been told of yet
+        self._holding: Timer | None = None
 
     # --- the refresh loop ------------------------------------------------------------------------------
 
@@ -78,6 +84,7 @@ class DashboardApp(App[int]):
         if area in ON_DEMAND and self.current_mode != ON_DEMAND[area]:
             self.set_timer(self.refresh_s, partial(self._launch, area))
             return
+        self._in_flight.add(area)
         self.run_worker(partial(self._refresh, area), name=f"refresh {area}", group=area, exclusive=True,
                         thread=True, exit_on_error=False)
 
@@ -88,11 +95,33 @@ class DashboardApp(App[int]):
 
     @on(FeedUpdated)  # LagSampled too: `on` matches subclasses, a plain on_feed_updated would not
     def refreshed(self, message: FeedUpdated) -> None:
-        """A worker finished: schedule the area's next refresh, and tell the screen on show."""
+        """A worker finished: schedule the area's next refresh at the next tick, and tell the screen on show
+        once this tick's refreshes are all in (or HOLD_S after the first, so a slow source holds no other)."""
         if self._closing or not self.screen_stack:  # quitting: the screens are gone already
             return
-        self.set_timer(self.refresh_s, partial(self._launch, message.area))
-        self.screen.post_message(type(message)(message.area, message.outcome))
+        self.set_timer(self._to_next_tick(), partial(self._launch, message.area))
+        self._in_flight.discard(message.area)
+        self._arrived[message.area] = type(message)(message.area, message.outcome)
+        if not self._in_flight:
+            self._tell_arrived()
+        elif self._holding is None:
+            self._holding = self.set_timer(HOLD_S, self._tell_arrived)
+
+    def _to_next_tick(self) -> float:
+        """Seconds to the next multiple of the refresh period since the start: every area starts its refresh
+        at the same moment, so their answers arrive together and the screen redraws once per period."""
+        elapsed = time.monotonic() - self._epoch
+        return self.refresh_s - elapsed % self.refresh_s
+
+    def _tell_arrived(self) -> None:
+        if self._holding is not None:
+            self._holding.stop()
+            self._holding = None
+        arrived, self._arrived = list(self._arrived.values()), {}
+        if self._closing or not self.screen_stack:
+            return
+        for message in arrived:  # in one go: the screen redraws once for all of them
+            self.screen.post_message(message)
 
     def refresh_now(self, area: str) -> None:
         """An extra refresh of one area (after an action changed it); the exclusive worker replaces none in

@@ -26,6 +26,7 @@ from console.tui.messages import FeedUpdated
 from console.tui.widgets.keys_footer import KeysFooter
 from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.source_state import SourceState
+from console.tui.widgets.text_update import update_text
 
 if TYPE_CHECKING:
     from console.tui.app import DashboardApp
@@ -49,6 +50,7 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self.filter_text = ""
         self._put: dict[str, tuple[str, object, str]] = {}
+        self._redraw_due = False
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -89,9 +91,16 @@ class DashboardScreen(Screen[None]):
         self.feed_updated(message)
 
     def feed_updated(self, message: FeedUpdated) -> None:
-        """New data in the hub: redraw if this screen shows that area (subclasses may do more)."""
-        if message.area in self.AREAS:
-            self.redraw()
+        """New data in the hub: redraw if this screen shows that area (subclasses may do more). Once for the
+        messages queued together (the App hands over a tick's refreshes in one go): a redraw reads every
+        area anyway."""
+        if message.area in self.AREAS and not self._redraw_due:
+            self._redraw_due = True
+            self.call_later(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_due = False
+        self.redraw()
 
     def redraw(self) -> None:
         """The top line, then the screen's own content: both from memory."""
@@ -115,13 +124,13 @@ class DashboardScreen(Screen[None]):
         return view.value is not None
 
     def put(self, selector: str, content: Text | str) -> None:
-        """Show `content` in the Static `selector`, unless it shows that already: a Static's update lays the
-        whole screen out again, and most redraws (one per refresh of any area) change few of them."""
+        """Show `content` in the Static `selector`, unless it shows that already, and lay the screen out again
+        only when its size changes (console.tui.widgets.text_update): most redraws change few of them."""
         key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else (content, (), "")
         if self._put.get(selector) == key:
             return
         self._put[selector] = key
-        self.query_one(selector, Static).update(content)
+        update_text(self.query_one(selector, Static), content)
 
     def table(self, selector: str) -> LiveTable:
         table = self.query_one(selector, LiveTable)

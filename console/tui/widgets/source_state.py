@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from console.live.slots import SlotView
 from console.tui.render import STYLES, ago
+from console.tui.widgets.text_update import update_text
 
 
 class SourceState(Static):
@@ -23,14 +24,15 @@ class SourceState(Static):
     _shown: tuple[str, str] | None = None
 
     def show(self, view: SlotView[Any], now: float) -> None:
-        """Only a change is drawn: an update lays the screen out again, and this runs on every redraw."""
+        """Only a change is drawn, and laid out only when its size changes (console.tui.widgets.text_update):
+        this runs on every redraw, and "updated 1s ago" changes on most."""
         state = {"ok": "-ok", "stale": "-stale", "down": "-down"}.get(view.state, "-other")
         text = describe(view, now)
         if self._shown == (state, text.plain):
             return
         self._shown = (state, text.plain)
         self.set_classes(state)
-        self.update(text)
+        update_text(self, text)
 
 
 def describe(view: SlotView[Any], now: float) -> Text:

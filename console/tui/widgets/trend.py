@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from console.tui.widgets.text_update import update_text
+
 
 class Trend(Vertical):
     DEFAULT_CSS = """
@@ -32,5 +34,5 @@ class Trend(Vertical):
                      f"over {len(points)} samples")
         else:
             label = f"{self.label}: no samples yet"
-        self.query_one(".trend-label", Static).update(label)
+        update_text(self.query_one(".trend-label", Static), label)
         self.query_one(Sparkline).data = points
