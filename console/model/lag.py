@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -201,6 +201,24 @@ class LagHistory:
     def samples(self, group: str, tp: TopicPartition) -> Sequence[Sample]:
         return tuple(self._samples.get(group, {}).get(tp, ()))
 
+    def windows(self, group: str, size: int) -> Iterator[tuple[TopicPartition, list[Sample], int]]:
+        """(partition, its newest `size` samples, how many it has) for each partition of `group` with samples,
+        in partition order: what a verdict reads, without copying five minutes of samples per partition."""
+        buffers = self._samples.get(group, {})
+        for tp in sorted(buffers):
+            buffer = buffers[tp]
+            if buffer:
+                newest = list(itertools.islice(reversed(buffer), size))
+                newest.reverse()
+                yield tp, newest, len(buffer)
+
+    def latest(self, group: str, tp: TopicPartition, before: float | None = None) -> Sample | None:
+        """The newest sample (taken at or before `before`, when given)."""
+        for sample in reversed(self._samples.get(group, {}).get(tp, ())):
+            if before is None or sample.at <= before:
+                return sample
+        return None
+
     def forget(self, group: str) -> None:
         self._samples.pop(group, None)
         self._groups.pop(group, None)
@@ -335,7 +353,9 @@ def _first_seen_at_current_offset(window: Sequence[Sample]) -> float:
 
 
 def evaluate_partition(group: str, tp: TopicPartition, samples: Sequence[Sample], now: float,
-                       config: EvalConfig | None = None) -> PartitionLag:
+                       config: EvalConfig | None = None, *, count: int | None = None) -> PartitionLag:
+    """The verdict on one partition from its samples (oldest first): the whole history, or only its newest
+    `config.window` with `count` saying how many the history holds."""
     config = config or EvalConfig()
     latest = samples[-1]
     window = list(samples[-config.window:])
@@ -361,7 +381,7 @@ def evaluate_partition(group: str, tp: TopicPartition, samples: Sequence[Sample]
         group=group, tp=tp, committed=latest.committed, start=latest.start, end=latest.end, lag=latest.lag,
         time_lag=latest.time_lag, status=status, reason=reason, consume_rate=consume_rate,
         produce_rate=produce_rate, eta_s=eta, eta_reason=eta_reason, trend=_trend(window),
-        samples=len(samples), complete=min(1.0, len(committed) / config.window))
+        samples=len(samples) if count is None else count, complete=min(1.0, len(committed) / config.window))
 
 
 def _since_last_rewind(samples: Sequence[Sample]) -> Sequence[Sample]:
@@ -422,8 +442,8 @@ def evaluate(history: LagHistory, now: float | None = None, config: EvalConfig |
     result = []
     for name in (history.groups() if groups is None else groups):
         info = history.group(name)
-        partitions = tuple(evaluate_partition(name, tp, history.samples(name, tp), now, config)
-                           for tp in history.partitions(name) if history.samples(name, tp))
+        partitions = tuple(evaluate_partition(name, tp, window, now, config, count=count)
+                           for tp, window, count in history.windows(name, config.window))
         status = GroupStatus.ERR if info is not None and info.error else group_status(partitions)
         result.append(GroupLag(name, status, info.state if info else None, info.members if info else None,
                                partitions, info.error if info else None))
