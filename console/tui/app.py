@@ -2,9 +2,11 @@
 the refresh loop; the screens only draw the hub's memory.
 
 The refresh loop, k9s's way: one thread worker per area (`run_worker(..., group=<area>, exclusive=True,
-thread=True)`), and the next refresh of an area is scheduled only when the previous one has finished, so
-refreshes never overlap and a slow source only slows its own area. A worker posts `FeedUpdated` (or
-`LagSampled`); the App schedules the next round and tells the screen on show, which redraws from memory.
+thread=True)`), and the next refresh of an area is scheduled only when the previous one has finished (at the
+next tick, so the areas start together), so refreshes never overlap and a slow source only slows its own
+area. A worker posts `FeedUpdated` (or `LagSampled`); the App schedules the next round and hands the screen
+on show a tick's answers together, and the screen redraws from memory once for them. Every screen is built
+ahead, right after start-up (`_build_screens`), so no first visit waits for one to be composed.
 The logs area is tailed only while the Logs screen is shown. On quit the hub is closed first (its sockets
 end any read in flight), and the workers run in daemon threads (console.tui.threads), so no worker thread
 keeps the process alive (Textual discussion #3967).
@@ -65,10 +67,12 @@ class DashboardApp(App[int]):
         self.live = live
         self.clock = clock
         self._closing = False
+        self.building_ahead = False  # the screens being built now are built ahead of their first show
         self._epoch = time.monotonic()
         self._in_flight: set[str] = set()  # areas whose refresh runs now
         self._arrived: dict[str, FeedUpdated] = {}  # refreshed areas the screen has not been told of yet
         self._holding: Timer | None = None
+        self._drawn_everywhere: set[str] = set()  # areas whose first answer every screen has drawn
 
     # --- the refresh loop ------------------------------------------------------------------------------
 
@@ -77,6 +81,21 @@ class DashboardApp(App[int]):
         if self.live:
             for area in REFRESHED:
                 self._launch(area)
+            self.call_after_refresh(self._build_screens)
+
+    def _build_screens(self) -> None:
+        """Compose every screen now, while the sources give their first answers, and have each draw those
+        answers once (`_tell_arrived`): the first visit to Pods (1,000 rows to add and measure, a dozen
+        widgets to style) cost 900 ms of a frozen terminal when it was built on the key press. Textual builds a
+        mode's screen on its first `switch_mode`; `_init_mode` is that first half without the switch. Not the
+        Logs screen: showing it starts a log query, and it has no table to fill."""
+        self.building_ahead = True
+        try:
+            for info in SCREENS:
+                if info.name not in self._screen_stacks and info.name not in ON_DEMAND and not self._closing:
+                    self._init_mode(info.name)
+        finally:
+            self.building_ahead = False
 
     def _launch(self, area: str) -> None:
         if self._closing:
@@ -122,6 +141,13 @@ class DashboardApp(App[int]):
             return
         for message in arrived:  # in one go: the screen redraws once for all of them
             self.screen.post_message(message)
+        first = [m for m in arrived if m.area not in self._drawn_everywhere and m.outcome == "ok"]
+        if first:  # an area's first answer: every screen built ahead draws it, so no first visit has to
+            self._drawn_everywhere.update(m.area for m in first)
+            for stack in self._screen_stacks.values():
+                if stack and stack[0] is not self.screen:
+                    for message in first:
+                        stack[0].post_message(type(message)(message.area, message.outcome))
 
     def refresh_now(self, area: str) -> None:
         """An extra refresh of one area (after an action changed it); the exclusive worker replaces none in

@@ -61,11 +61,13 @@ def rate(per_s: float | None) -> str:
 
 
 def spark(values: Sequence[float | None], width: int | None = None) -> str:
-    """A sparkline of the last `width` values (unknown points drawn as zero)."""
+    """A sparkline of the last `width` values (unknown points drawn as zero), right-aligned in `width`: the
+    newest point stays at the right edge, and the column does not widen by one with every new sample (each
+    widening lays the screen out again)."""
     points = [v or 0.0 for v in values]
-    if width is not None:
-        points = points[-width:]
-    return sparkline(points) if points else ""
+    if width is None:
+        return sparkline(points) if points else ""
+    return sparkline(points[-width:]).rjust(width) if points else ""
 
 
 def joined(parts: Iterable[str | None], sep: str = ", ") -> str:
