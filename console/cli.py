@@ -6,6 +6,8 @@ Each command module exposes ``register(subparsers)``, which adds its parser (nam
 and sets ``func`` to a callable taking the parsed arguments and returning an exit code. Adding a
 command means adding a module and one line to ``COMMAND_MODULES``; nothing else changes.
 
+Without a command, `todo-console [target flags]` opens the dashboard (`dash`).
+
 A run imports only the module of the command it runs: the others pull in Kafka, Kubernetes or the
 provisioning's models, most of a second of CPU that `todo-console status` has no use for. Only
 `--help` without a command, or a command that does not exist, builds the whole parser.
@@ -36,7 +38,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "console.commands.resources",
     "console.commands.pods",
     "console.commands.runbook",
+    "console.commands.dash",
 )
+DASHBOARD = "dash"  # what `todo-console` runs without a command
 
 
 class CliError(Exception):
@@ -52,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "the sandbox itself; checks of the deployment (resource budget, preflight, CRD schemas); provisioning.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
+    subparsers.required = True  # `main` supplies the dashboard when no command is given
     chosen = [m for m in COMMAND_MODULES if m.rsplit(".", 1)[1] == command]
     for module_path in chosen or COMMAND_MODULES:
         importlib.import_module(module_path).register(subparsers)
@@ -61,6 +65,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, DASHBOARD)  # no command: the dashboard, with whatever target flags were given
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command)
     args = parser.parse_args(argv)

@@ -61,9 +61,10 @@ def rollout_findings(rollouts: Iterable[RolloutStatus], pods: Sequence[PodSummar
     """Failed (progress deadline exceeded), degraded (rolled out, replicas lost since), stalled (new pods
     cannot start, or no progress for STALLED_AFTER_S) and paused rollouts."""
     found = []
+    newest = _newest_pods(pods)
     for r in rollouts:
         progressing = find(r.conditions, "Progressing")
-        failing = _newest_failing(r.name, pods)
+        failing = [newest[r.name]] if r.name in newest and newest[r.name].problem else []
         cause = f" ({failing[0].name}: {failing[0].problem_reason})" if failing else ""
         if r.state is RolloutState.FAILED:
             found.append(Finding(Severity.ERROR, "rollouts", r.name, r.message + cause,
@@ -86,14 +87,18 @@ def rollout_findings(rollouts: Iterable[RolloutStatus], pods: Sequence[PodSummar
     return found
 
 
-def _newest_failing(service: str, pods: Sequence[PodSummary]) -> list[PodSummary]:
-    """The service's newest pod when it cannot run: a rollout's new pods are the newest, and old pods failing
-    while a rollout replaces them are not what holds the rollout up."""
-    members = [p for p in pods if p.service == service]
-    if not members:
-        return []
-    newest = max(members, key=lambda p: p.created_at or 0.0)
-    return [newest] if newest.problem else []
+def _newest_pods(pods: Iterable[PodSummary]) -> dict[str, PodSummary]:
+    """Each service's newest pod, the one whose failure holds a rollout up: a rollout's new pods are the
+    newest, and old pods failing while a rollout replaces them are not the cause. One pass over the pods:
+    1,000 pods under 100 Deployments, judged on every redraw of the dashboard."""
+    newest: dict[str, PodSummary] = {}
+    for pod in pods:
+        if pod.service is None:
+            continue
+        known = newest.get(pod.service)
+        if known is None or (pod.created_at or 0.0) > (known.created_at or 0.0):
+            newest[pod.service] = pod
+    return newest
 
 
 def _stalled(r: RolloutStatus, failing: Sequence[PodSummary], now: float) -> Finding | None:

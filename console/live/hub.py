@@ -32,7 +32,7 @@ from console.model.alerts import AlertReport
 from console.model.dlq import DlqSummary
 from console.model.event_rates import EventsReport, RateHistory
 from console.model.findings import Finding
-from console.model.kafka import TopicPartition
+from console.model.kafka import LagSnapshot, TopicPartition
 from console.model.keda import ScalingDecision, decision_for_group
 from console.model.lag import HISTORY, EvalConfig, GroupLag, LagHistory, Sample, evaluate
 from console.model.logs import LogLine, LogQuery, LogSource
@@ -91,6 +91,15 @@ class LagView:
 
 
 @dataclass(frozen=True)
+class LogsView:
+    """The newest lines and the query they answer: a screen shows them only while that query is still the one
+    asked for, so the previous query's lines never pass for the new one's between a change and its refresh."""
+
+    query: LogQuery
+    lines: tuple[LogLine, ...]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every area's view at one moment: what the rules judge and the screens draw."""
 
@@ -103,7 +112,7 @@ class Snapshot:
     dead_letters: SlotView[tuple[DlqSummary, ...]]
     alerts: SlotView[AlertReport]
     events: SlotView[EventsReport]
-    logs: SlotView[tuple[LogLine, ...]]
+    logs: SlotView[LogsView]
 
     def areas(self) -> tuple[SlotView[Any], ...]:
         return (self.workloads, self.wiring, self.lag, self.dead_letters, self.alerts, self.events, self.logs)
@@ -137,6 +146,7 @@ class Hub:
         self._history_lock = threading.Lock()
         self._lag_samples = 0
         self._rates = RateHistory(self.config.event_range_s, self.config.event_points)
+        self._judged: tuple[tuple[SlotView[Any], ...], int, tuple[Finding, ...]] | None = None  # findings()'s
 
     # --- refreshes: the I/O, one worker each ------------------------------------------------------------
 
@@ -179,16 +189,28 @@ class Hub:
         return self._slots[area].view
 
     def findings(self, now: float | None = None) -> list[Finding]:
-        """Everything wrong, worst first (console.live.findings)."""
+        """Everything wrong, worst first (console.live.findings). Judged once per second of `now` while no area
+        has changed: a dashboard screen asks on every redraw (its verdict, the Overview's findings), up to six
+        times per refresh period, and the rules over 1,000 pods and 300 partitions are not free."""
         from console.live.findings import judge
 
-        return judge(self.snapshot(), now)
+        snapshot = self.snapshot()
+        now = snapshot.at if now is None else now
+        views, second = snapshot.areas(), int(now)
+        judged = self._judged
+        if judged is not None and judged[1] == second and all(a is b for a, b in zip(judged[0], views, strict=True)):
+            return list(judged[2])
+        found = judge(snapshot, now)
+        self._judged = (views, second, tuple(found))
+        return found
 
     def overview(self, now: float | None = None) -> Overview:
         """The 3 a.m. summary `status` prints and the Overview screen draws (console.live.overview)."""
         from console.live.overview import overview
 
-        return overview(self.snapshot(), now)
+        snapshot = self.snapshot()
+        now = snapshot.at if now is None else now
+        return overview(snapshot, now, findings=self.findings(now))
 
     def lag_samples(self, group: str, tp: TopicPartition) -> tuple[Sample, ...]:
         """One partition's samples, oldest first: the drill-down's sparklines."""
@@ -197,6 +219,17 @@ class Hub:
 
     def set_log_query(self, query: LogQuery) -> None:
         self.log_query = query
+
+    # --- replays: recorded state in, without I/O -------------------------------------------------------------
+
+    def replay_lag(self, snapshot: LagSnapshot, wiring: Wiring | None = None) -> None:
+        """Judge a recorded lag snapshot as a refresh would have (history, Burrow's verdict, KEDA's decision):
+        the dashboard's snapshot tests and benchmarks draw the lag screens from recorded offsets this way."""
+        self._slots["lag"].succeeded(self._judge_lag(snapshot, wiring), at=snapshot.at)
+
+    def replay(self, area: str, value: Any, *, at: float, address: str | None = None) -> None:
+        """Put a recorded value in an area as if a refresh at `at` had read it (recorded states, no I/O)."""
+        self._slots[area].succeeded(value, address=address, at=at)
 
     # --- actions: I/O, from a worker --------------------------------------------------------------------
 
@@ -318,13 +351,17 @@ class Hub:
         except SourceError:
             self._drop_kafka("lag")
             raise
+        return self._judge_lag(snapshot, wiring), kafka.bootstrap
+
+    def _judge_lag(self, snapshot: LagSnapshot, wiring: Wiring | None) -> LagView:
+        """Add one sample to the history and judge every group on it: what a refresh and a replay share."""
         with self._history_lock:
             self._history.add(snapshot)
             self._lag_samples += 1
             groups = tuple(evaluate(self._history, config=self.config.lag))
             keda = {g.group: decision_for_group(wiring, self._history, g.group) if wiring else None for g in groups}
             series = {g.group: tuple(self._history.group_series(g.group)) for g in groups}
-        return LagView(snapshot.at, groups, keda, series, self._lag_samples), kafka.bootstrap
+        return LagView(snapshot.at, groups, keda, series, self._lag_samples)
 
     def _read_dead_letters(self) -> tuple[tuple[DlqSummary, ...], str]:
         wiring = self._wiring()  # without it the dead-letter topics are unknown: the refresh fails with its reason
@@ -359,12 +396,11 @@ class Hub:
                 self._logs = connect.open_logs(self.target)
             return self._logs
 
-    def _read_logs(self) -> tuple[tuple[LogLine, ...], str]:
-        query = self.log_query
-        if query.since is None:
-            query = replace(query, since=time.time() - self.config.log_window_s)
+    def _read_logs(self) -> tuple[LogsView, str]:
+        asked = self.log_query
+        query = asked if asked.since is not None else replace(asked, since=time.time() - self.config.log_window_s)
         logs = self._log_source()
-        return tuple(logs.query(query)), logs.address
+        return LogsView(asked, tuple(logs.query(query))), logs.address
 
 
 def _raise_stale_caches(source: Workloads) -> None:

@@ -5,6 +5,7 @@ sources, and every finding. `status` prints it, the dashboard's Overview screen 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -115,7 +116,8 @@ class Overview:
         }
 
 
-def overview(snapshot: Snapshot, now: float | None = None) -> Overview:
+def overview(snapshot: Snapshot, now: float | None = None, *, findings: Sequence[Finding] | None = None) -> Overview:
+    """The summary of `snapshot`; `findings` are its judgement when the caller has it already (the hub's)."""
     now = snapshot.at if now is None else now
     workloads = snapshot.workloads.value
     return Overview(
@@ -129,7 +131,7 @@ def overview(snapshot: Snapshot, now: float | None = None) -> Overview:
         lag=lag_line(snapshot.lag.value) if snapshot.lag.value is not None else None,
         alerts=snapshot.alerts.value,
         sources=tuple(v for v in snapshot.areas() if v.state != "unknown"),
-        findings=tuple(judge(snapshot, now)),
+        findings=tuple(judge(snapshot, now) if findings is None else findings),
     )
 
 

@@ -214,16 +214,15 @@ class Ledger:
         return entry if entry is not None and entry.state != "failed" else None
 
     def settled_by(self, letter: DeadLetter) -> LedgerEntry | None:
-        """What settled a dead letter: its own claim, or a redrive of the same event made after it was
-        dead-lettered (through another subscriber's dead letter; its one copy reached every subscriber).
+        """What settled a dead letter: its own claim, or a redrive of the same event whose copy comes after
+        it (through another subscriber's dead letter; its one copy reached every subscriber too).
         None: it is still waiting for a decision."""
         own = self.holder(letter.coordinates)
-        if own is not None or not letter.event_id or letter.dead_lettered_at is None:
+        if own is not None or not letter.event_id:
             return own
-        at = letter.dead_lettered_at
         later = [e for e in self._holders.values()
-                 if e.event_id == letter.event_id and e.state != "failed" and e.at >= at]
-        return min(later, key=lambda e: e.at, default=None)
+                 if e.event_id == letter.event_id and e.state != "failed" and _supersedes(e, letter)]
+        return min(later, key=lambda e: e.ledger_offset, default=None)
 
     def redrives_of(self, event_id: str | None) -> int:
         """How many copies of this event were redriven (or may have been: unfinished claims). Dead letters
@@ -236,6 +235,25 @@ class Ledger:
 
     def entries(self) -> list[LedgerEntry]:
         return sorted(self._holders.values(), key=lambda e: e.ledger_offset)
+
+
+def _supersedes(entry: LedgerEntry, letter: DeadLetter) -> bool:
+    """Whether the copy `entry` redrove came after `letter` (a dead letter of the same event), so it reached
+    that subscriber again and redriving `letter` too would send a duplicate; False when `letter` may be that
+    copy failing again, which is a new failure, waiting.
+
+    Clock-free where the records allow it, because the copy can fail and be dead-lettered within
+    milliseconds of being produced, before its ledger entry is even written, and a cluster's clocks differ
+    from the console's: a dead letter carries the redrive count of the copy it came from (the header is
+    kept), so one with this entry's count or more came from this copy or a later one; one that came from
+    the copy's partition is before it by offset. Only a dead letter from elsewhere is compared by time.
+    """
+    if letter.redrive_count >= entry.redrive_count:
+        return False
+    same_partition = (letter.original_topic, letter.original_partition) == (entry.target_topic, entry.target_partition)
+    if same_partition and letter.original_offset is not None and entry.target_offset is not None:
+        return letter.original_offset < entry.target_offset
+    return letter.dead_lettered_at is not None and letter.dead_lettered_at <= entry.at
 
 
 # --- choosing and planning ------------------------------------------------------------------------------

@@ -156,20 +156,19 @@ def partitions_from_history(history: LagHistory, trigger: KafkaTrigger, polling_
     topic its group has a committed offset on; `previous_committed` is the sample one polling interval
     before the latest (what KEDA's previous poll saw)."""
     group = trigger.consumer_group
-    latest = {tp: history.samples(group, tp) for tp in history.partitions(group)}
+    latest = {tp: history.latest(group, tp) for tp in history.partitions(group)}
     if trigger.topic:
         chosen = [tp for tp in latest if tp.topic == trigger.topic]
     else:
-        committed_topics = {tp.topic for tp, s in latest.items() if s and s[-1].committed is not None}
+        committed_topics = {tp.topic for tp, s in latest.items() if s is not None and s.committed is not None}
         chosen = [tp for tp in latest if tp.topic in committed_topics]
     found = []
     for tp in chosen:
-        samples = latest[tp]
-        if not samples:
+        last = latest[tp]
+        if last is None:
             continue
-        last = samples[-1]
-        earlier = [s for s in samples if s.at <= last.at - polling_interval]
-        found.append(KedaPartition(tp, last.committed, last.end, earlier[-1].committed if earlier else None))
+        earlier = history.latest(group, tp, before=last.at - polling_interval)
+        found.append(KedaPartition(tp, last.committed, last.end, earlier.committed if earlier else None))
     return found
 
 

@@ -21,7 +21,9 @@ One `KafkaSource` is used by one thread at a time (the dashboard runs one worker
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -147,6 +149,41 @@ def _error_name(code: int) -> str:
     return str(for_code(code).__name__)
 
 
+# --- answers decoded once -------------------------------------------------------------------------------
+# kafka-python-ng decodes a response field by field in Python: the offsets of 54 groups on 300 partitions
+# are 30,000 fields, about half the CPU of a lag refresh. The dashboard asks the same questions every 2 s,
+# and on a quiet cluster the brokers answer with the same bytes; a request type made by `_decoded_once`
+# hands back the previous answer for a byte-identical body instead of decoding it again (the answers are
+# read, never changed). A body that differs by one byte is decoded in full, so nothing stale is served.
+_KEPT_ANSWERS = 4  # per response type: one per broker of a small cluster, or per caller (lag, dead letters)
+_KEPT_BYTES = 1 << 20  # record fetches (up to 1 MiB per partition) are decoded every time, never kept
+
+
+@functools.cache
+def _decoded_once(request_type: type[Request]) -> type[Request]:
+    response_type: type[Response] = request_type.RESPONSE_TYPE
+    kept: OrderedDict[bytes, Response] = OrderedDict()
+    lock = threading.Lock()
+
+    def decode(cls: type[Response], data: Any) -> Response:
+        body = bytes(data) if isinstance(data, bytes) else data.read()
+        with lock:
+            answer = kept.get(body)
+            if answer is not None:
+                kept.move_to_end(body)
+                return answer
+        answer = response_type.decode(body)
+        if len(body) <= _KEPT_BYTES:
+            with lock:
+                kept[body] = answer
+                while len(kept) > _KEPT_ANSWERS:
+                    kept.popitem(last=False)
+        return answer
+
+    once = type(response_type.__name__, (response_type,), {"decode": classmethod(decode)})
+    return type(request_type.__name__, (request_type,), {"RESPONSE_TYPE": once})
+
+
 class KafkaSource:
     """The Kafka cluster at `bootstrap`; every failure is a `SourceError` naming it."""
 
@@ -242,7 +279,7 @@ class KafkaSource:
         version = self._version(MetadataRequest[0].API_KEY, 4, 4)  # kafka-python-ng parses up to v4
         if version is None:
             raise self._error("the broker offers no Metadata v4+ (needed to look without creating topics)")
-        request = MetadataRequest[version](None if names is None else sorted(names), False)
+        request = _decoded_once(MetadataRequest[version])(None if names is None else sorted(names), False)
         (response,) = self._call_connected([(self._any_node(), request)])
         self._connect().cluster.update_metadata(response)
         self._brokers = sorted(node_id for node_id, *_ in response.brokers)
@@ -286,7 +323,7 @@ class KafkaSource:
         if version is None:
             raise self._error("the broker offers no ListGroups")
         names: set[str] = set()
-        for response in self._call_connected([(node, ListGroupsRequest[version]()) for node in self._brokers]):
+        for response in self._call_connected([(node, _decoded_once(ListGroupsRequest[version])()) for node in self._brokers]):
             if response.error_code != _NO_ERROR:
                 raise self._error(f"ListGroups: {_error_name(response.error_code)}")
             names.update(group for group, _protocol in response.groups)
@@ -326,7 +363,7 @@ class KafkaSource:
         if version is None:
             return dict.fromkeys(groups, (None, None))
         by_node = self._per_coordinator(groups)
-        calls = [(node, DescribeGroupsRequest[version](names)) for node, names in by_node.items()]
+        calls = [(node, _decoded_once(DescribeGroupsRequest[version])(names)) for node, names in by_node.items()]
         found: dict[str, tuple[str | None, int | None]] = {}
         for response in self._call_connected(calls):
             for error_code, group, state, _ptype, _protocol, members in response.groups:
@@ -355,7 +392,7 @@ class KafkaSource:
     def _offset_fetch(self, by_node: Mapping[int, list[str]]) -> list[tuple[str, dict[TopicPartition, int], int]]:
         answers: list[tuple[str, dict[TopicPartition, int], int]] = []
         if self._version(9, 8, 8) is not None:
-            calls = [(node, _OffsetFetchRequestV8([(g, None, {}) for g in names], False, {}))
+            calls = [(node, _decoded_once(_OffsetFetchRequestV8)([(g, None, {}) for g in names], False, {}))
                      for node, names in by_node.items()]
             for response in self._call_connected(calls):
                 for group, topics, error_code, _tags in response.groups:
@@ -408,7 +445,7 @@ class KafkaSource:
             for tp in parts:
                 topics.setdefault(tp.topic, []).append((tp.partition, timestamp))
             args: list[Any] = [-1] + ([0] if version >= 2 else []) + [list(topics.items())]
-            calls.append((leader, OffsetRequest[version](*args)))
+            calls.append((leader, _decoded_once(OffsetRequest[version])(*args)))
         found: dict[TopicPartition, int] = {}
         for response in self._call_connected(calls):
             for topic, parts in response.topics:
@@ -449,7 +486,8 @@ class KafkaSource:
                 tail = [[]]  # forgotten topics
             if version >= 11:
                 tail.append("")  # rack
-            calls.append((leader, FetchRequest[version](*head, list(topics.items()), *tail)))
+            request_type = _decoded_once(FetchRequest[version]) if not parse else FetchRequest[version]
+            calls.append((leader, request_type(*head, list(topics.items()), *tail)))
         found: dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]] = {}
         for response in self._call_connected(calls):
             for topic, parts in response.topics:

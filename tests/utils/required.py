@@ -1,4 +1,4 @@
-"""Real parts the suite runs against (PostgreSQL, tansu, kubectl, promtool, the CRD schemas).
+"""Real parts the suite runs against (PostgreSQL, tansu, kubectl, promtool, tmux, the CRD schemas).
 
 In CI a missing part fails the test: CI must exercise the real thing. Elsewhere the test is
 skipped, and the skip names what is missing and how to get it. CI is a true-ish `CI` variable
@@ -8,6 +8,7 @@ skipped, and the skip names what is missing and how to get it. CI is a true-ish 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -36,3 +37,11 @@ def require(probe: Callable[[], object], errors: type[Exception] | tuple[type[Ex
         probe()
     except errors as exc:
         missing(f"{what} not available: {exc}")
+
+
+def require_command(name: str, how: str) -> str:
+    """The path of the program `name` (a Debian package's, such as tmux); missing, `how` says how to get it."""
+    found = shutil.which(name)
+    if found is None:
+        missing(f"{name} not found: {how}")
+    return found

@@ -240,3 +240,26 @@ def test_a_dead_letter_of_an_event_redriven_since_is_superseded_and_a_new_failur
                        replace(shared, ledger_offset=3)])
     assert together.redrives_of("e-1") == 1  # two dead letters, one copy
     assert letter_state(failed_again, None) == "waiting"
+
+
+def test_the_copy_failing_again_is_waiting_whatever_the_clocks_say() -> None:
+    """The redriven copy (task-events[2]@40, redrive 1) fails and is dead-lettered within milliseconds, before
+    the console wrote its ledger outcome (or on a node whose clock is behind): its dead letter is the copy's
+    own failure, waiting, because it carries the copy's redrive count, or else comes from the copy's offset.
+    A retry of an older delivery dead-lettered after the redrive is still superseded: the copy follows it."""
+    redriven_at = NOW - 10
+    ledger = Ledger([LedgerEntry(f"{DLQ}/0/0", "a", "claimed", redriven_at, "ana@host", "e-1", ledger_offset=0),
+                     LedgerEntry(f"{DLQ}/0/0", "a", "redriven", redriven_at, "ana@host", "e-1", "task-events", 2, 40,
+                                 1, ledger_offset=1)])
+    early = {**SIDECAR_HEADERS, "x-dlq-time": str(int((redriven_at - 0.5) * 1000))}
+    copy_failed = letter(7, headers={**early, "x-todo-redrive-count": "1", "x-dlq-original-offset": "40"})
+    assert ledger.settled_by(copy_failed) is None
+    headerless = letter(8, headers={**early, "x-dlq-original-offset": "40"})  # a sidecar that dropped the count
+    assert ledger.settled_by(headerless) is None
+    slow_retry = letter(9, headers={**SIDECAR_HEADERS, "x-dlq-time": str(int((NOW - 1) * 1000))})  # from @17
+    settled = ledger.settled_by(slow_retry)
+    assert settled is not None
+    assert letter_state(slow_retry, settled) == "superseded"
+    elsewhere = {**SIDECAR_HEADERS, "x-dlq-original-partition": "0"}  # not the copy's partition: by time
+    assert ledger.settled_by(letter(10, headers={**elsewhere, "x-dlq-time": str(int((NOW - 20) * 1000))})) is not None
+    assert ledger.settled_by(letter(11, headers={**elsewhere, "x-dlq-time": str(int((NOW - 5) * 1000))})) is None

@@ -285,3 +285,18 @@ def test_evaluate_orders_groups_worst_first_with_totals_and_sparkline_series() -
     assert [lag for _at, lag, _t in h.group_series("worker")] == [20, 22, 24, 26, 28]
     assert evaluate(LagHistory()) == []
 
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 40), st.booleans()), min_size=1, max_size=25))
+def test_the_sparkline_series_kept_per_snapshot_equals_the_one_summed_from_the_samples(
+        steps: list[tuple[bool, int, int, bool]]) -> None:
+    """Read as the dashboard does (the series after every snapshot), through dropped partitions, recreated
+    logs (the end going back) and partitions missing from a snapshot: the same points as summing the buffers."""
+    h = LagHistory(capacity=6)
+    tp1 = TopicPartition("task-events", 1)
+    for i, (both, shrink, committed, missing) in enumerate(steps):
+        end = 50 + i * 3 - (30 if shrink == 3 else 0)
+        parts = {TP: PartitionOffsets(0, end)} if missing else {TP: PartitionOffsets(0, end), tp1: PartitionOffsets(0, 60)}
+        committed_at = {TP: committed, tp1: 10} if both else {TP: committed}
+        h.add(LagSnapshot(T0 + 2 * i, parts, {"worker": GroupOffsets("worker", "Empty", 0, committed_at)}))
+        assert h.group_series("worker") == h._sum_series("worker")

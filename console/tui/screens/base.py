@@ -1,0 +1,217 @@
+"""What every dashboard screen shares: the top line (target, screen, verdict), the `/` filter, `esc` back, and
+redrawing from the hub when the App says an area it shows was refreshed.
+
+A screen draws the hub's memory only (`self.hub.view(area)`, `snapshot()`, `overview()`): it never waits on
+Kafka, Kubernetes or HTTP. Work that needs I/O (browse a DLQ, a rollout's history, a redrive) runs in a
+worker through console.tui.actions and comes back as a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from rich.text import Text
+from textual import on
+from textual._context import NoActiveAppError
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static
+
+from console.live.hub import Hub
+from console.live.slots import SlotView
+from console.tui.actions import ActionError
+from console.tui.messages import FeedUpdated
+from console.tui.widgets.keys_footer import KeysFooter
+from console.tui.widgets.live_table import LiveTable
+from console.tui.widgets.source_state import SourceState
+from console.tui.widgets.text_update import update_text
+
+if TYPE_CHECKING:
+    from console.tui.app import DashboardApp
+
+T = TypeVar("T")
+
+
+class DashboardScreen(Screen[None]):
+    """A screen of the dashboard. Subclasses set AREAS (what they draw) and implement `draw()`."""
+
+    AREAS: ClassVar[tuple[str, ...]] = ()
+    TITLE: ClassVar[str] = ""
+    MUTATIONS: ClassVar[frozenset[str]] = frozenset()  # actions hidden and refused under --readonly
+    ROWS: ClassVar[str | None] = None  # the table whose rows `enter` (or a click on a highlighted row) opens
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "back", "Back", key_display="esc"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        with suppress(NoActiveAppError):
+            if getattr(self.app, "building_ahead", False):
+                # Built ahead by the running App (DashboardApp._build_screens): styled from the stylesheet
+                # as it stands when it mounts. Textual starts a new screen's CSS count at -1, so building it
+                # and then showing it would each reparse the whole stylesheet (300 ms on the test machine)
+                # for a screen that is up to date.
+                self._css_update_count = self.app._css_update_count
+        self.filter_text = ""
+        self._put: dict[str, tuple[str, object, str]] = {}
+        self._redraw_due = False
+        self._drawn = False
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        from console.tui.app import DashboardApp
+
+        app = self.app
+        if not isinstance(app, DashboardApp):
+            raise TypeError(f"a dashboard screen runs in the DashboardApp, not in {type(app).__name__}")
+        return app
+
+    @property
+    def hub(self) -> Hub:
+        return self.dashboard.hub
+
+    @property
+    def now(self) -> float:
+        return self.dashboard.clock()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="topbar"):
+            yield Static(id="crumbs")
+            yield Static(id="verdict")
+        yield from self.compose_body()
+        yield Input(placeholder="filter rows: type, enter to keep, esc to clear", id="filter", classes="-hidden")
+        yield KeysFooter()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        """Back on show. A screen drawn before first shows that (its panels' source lines say how old it is)
+        and redraws right after that frame: a key answers with the screen it asked for at once, instead of
+        after a redraw from the hub (1,000 pods: a tenth of a second and more on a loaded machine)."""
+        if self._drawn:
+            self.call_after_refresh(self._redraw_now)
+        else:
+            self.redraw()
+
+    @on(FeedUpdated)  # LagSampled too
+    def _feed_updated(self, message: FeedUpdated) -> None:
+        self.feed_updated(message)
+
+    def feed_updated(self, message: FeedUpdated) -> None:
+        """New data in the hub: redraw if this screen shows that area (subclasses may do more). Once for the
+        messages queued together (the App hands over a tick's refreshes in one go): a redraw reads every
+        area anyway."""
+        if message.area in self.AREAS and not self._redraw_due:
+            self._redraw_due = True
+            self.call_later(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_due = False
+        self.redraw()
+
+    def redraw(self) -> None:
+        """The top line, then the screen's own content: both from memory."""
+        self._drawn = True
+        self.put("#crumbs", Text.assemble(
+            ("todo-console", "bold"), f" · {self.hub.target.label} · ", (self.crumbs(), "bold"),
+            (f" · filter: {self.filter_text}" if self.filter_text else "", "italic")))
+        self.put("#verdict", self.dashboard.verdict())
+        self.draw()
+
+    def crumbs(self) -> str:
+        return self.TITLE
+
+    def draw(self) -> None:
+        """Fill the widgets from the hub (subclasses)."""
+
+    # --- helpers for subclasses ------------------------------------------------------------------------
+
+    def show_state(self, selector: str, view: SlotView[Any]) -> bool:
+        """Show an area's state over its panel; False when there is nothing to draw yet."""
+        self.query_one(selector, SourceState).show(view, self.now)
+        return view.value is not None
+
+    def put(self, selector: str, content: Text | str) -> None:
+        """Show `content` in the Static `selector`, unless it shows that already, and lay the screen out again
+        only when its size changes (console.tui.widgets.text_update): most redraws change few of them."""
+        key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else (content, (), "")
+        if self._put.get(selector) == key:
+            return
+        self._put[selector] = key
+        update_text(self.query_one(selector, Static), content)
+
+    def table(self, selector: str) -> LiveTable:
+        table = self.query_one(selector, LiveTable)
+        table.filter_text = self.filter_text
+        return table
+
+    def run_io(self, what: str, call: Callable[[], T], done: Callable[[T], None]) -> None:
+        """Run `call` (I/O, console.tui.actions) in a thread worker; `done(result)` back on the App's thread,
+        or the failure as one line in a notification. Refreshes keep running meanwhile."""
+        def work() -> None:
+            try:
+                result = call()
+            except ActionError as exc:
+                self.app.call_from_thread(self.app.notify, f"{what}: {exc}", severity="error", timeout=10)
+                return
+            self.app.call_from_thread(done, result)
+        self.run_worker(work, name=what, group="actions", thread=True, exit_on_error=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Under --readonly a mutation's key is not shown (nor in `?`), and pressing it does nothing."""
+        return not (action in self.MUTATIONS and self.dashboard.readonly)
+
+    def open_row(self, key: str) -> None:
+        """Open the detail of the ROWS table's row `key` (subclasses that have one)."""
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.ROWS and event.data_table.id == self.ROWS.lstrip("#") and event.row_key.value:
+            self.open_row(event.row_key.value)
+
+    def action_open(self) -> None:
+        key = self.query_one(self.ROWS, LiveTable).selected_key if self.ROWS else None
+        if key:
+            self.open_row(key)
+
+    # --- keys ------------------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("-hidden")
+        box.value = self.filter_text
+        self.set_focus(box)  # at once: the next key typed is part of the filter
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.add_class("-hidden")
+            self.focus_next(LiveTable)
+
+    def action_back(self) -> None:
+        """k9s's esc: close the filter, else clear it, else leave the drill-down, else go to the Overview."""
+        box = self.query_one("#filter", Input)
+        if not box.has_class("-hidden"):
+            box.add_class("-hidden")
+            self.filter_text = ""
+            self.redraw()
+            self.focus_next(LiveTable)
+        elif self.filter_text:
+            self.filter_text = ""
+            self.redraw()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.dashboard.goto("overview")
