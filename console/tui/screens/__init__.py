@@ -37,6 +37,8 @@ SCREENS: tuple[ScreenInfo, ...] = (
                ("resources", "crds", "res")),
     ScreenInfo("events", "Events", "7", "published, consumed and failed rates per topic", ("rates", "ev")),
     ScreenInfo("logs", "Logs", "8", "live tail by service, correlation id or event id", ("log", "tail")),
+    ScreenInfo("runbooks", "Runbooks", "9", "the notebooks: parameters, last result; run one cell by cell",
+               ("runbook", "rb", "notebooks")),
 )
 HELP = ScreenInfo("help", "Help", "?", "every key of the current screen", ("h",))
 
@@ -63,7 +65,8 @@ def _classes() -> dict[str, type[Screen[None]]]:
     from console.tui.screens.platform import PlatformScreen
     from console.tui.screens.pods import PodsScreen
     from console.tui.screens.rollouts import RolloutsScreen
+    from console.tui.screens.runbooks import RunbooksScreen
 
     return {"overview": OverviewScreen, "lag": LagScreen, "dead-letters": DeadLettersScreen,
             "rollouts": RolloutsScreen, "pods": PodsScreen, "platform": PlatformScreen, "events": EventsScreen,
-            "logs": LogsScreen}
+            "logs": LogsScreen, "runbooks": RunbooksScreen}
