@@ -42,11 +42,13 @@ TICK_S = 0.5  # how often the running cell's elapsed time is redrawn
 
 def headline(result: RunResult) -> Text:
     """The first thing read: PASSED, or FAILED at the cell with the reason, and where the run stopped."""
+    text = Text()  # no base style: it would colour everything appended after the headline
     if result.failure is None:
-        return Text(f"PASSED: {result.runbook}, {len(result.checks)} checks in {render.duration(result.seconds)}",
+        text.append(f"PASSED: {result.runbook}, {len(result.checks)} checks in {render.duration(result.seconds)}",
                     style=render.STYLES["good"] + " bold")
+        return text
     failure = result.failure
-    text = Text(f"FAILED at {failure.cell or 'start-up (no cell ran)'}\n", style=render.STYLES["bad"])
+    text.append(f"FAILED at {failure.cell or 'start-up (no cell ran)'}\n", style=render.STYLES["bad"])
     text.append(f"{failure.reason}\n", style="bold")
     if failure.stopped_at:
         text.append(f"(the run stopped at {failure.stopped_at})\n", style="dim")

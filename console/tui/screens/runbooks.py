@@ -30,6 +30,9 @@ from console.tui.screens.confirm import ConfirmScreen
 from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.parameter_form import ParameterForm, as_text
 
+PARAMETERS_WIDTH = 50  # the list's columns, to fit 160 columns; the details below say everything
+WHAT_WIDTH = 44
+
 
 def started_epoch(result: RunResult) -> float | None:
     try:
@@ -48,18 +51,36 @@ def shown_path(path: str | None) -> str:
         return path
 
 
-def last_run(result: RunResult | None, now: float) -> Text:
-    """`passed 2h10m ago` / `failed 4m05s ago at cell 4/9 "..."` / `never run`, in the state's colour."""
+def last_run(result: RunResult | None, now: float, *, cell_names: bool = True) -> Text:
+    """`passed 2h10m ago` / `failed 4m05s ago at cell 4/9 "..."` / `never run`, in the state's colour; the
+    list's column leaves the cell's name to the details below (`cell_names=False`)."""
     if result is None:
         return Text("never run", style=render.STYLES["muted"])
     text = render.state(result.status)
     text.append(f" {render.ago(started_epoch(result), now)}")
     if result.failure is not None:
-        text.append(f" at {result.failure.cell or 'start-up'}")
+        cell = result.failure.cell or "start-up"
+        text.append(f" at {cell if cell_names else ' '.join(cell.split(' ')[:2])}")  # `at cell 5/8`
     return text
 
 
-def details_text(row: RunbookRow, now: float) -> Text:
+def short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def clipped(words: list[str], width: int) -> str:
+    """As many of `words` as fit in `width`, comma-separated, then how many more: `a, b, c +4 more`."""
+    shown: list[str] = []
+    for n, word in enumerate(words):
+        rest = len(words) - n - 1
+        candidate = ", ".join([*shown, word]) + (f" +{rest} more" if rest else "")
+        if len(candidate) > width and shown:
+            return ", ".join(shown) + f" +{len(words) - n} more"
+        shown.append(word)
+    return ", ".join(shown)
+
+
+def details_text(row: RunbookRow, runs: Path, now: float) -> Text:
     """The highlighted runbook: what it does, every parameter, how its last run ended."""
     book, last = row.runbook, row.last
     text = Text()
@@ -75,7 +96,9 @@ def details_text(row: RunbookRow, now: float) -> Text:
         text.append(f"{p.constraint + ' ' if p.constraint else ''}{p.help}\n", style="dim")
     text.append("\nlast run  ", style="bold")
     text.append_text(last_run(last, now))
-    if last is not None:
+    if last is None:
+        text.append(f" (no result in {shown_path(str(runs))})", style="dim")
+    else:
         stamp = last.started_at[:19].replace("T", " ")
         text.append(f"  ({stamp} UTC, {render.duration(last.seconds)})\n")
         if last.failure is not None:
@@ -104,7 +127,7 @@ class RunbooksScreen(DashboardScreen):
         with Vertical(id="runbooks-panel", classes="panel") as panel:
             panel.border_title = "Runbooks (enter: run · v: last result)"
             yield Static(Text("reading the notebooks...", style="dim"), id="loading")
-            yield LiveTable("RUNBOOK", "WHAT", "PARAMETERS", "LAST RUN", id="runbooks")
+            yield LiveTable("RUNBOOK", "LAST RUN", "PARAMETERS", "WHAT", id="runbooks")
         with VerticalScroll(id="runbook-panel", classes="panel") as panel:
             panel.border_title = "Runbook"
             yield Static(id="runbook")
@@ -123,8 +146,9 @@ class RunbooksScreen(DashboardScreen):
 
     def show_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.query_one("#loading", Static).update(Text(
-            f"{len(catalog.rows)} runbooks · runs kept in {shown_path(str(catalog.runs))}", style="dim"))
+        folders = sorted({shown_path(str(row.runbook.path.parent)) for row in catalog.rows})
+        self.query_one("#loading", Static).update(Text(f"{len(catalog.rows)} runbooks in {', '.join(folders)}",
+                                                       style="dim"))
         self.draw()
 
     def rows(self) -> dict[str, RunbookRow]:
@@ -133,13 +157,16 @@ class RunbooksScreen(DashboardScreen):
     def draw(self) -> None:
         now = self.now
         table = self.table("#runbooks")
-        table.show([(name, (name, row.runbook.title, ", ".join(p.name for p in row.runbook.parameters),
-                            last_run(row.last, now))) for name, row in self.rows().items()])
+        table.show([(name, (name, last_run(row.last, now, cell_names=False),
+                            clipped([p.name for p in row.runbook.parameters], PARAMETERS_WIDTH),
+                            short(row.runbook.title, WHAT_WIDTH)))
+                    for name, row in self.rows().items()])
         self._details(table.selected_key)
 
     def _details(self, name: str | None) -> None:
         row = self.rows().get(name or "")
-        self.query_one("#runbook", Static).update(details_text(row, self.now) if row else "")
+        self.query_one("#runbook", Static).update(
+            details_text(row, self.catalog.runs, self.now) if row and self.catalog else "")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._details(event.row_key.value)

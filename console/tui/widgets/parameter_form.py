@@ -29,12 +29,13 @@ class ParameterForm(VerticalScroll):
 
     DEFAULT_CSS = """
     ParameterForm { height: auto; }
-    ParameterForm .parameter { height: auto; margin-bottom: 1; }
+    ParameterForm .parameter { height: auto; }
     ParameterForm .parameter Horizontal { height: auto; }
-    ParameterForm .parameter-name { width: 28; padding: 1 1 0 0; text-style: bold; }
+    ParameterForm .parameter-name { width: 36; padding: 1 1 0 0; }
     ParameterForm .parameter Input, ParameterForm .parameter Select { width: 1fr; }
-    ParameterForm .parameter-help { color: $text-muted; padding-left: 28; }
-    ParameterForm .parameter-refused { color: $error; text-style: bold; padding-left: 28; }
+    ParameterForm .parameter-help { color: $text-muted; padding-left: 36; }
+    ParameterForm .parameter-refused { display: none; color: $error; text-style: bold; padding-left: 36; }
+    ParameterForm .-refused .parameter-refused { display: block; }
     ParameterForm .-refused Input { border: tall $error; }
     """
 
