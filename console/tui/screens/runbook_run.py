@@ -85,7 +85,8 @@ def report_text(result: RunResult, outputs: tuple[CellView, ...]) -> Text:
 def outputs_text(result: RunResult, outputs: tuple[CellView, ...]) -> Text:
     """Each code cell's header (state, time) and its outputs as text; a plot points at the HTML."""
     if not outputs:
-        return Text("no executed notebook: no cell ran\n", style="dim")
+        why = "no cell ran" if not result.cells else "moved or deleted since"
+        return Text(f"no executed notebook at {shown_path(result.notebook)} ({why})\n", style="dim")
     states = {c.index: c for c in result.cells}
     failed = result.failure.cell if result.failure else None
     text = Text()

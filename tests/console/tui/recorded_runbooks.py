@@ -61,12 +61,12 @@ def failed_provision_outputs() -> tuple[CellView, ...]:
 def write_results(runs: Path) -> None:
     """The runs folder the list reads: three runbooks run (one failed), the others never."""
     runs.mkdir(parents=True, exist_ok=True)
-    checks = [Check("every Deployment available", True)]
+    passed = {"checks": [Check("the check", True)], "cells": [CellRecord(1, "parameters", "passed", 0.1)]}
     for result in (
         failed_provision(),
-        _result("bootstrap-cluster", "20270115T060000Z", "2027-01-15T06:00:00+00:00", 9.1, checks=checks,
+        _result("bootstrap-cluster", "20270115T060000Z", "2027-01-15T06:00:00+00:00", 9.1, **passed,
                 parameters={"environment": "prod", "dry_run": True}),
-        _result("smoke-test", "20270114T220000Z", "2027-01-14T22:00:00+00:00", 15.3, checks=checks),
-        _result("smoke-test", "20270115T075500Z", "2027-01-15T07:55:00+00:00", 14.8, checks=checks),
+        _result("smoke-test", "20270114T220000Z", "2027-01-14T22:00:00+00:00", 15.3, **passed),
+        _result("smoke-test", "20270115T075500Z", "2027-01-15T07:55:00+00:00", 14.8, **passed),
     ):
         write_result(result, runs / Path(result.result).name)

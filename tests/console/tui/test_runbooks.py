@@ -309,7 +309,8 @@ async def test_readonly_hides_and_refuses_running_but_shows_results(runs: Path) 
         assert isinstance(app.screen, ResultScreen)
         await until(pilot, lambda: "outputs" in text(app, "#report"), "the result to be shown", 60)
         assert text(app, "#report").startswith("PASSED: smoke-test")
-        assert "no executed notebook: no cell ran" in text(app, "#report")  # the recorded notebook is not there
+        assert ("no executed notebook at /var/lib/todo/runs/smoke-test-20270115T075500Z.ipynb (moved or deleted "
+                "since)") in text(app, "#report")  # the recorded run's notebook was never written
 
 
 async def test_v_on_a_runbook_never_run_says_so_and_ctrl_r_reads_again(runs: Path) -> None:
