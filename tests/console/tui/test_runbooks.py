@@ -144,7 +144,7 @@ async def test_the_list_shows_every_runbook_its_parameters_and_last_result(runs:
 async def test_the_screen_opens_by_command_line_and_palette_and_help_lists_its_keys(runs: Path) -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        for typed in ("rb", "runb"):  # an alias, a prefix of the name
+        for typed in ("runbooks", "rb"):  # its name, an alias
             await pilot.press("1", "colon")
             assert isinstance(app.screen, CommandLine)
             await pilot.press(*typed, "enter")
