@@ -6,8 +6,8 @@ The screen never re-implements the library: parameters are checked by `console.r
 that reads files or runs a notebook blocks, so the screen calls it from a thread worker; failures come back as
 `ActionError` (one line for the operator), as from console.tui.actions.
 
-The library's machinery (papermill, nbclient, jupyter_client) is imported on first use, in the worker that
-reads the catalogue, not when the dashboard starts: most sessions never open this screen.
+The library (and its machinery: papermill, nbclient, jupyter_client) is imported on first use, in the worker
+that reads the catalogue, not when the dashboard starts: most sessions never open this screen.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.runbooks.model import CellProgress, Runbook, RunbookError, RunResult
 from console.target import SandboxTarget, Target
 from console.tui.actions import ActionError
 
 if TYPE_CHECKING:
     from console.runbooks.kernel import Cancellation
+    from console.runbooks.model import CellProgress, Runbook, RunResult
     from console.runbooks.records import CellView
 
 
@@ -43,6 +43,7 @@ class Catalog:
 def catalog() -> Catalog:
     """Every runbook in notebooks/ ($TODO_RUNBOOKS_DIR) with its last result in the runs folder."""
     from console.runbooks.catalog import list_runbooks
+    from console.runbooks.model import RunbookError
     from console.runbooks.records import last_result
     from console.runbooks.runner import runs_dir
 
@@ -81,6 +82,7 @@ def cancellation() -> Cancellation:
 def run(runbook: Runbook, values: Mapping[str, Any], *, progress: Callable[[CellProgress], None],
         output: Callable[[str], None], stop: Cancellation) -> RunResult:
     """One run to its end (passed, failed or cancelled), recorded in the runs folder as `runbook run` does."""
+    from console.runbooks.model import RunbookError
     from console.runbooks.runner import run_runbook
 
     try:
@@ -91,6 +93,7 @@ def run(runbook: Runbook, values: Mapping[str, Any], *, progress: Callable[[Cell
 
 def outputs(result: RunResult) -> list[CellView]:
     """The executed notebook's code cells with their outputs as text; none when the kernel never started."""
+    from console.runbooks.model import RunbookError
     from console.runbooks.records import cell_outputs
 
     notebook = Path(result.notebook)

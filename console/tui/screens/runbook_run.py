@@ -23,7 +23,6 @@ from textual.timer import Timer
 from textual.widgets import Log, Static
 from textual.worker import Worker, WorkerState
 
-from console.runbooks.model import CellProgress, RunResult
 from console.tui import render, runbook_actions
 from console.tui.actions import ActionError
 from console.tui.messages import RunEnded, RunPrinted, RunProgressed
@@ -34,7 +33,7 @@ from console.tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from console.runbooks.kernel import Cancellation
-    from console.runbooks.model import Runbook
+    from console.runbooks.model import CellProgress, Runbook, RunResult
     from console.runbooks.records import CellView
 
 TICK_S = 0.5  # how often the running cell's elapsed time is redrawn

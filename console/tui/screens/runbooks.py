@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,8 +20,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Static
 
-from console.runbooks.model import ParameterError, Runbook, RunResult
-from console.runbooks.parameters import resolve
 from console.sandbox.layout import REPO_ROOT
 from console.tui import render, runbook_actions
 from console.tui.runbook_actions import Catalog, RunbookRow
@@ -29,6 +27,9 @@ from console.tui.screens.base import DashboardScreen
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.parameter_form import ParameterForm, as_text
+
+if TYPE_CHECKING:  # the runbook library itself is loaded with the catalogue, in its worker (runbook_actions)
+    from console.runbooks.model import Runbook, RunResult
 
 PARAMETERS_WIDTH = 50  # the list's columns, to fit 160 columns; the details below say everything
 WHAT_WIDTH = 44
@@ -227,6 +228,9 @@ class RunbookFormScreen(DashboardScreen):
 
     def checked(self) -> dict[str, Any] | None:
         """The form's values as the runbook takes them, or None with the refused parameter marked and named."""
+        from console.runbooks.model import ParameterError
+        from console.runbooks.parameters import resolve
+
         form = self.query_one(ParameterForm)
         try:
             values = resolve(self.runbook, form.values())
@@ -240,6 +244,9 @@ class RunbookFormScreen(DashboardScreen):
 
     def on_parameter_form_edited(self, message: ParameterForm.Edited) -> None:
         """Each change is checked at once, by the same code: a refusal shows while the operator types."""
+        from console.runbooks.model import ParameterError
+        from console.runbooks.parameters import resolve
+
         form = self.query_one(ParameterForm)
         try:
             resolve(self.runbook, {message.name: form.values()[message.name]})

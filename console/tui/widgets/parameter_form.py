@@ -8,7 +8,7 @@ refused; checking the values is the screen's business (the runbook library's `re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -18,7 +18,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static, Switch
 
-from console.runbooks.model import Parameter
+if TYPE_CHECKING:
+    from console.runbooks.model import Parameter
 
 Field = Input | Select[Any] | Switch
 

@@ -19,7 +19,7 @@ from textual.widgets import Input, Static
 
 from console.runbooks.records import list_results
 from console.tui.app import DashboardApp
-from console.tui.screens.command_line import CommandLine
+from console.tui.screens import lookup
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.help import HelpScreen, keys_of
 from console.tui.screens.runbook_run import ResultScreen, RunScreen
@@ -141,16 +141,13 @@ async def test_the_list_shows_every_runbook_its_parameters_and_last_result(runs:
         assert f"last run  never run (no result in {runs})" in text(app, "#runbook")
 
 
-async def test_the_screen_opens_by_command_line_and_palette_and_help_lists_its_keys(runs: Path) -> None:
+async def test_the_screen_opens_by_name_and_from_the_palette_and_help_lists_its_keys(runs: Path) -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        for typed in ("runbooks", "rb"):  # its name, an alias
-            await pilot.press("1", "colon")
-            assert isinstance(app.screen, CommandLine)
-            await pilot.press(*typed, "enter")
-            await pilot.pause()
-            assert isinstance(app.screen, RunbooksScreen), typed
-        await pilot.press("1", "ctrl+p", *"Runbooks")
+        # `:` reads the same table as the keys (test_keys.py presses every screen's key, `9` included)
+        assert [getattr(lookup(typed), "name", None) for typed in (":runbooks", "rb", "notebooks", "9")] == [
+            "runbooks"] * 4
+        await pilot.press("ctrl+p", *"Runb")
         await pilot.pause(0.5)
         await pilot.press("enter")
         await pilot.pause()
