@@ -229,9 +229,11 @@ class RunScreen(ResultView):
         if self._ticker is not None:
             self._ticker.stop()
         self.refresh_bindings()  # `c` goes
+        self.add_class("-ended")  # the cells give the room to the result
         if message.result is not None:
             self.query_one("#printed-panel").add_class("-hidden")
             self.query_one("#report-panel").remove_class("-hidden")
+            self.query_one("#report-panel").focus()  # the arrow keys and page keys scroll the outputs
             self.show_report(message.result, message.outputs)
         else:
             self.app.notify(f"{self.runbook.name}: {message.problem}", severity="error", timeout=10)
@@ -259,10 +261,14 @@ class RunScreen(ResultView):
 
     def draw(self) -> None:
         self.query_one("#progress", Static).update(self.progress_text())
-        self.table("#cells").show([
+        table = self.table("#cells")
+        table.show([
             (str(index), (f"{e.cell.index}/{e.cell.total}", e.cell.name, render.state(e.state),
                           f"{e.seconds:.1f}s" if e.seconds is not None else "", e.error))
             for index, e in sorted(self.cells.items())])
+        # A cell that grows in place (an ERROR filled in) widens its column on the DataTable's next idle, which
+        # repaints nothing by itself: the row stays drawn clipped to the old width until something else moves.
+        self.call_after_refresh(table.refresh)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":

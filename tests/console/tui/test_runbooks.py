@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from console.runbooks.records import list_results
+from console.runbooks.records import list_results, write_result
 from console.tui.app import DashboardApp
 from console.tui.screens import lookup
 from console.tui.screens.confirm import ConfirmScreen
@@ -28,7 +29,7 @@ from console.tui.widgets.live_table import LiveTable
 from console.tui.widgets.parameter_form import ParameterForm
 from tests.console.runbooks.conftest import write_notebook
 from tests.console.tui.conftest import SIZE, recorded_app
-from tests.console.tui.recorded_runbooks import write_results
+from tests.console.tui.recorded_runbooks import failed_provision, write_results
 from tests.provisioning.conftest import TENANCY, USER, make_cloud, oci_environment, write_spec
 from tests.provisioning.oci_standin import ApiKey, OciStandIn
 from tests.provisioning.oci_standin.cloud import free_tier_limits
@@ -51,23 +52,14 @@ def api_key() -> ApiKey:
     return ApiKey.generate(TENANCY, USER)
 
 
-OciFactory = Callable[..., Path]
-
-
 @pytest.fixture
-def oci(tmp_path: Path, api_key: ApiKey, monkeypatch: pytest.MonkeyPatch) -> Iterator[OciFactory]:
-    """Start the OCI stand-in (with a tenancy's limits) and point this process's environment at it (the
-    runbook's kernel inherits it); returns a cluster spec for its compartment."""
-    servers: list[OciStandIn] = []
-
-    def start(**cloud: object) -> Path:
-        server = OciStandIn(make_cloud(**cloud), api_key).start()
-        servers.append(server)
-        oci_environment(tmp_path / "oci", api_key, server, monkeypatch)
-        return write_spec(tmp_path / "cluster.yaml")
-    yield start
-    for server in servers:
-        server.stop()
+def oci(tmp_path: Path, api_key: ApiKey, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[OciStandIn, Path]]:
+    """The OCI stand-in (a paid tenancy's limits) with this process's environment pointing at it (the runbook's
+    kernel inherits it), and a cluster spec for its compartment."""
+    server = OciStandIn(make_cloud(), api_key).start()
+    oci_environment(tmp_path / "oci", api_key, server, monkeypatch)
+    yield server, write_spec(tmp_path / "cluster.yaml")
+    server.stop()
 
 
 async def until(pilot: Pilot[int], ready: Callable[[], object], what: str, within_s: float = RUN_TIMEOUT_S) -> None:
@@ -93,6 +85,10 @@ def rows(app: DashboardApp, selector: str) -> list[list[str]]:
 
 async def runbooks(pilot: Pilot[int], app: DashboardApp) -> RunbooksScreen:
     await pilot.press("9")
+    return await loaded(pilot, app)
+
+
+async def loaded(pilot: Pilot[int], app: DashboardApp) -> RunbooksScreen:
     screen = app.screen
     assert isinstance(screen, RunbooksScreen)
     await until(pilot, lambda: screen.catalog is not None, "the runbooks to be read", 60)
@@ -117,11 +113,17 @@ async def run_from_the_form(pilot: Pilot[int], app: DashboardApp) -> RunScreen:
     return screen
 
 
-async def test_the_list_shows_every_runbook_its_parameters_and_last_result(runs: Path) -> None:
+async def test_the_list_shows_each_runbook_its_parameters_and_last_result_and_answers_its_keys(runs: Path) -> None:
     write_results(runs)
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await runbooks(pilot, app)
+        # `:` and the keys read the registry (test_keys.py drives both for every screen); the palette, from here
+        assert [getattr(lookup(typed), "name", None) for typed in (":runbooks", "rb", "notebooks", "9")] == [
+            "runbooks"] * 4
+        await pilot.press("ctrl+p", *"Runb")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        screen = await loaded(pilot, app)
         listed = {row[0]: row for row in rows(app, "#runbooks")}
         assert sorted(listed) == ["bootstrap-cluster", "deploy", "dlq-triage", "kafka-outage-drill", "lag-report",
                                   "provision-oke", "smoke-test", "verify-rollout"]
@@ -137,31 +139,27 @@ async def test_the_list_shows_every_runbook_its_parameters_and_last_result(runs:
         assert "dry_run         bool  = true         preflight and plan only: create nothing" in details
         assert 'last run  failed 18m00s ago at cell 5/8 "preflight: does the tenancy allow what' in details
         assert "container-engine cluster-count: 1 needed, 0 allowed" in details
-        await choose(pilot, app, "deploy")
-        assert f"last run  never run (no result in {runs})" in text(app, "#runbook")
-
-
-async def test_the_screen_opens_by_name_and_from_the_palette_and_help_lists_its_keys(runs: Path) -> None:
-    app = recorded_app()
-    async with app.run_test(size=SIZE) as pilot:
-        # `:` reads the same table as the keys (test_keys.py presses every screen's key, `9` included)
-        assert [getattr(lookup(typed), "name", None) for typed in (":runbooks", "rb", "notebooks", "9")] == [
-            "runbooks"] * 4
-        await pilot.press("ctrl+p", *"Runb")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, RunbooksScreen)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        listed = dict(app.screen.rows)
-        assert "Run (parameters first)" in listed.values()  # enter
-        assert (listed["v"], listed["9"]) == ("Last result", "Runbooks")
-        assert "Read again" in listed.values()  # ctrl+r
+        listed_keys = dict(app.screen.rows)
+        assert "Run (parameters first)" in listed_keys.values()  # enter
+        assert (listed_keys["v"], listed_keys["9"]) == ("Last result", "Runbooks")
+        assert "Read again" in listed_keys.values()  # ctrl+r
+        await pilot.press("escape")
+        await choose(pilot, app, "deploy")
+        assert f"last run  never run (no result in {runs})" in text(app, "#runbook")
+        await pilot.press("v")
+        assert app.screen is screen
+        assert any("deploy has never run" in n.message for n in app._notifications)
+        write_result(replace(failed_provision(), runbook="deploy", status="passed", failure=None,
+                             started_at="2027-01-15T07:59:00+00:00"), runs / "deploy-20270115T075900Z.json")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: rows(app, "#runbooks")[1][1] == "passed 1m00s ago", "the new result", 60)
 
 
-async def test_a_dry_run_runs_end_to_end_through_the_screen(runs: Path, oci: OciFactory) -> None:
-    spec = oci()
+async def test_provision_oke_runs_through_the_screen_and_a_failed_check_shows_its_cell_first(
+        runs: Path, oci: tuple[OciStandIn, Path]) -> None:
+    server, spec = oci
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await runbooks(pilot, app)
@@ -185,16 +183,18 @@ async def test_a_dry_run_runs_end_to_end_through_the_screen(runs: Path, oci: Oci
         await pilot.press("n")  # no: back on the form, nothing ran
         assert app.screen is form
         assert nothing_ran(runs)
+
+        # A dry run, end to end: each cell reported as it ran, the result, the executed notebook's outputs.
         run = await run_from_the_form(pilot, app)
         cells = rows(app, "#cells")
-        assert [c[0] for c in cells] == [f"{i}/8" for i in range(1, 9)]  # each cell reported as it ran
+        assert [c[0] for c in cells] == [f"{i}/8" for i in range(1, 9)]
         assert {c[2] for c in cells} == {"passed"}
         assert cells[2][1] == "load the cluster spec and connect to OCI"
         assert text(app, "#progress").startswith("PASSED: provision-oke, 2 checks in")
         report = text(app, "#report")
         assert "PASS  the tenancy allows what the plan creates" in report
         assert re.search(r"\n  to create +14\n", report), report
-        assert "dry run: nothing was created or changed" in report  # the executed notebook's outputs
+        assert "dry run: nothing was created or changed" in report
         assert "c" not in {key for key, _ in keys_of(run)}  # nothing left to cancel
         await pilot.press("escape", "escape")  # the run, the form: back on the list, read again
         assert app.screen is screen
@@ -206,14 +206,9 @@ async def test_a_dry_run_runs_end_to_end_through_the_screen(runs: Path, oci: Oci
         await until(pilot, lambda: "outputs" in text(app, "#report"), "the outputs to be read back", 60)
         assert "dry run: nothing was created or changed" in text(app, "#report")
 
-
-async def test_a_failing_run_shows_its_failing_cell_and_error_first(runs: Path, oci: OciFactory) -> None:
-    spec = oci(limits=free_tier_limits())
-    app = recorded_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await runbooks(pilot, app)
-        await choose(pilot, app, "provision-oke")
-        await pilot.press("enter")
+        # The same on a Free Tier tenancy: the preflight check fails, and that comes first.
+        server.cloud.limits = free_tier_limits()
+        await pilot.press("escape", "enter")
         app.screen.query_one("#field-cluster_spec", Input).value = str(spec)
         await run_from_the_form(pilot, app)
         failed = 'FAILED at cell 5/8 "preflight: does the tenancy allow what the plan creates?"'
@@ -225,8 +220,8 @@ async def test_a_failing_run_shows_its_failing_cell_and_error_first(runs: Path, 
         assert '── cell 5/8 "preflight: does the tenancy allow what the plan creates?" failed' in report
         assert "◀ the run failed here" in report
         assert "RunbookFailed" in report  # the verdict cell's error, among the outputs
-        cells = {c[1]: c for c in rows(app, "#cells")}
-        assert cells["preflight: does the tenancy allow what the plan creates?"][2] == "failed"
+        states = {c[1]: c[2] for c in rows(app, "#cells")}
+        assert states["preflight: does the tenancy allow what the plan creates?"] == "failed"
         assert list_results(runs, "provision-oke")[0].failure.cell == failed.removeprefix("FAILED at ")  # type: ignore[union-attr]
 
 
@@ -308,16 +303,3 @@ async def test_readonly_hides_and_refuses_running_but_shows_results(runs: Path) 
         assert text(app, "#report").startswith("PASSED: smoke-test")
         assert ("no executed notebook at /var/lib/todo/runs/smoke-test-20270115T075500Z.ipynb (moved or deleted "
                 "since)") in text(app, "#report")  # the recorded run's notebook was never written
-
-
-async def test_v_on_a_runbook_never_run_says_so_and_ctrl_r_reads_again(runs: Path) -> None:
-    app = recorded_app()
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await runbooks(pilot, app)
-        await choose(pilot, app, "deploy")
-        await pilot.press("v")
-        assert app.screen is screen
-        assert any("deploy has never run" in n.message for n in app._notifications)
-        write_results(runs)
-        await pilot.press("ctrl+r")
-        await until(pilot, lambda: rows(app, "#runbooks")[6][1] == "passed 5m00s ago", "the new results", 60)
