@@ -101,9 +101,12 @@ def outputs_text(result: RunResult, outputs: tuple[CellView, ...]) -> Text:
             if output.kind == "image":
                 text.append(f"   plot: see the HTML at {shown_path(result.html)}\n", style="italic")
             else:
-                style = render.STYLES["bad"] if output.kind == "error" else ""
                 body = output.text.rstrip("\n")
-                text.append("".join(f"   {line}\n" for line in body.splitlines()) if body else "", style=style)
+                if body:  # what a cell printed may carry terminal colours (a logger's): keep them, not the codes
+                    indented = Text.from_ansi("".join(f"   {line}\n" for line in body.splitlines()))
+                    if output.kind == "error":
+                        indented.stylize(render.STYLES["bad"])
+                    text.append_text(indented)
     return text
 
 
