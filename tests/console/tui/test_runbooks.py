@@ -20,7 +20,7 @@ from textual.widgets import Input, Static
 
 from console.runbooks.records import list_results, write_result
 from console.tui.app import DashboardApp
-from console.tui.screens import lookup
+from console.tui.screens import matches
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.help import HelpScreen, keys_of
 from console.tui.screens.runbook_run import ResultScreen, RunScreen
@@ -118,8 +118,8 @@ async def test_the_list_shows_each_runbook_its_parameters_and_last_result_and_an
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
         # `:` and the keys read the registry (test_keys.py drives both for every screen); the palette, from here
-        assert [getattr(lookup(typed), "name", None) for typed in (":runbooks", "rb", "notebooks", "9")] == [
-            "runbooks"] * 4
+        assert [[info.name for info in matches(typed)] for typed in (":runbooks", "rb", "notebooks", "9")] == [
+            ["runbooks"]] * 4
         await pilot.press("ctrl+p", *"Runb")
         await pilot.pause(0.5)
         await pilot.press("enter")
