@@ -34,7 +34,7 @@ from console.model.findings import Severity
 from console.model.logs import LogQuery
 from console.target import Target
 from console.tui.messages import FeedUpdated, LagSampled
-from console.tui.screens import HELP, SCREENS, lookup
+from console.tui.screens import HELP, SCREENS, matches
 from console.tui.threads import DaemonThreadExecutor
 
 REFRESHED = ("workloads", "lag", "dead_letters", "alerts", "events", "logs")  # wiring comes with lag and DLQs
@@ -185,10 +185,13 @@ class DashboardApp(App[int]):
 
     def goto(self, name: str) -> bool:
         """Show a screen by name, alias or key (`:lag`, `:dlq`); False (and a note) for an unknown one."""
-        info = lookup(name)
-        if info is None:
-            self.notify(f"no screen called {name!r}: " + ", ".join(s.name for s in SCREENS), severity="error")
+        found = matches(name)
+        if len(found) != 1:
+            known = found or SCREENS
+            what = f"{name!r} could be" if found else f"no screen called {name!r}:"
+            self.notify(f"{what} " + ", ".join(s.name for s in known), severity="error")
             return False
+        info = found[0]
         if info is HELP:
             self.action_help()
         else:

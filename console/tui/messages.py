@@ -4,9 +4,13 @@ announce what they did. Screens redraw on these; nothing polls."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from console.runbooks.model import CellProgress, RunResult
+    from console.runbooks.records import CellView
 
 
 class FeedUpdated(Message, bubble=False):
@@ -43,3 +47,30 @@ class ActionDone(Message):
         self.what = what
         self.summary = summary
         self.ok = ok
+
+
+class RunProgressed(Message):
+    """A runbook's code cell started or ended; posted from the run's thread."""
+
+    def __init__(self, event: CellProgress) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunPrinted(Message):
+    """What a runbook's cells printed, as they printed it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class RunEnded(Message):
+    """A run ended: its result and the executed notebook's outputs; or `problem`, one line, when it could not
+    run at all."""
+
+    def __init__(self, result: RunResult | None, outputs: Sequence[CellView] = (), problem: str | None = None) -> None:
+        super().__init__()
+        self.result = result
+        self.outputs = tuple(outputs)
+        self.problem = problem

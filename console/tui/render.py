@@ -14,7 +14,7 @@ from console.model.findings import Severity
 from console.output import format_duration, sparkline
 
 GOOD = frozenset({"ok", "complete", "running", "ready", "yes", "true", "defined", "caught-up", "redriven",
-                  "succeeded", "completed", "inactive"})
+                  "succeeded", "completed", "inactive", "passed"})
 BAD = frozenset({"err", "error", "failed", "degraded", "stop", "stall", "rewind", "down", "crashloopbackoff",
                  "imagepullbackoff", "errimagepull", "expired", "notready", "false", "firing", "poison", "refuse",
                  "refused", "lost"})

@@ -37,21 +37,24 @@ SCREENS: tuple[ScreenInfo, ...] = (
                ("resources", "crds", "res")),
     ScreenInfo("events", "Events", "7", "published, consumed and failed rates per topic", ("rates", "ev")),
     ScreenInfo("logs", "Logs", "8", "live tail by service, correlation id or event id", ("log", "tail")),
+    ScreenInfo("runbooks", "Runbooks", "9", "the notebooks: parameters, last result; run one cell by cell",
+               ("runbook", "rb", "notebooks")),
 )
 HELP = ScreenInfo("help", "Help", "?", "every key of the current screen", ("h",))
 
 
-def lookup(name: str) -> ScreenInfo | None:
-    """A screen by its name, an alias, its key or an unambiguous prefix of its name (`:dea`)."""
+def matches(name: str) -> list[ScreenInfo]:
+    """The screens `name` can mean: the one whose name, alias or key it is, else every screen whose name it
+    starts (`:dea`). More than one is an ambiguous prefix (`:r`: rollouts or runbooks), which the command line
+    names rather than guessing."""
     wanted = name.strip().lstrip(":").lower()
     if not wanted:
-        return None
+        return []
     every = (*SCREENS, HELP)
     for info in every:
         if wanted in (info.name, info.key, *info.aliases):
-            return info
-    prefixed = [info for info in every if info.name.startswith(wanted)]
-    return prefixed[0] if len(prefixed) == 1 else None
+            return [info]
+    return [info for info in every if info.name.startswith(wanted)]
 
 
 def _classes() -> dict[str, type[Screen[None]]]:
@@ -63,7 +66,8 @@ def _classes() -> dict[str, type[Screen[None]]]:
     from console.tui.screens.platform import PlatformScreen
     from console.tui.screens.pods import PodsScreen
     from console.tui.screens.rollouts import RolloutsScreen
+    from console.tui.screens.runbooks import RunbooksScreen
 
     return {"overview": OverviewScreen, "lag": LagScreen, "dead-letters": DeadLettersScreen,
             "rollouts": RolloutsScreen, "pods": PodsScreen, "platform": PlatformScreen, "events": EventsScreen,
-            "logs": LogsScreen}
+            "logs": LogsScreen, "runbooks": RunbooksScreen}

@@ -71,13 +71,17 @@ async def test_the_command_line_jumps_by_name_alias_or_prefix() -> None:
             assert app.current_mode == mode
 
 
-async def test_the_command_line_refuses_an_unknown_name_and_esc_cancels() -> None:
+async def test_the_command_line_refuses_an_unknown_or_ambiguous_name_and_esc_cancels() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("colon", *"nosuch", "enter")
         await pilot.pause()
         assert app.current_mode == "overview"
         assert any("no screen called 'nosuch'" in n.message for n in app._notifications)
+        await pilot.press("colon", "r", "enter")
+        await pilot.pause()
+        assert app.current_mode == "overview", "`:r` is rollouts or runbooks: named, not guessed"
+        assert any("'r' could be rollouts, runbooks" in n.message for n in app._notifications)
         await pilot.press("colon", "l", "escape")
         assert app.current_mode == "overview"
         assert not isinstance(app.screen, CommandLine)
