@@ -35,12 +35,14 @@ class LogsScreen(DashboardScreen):
     def __init__(self) -> None:
         super().__init__()
         self._shown: list[str] | None = None
+        self._filled: LogQuery | None = None  # the query the fields were last filled from
 
     def compose_body(self) -> ComposeResult:
+        self._filled = query = self.hub.log_query
         with Horizontal(id="query"):
-            yield Input(placeholder="service (app-id, or app-dapr)", id="service")
-            yield Input(placeholder="correlation id", id="correlation_id")
-            yield Input(placeholder="event id", id="event_id")
+            yield Input(query.service or "", placeholder="service (app-id, or app-dapr)", id="service")
+            yield Input(query.correlation_id or "", placeholder="correlation id", id="correlation_id")
+            yield Input(query.event_id or "", placeholder="event id", id="event_id")
         with Vertical(id="lines-panel", classes="panel") as panel:
             panel.border_title = "Newest lines (s, c, e: edit the query; enter applies it)"
             yield SourceState(id="logs-state")
@@ -51,9 +53,14 @@ class LogsScreen(DashboardScreen):
         self.query_one("#lines", Log).focus()  # not an input: the dashboard's keys keep working
 
     def on_screen_resume(self) -> None:
+        """Fill the fields only with a query set elsewhere (the Dead letters screen's `l`). The resume can come
+        after keys typed into a field just focused (`8` then `s` typed ahead on a busy screen): filling them
+        again with the same query would wipe what was typed (`backend` became `ackend`)."""
         query = self.hub.log_query
-        for name in FIELDS:
-            self.query_one(f"#{name}", Input).value = getattr(query, name) or ""
+        if query != self._filled:
+            self._filled = query
+            for name in FIELDS:
+                self.query_one(f"#{name}", Input).value = getattr(query, name) or ""
         super().on_screen_resume()
         self.dashboard.refresh_now("logs")
 
@@ -105,7 +112,8 @@ class LogsScreen(DashboardScreen):
     def _apply(self) -> None:
         def value(name: str) -> str | None:
             return self.query_one(f"#{name}", Input).value.strip() or None
-        self.hub.set_log_query(LogQuery(service=value("service"), correlation_id=value("correlation_id"),
-                                        event_id=value("event_id"), limit=self.hub.log_query.limit))
+        self._filled = LogQuery(service=value("service"), correlation_id=value("correlation_id"),
+                                event_id=value("event_id"), limit=self.hub.log_query.limit)
+        self.hub.set_log_query(self._filled)
         self.redraw()  # the previous query's lines go at once
         self.dashboard.refresh_now("logs")

@@ -86,11 +86,13 @@ class Terminal:
     def __init__(self, folder: Path, command: str) -> None:
         self.tmux = [require_command("tmux", "apt-get install -y tmux (it runs the dashboard in a real terminal)"),
                      "-S", str(folder / "tmux.socket")]
-        # os.environ, given explicitly: under pytest the process's C-level environment also holds COLUMNS=80 and
-        # LINES=24 (set by a library, unseen in os.environ), which a child inherits by default and which the
-        # dashboard would take over the pane's real size (shutil.get_terminal_size reads them first).
+        # Without COLUMNS and LINES: the dashboard would take them over the pane's real size
+        # (shutil.get_terminal_size reads them first) and draw 80x24, where the Overview shows no service row.
+        # pytest's process has them in its C-level environment (COLUMNS=80, LINES=24), which a child inherits;
+        # an xdist worker is such a child, so there they are in os.environ too.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         subprocess.run([*self.tmux, "new-session", "-d", "-s", "dash", "-x", "160", "-y", "45", command],
-                       check=True, cwd=REPO, env=dict(os.environ))
+                       check=True, cwd=REPO, env=env)
 
     def screen(self) -> str:
         return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "dash"], capture_output=True, text=True,

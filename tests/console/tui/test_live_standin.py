@@ -44,7 +44,10 @@ def revision_of(app: DashboardApp, name: str) -> int | None:
     return next((r.revision for r in view.rollouts if r.name == name), None) if view else None
 
 
-async def test_history_undo_and_restart_from_the_rollouts_screen(cluster_target: ClusterTarget) -> None:
+async def test_rollouts_history_undo_restart_then_a_pod_described_and_the_platforms_conditions(
+        cluster_target: ClusterTarget) -> None:
+    """One App for the mutations and the reads that follow them (an App's start and first refresh cost seconds
+    on a loaded machine)."""
     app = dashboard(cluster_target)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
@@ -83,10 +86,6 @@ async def test_history_undo_and_restart_from_the_rollouts_screen(cluster_target:
         await wait_for(pilot, lambda: revision_of(app, "worker") == 5, "the restart's new revision")
         assert any(n.startswith("worker restarted") for n in notes(app))
 
-
-async def test_a_pod_is_described_and_the_platform_shows_conditions(cluster_target: ClusterTarget) -> None:
-    app = dashboard(cluster_target)
-    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         pods = await wait_for(pilot, lambda: table_rows(app, "#pods"), "the pods")
         worker = next(row[0] for row in pods if row[0].startswith("worker-"))
