@@ -14,7 +14,7 @@ from textual.widgets._footer import FooterKey
 from console.model.logs import LogQuery
 from console.tui.app import DashboardApp
 from console.tui.messages import FeedUpdated
-from console.tui.screens import HELP, SCREENS, _classes, lookup
+from console.tui.screens import HELP, SCREENS, _classes, matches
 from console.tui.screens.command_line import CommandLine
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.dead_letters import DeadLetterScreen, DlqMessagesScreen
@@ -55,10 +55,10 @@ def test_every_screen_has_a_command_name() -> None:
     """What `:` looks up: every screen by its name, each alias, its key and an unambiguous prefix."""
     for info in SCREENS:
         for typed in (info.name, f":{info.name.upper()}", info.key, *info.aliases):
-            assert lookup(typed) is info, typed
-    assert lookup("dea") is lookup("dead-letters")
-    assert lookup("p") is None  # pods or platform
-    assert lookup("?") is HELP
+            assert matches(typed) == [info], typed
+    assert matches("dea") == matches("dead-letters")
+    assert [info.name for info in matches("p")] == ["pods", "platform"]  # ambiguous: named, not guessed
+    assert matches("?") == [HELP]
 
 
 async def test_the_command_line_jumps_by_name_alias_or_prefix() -> None:
