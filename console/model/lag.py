@@ -227,12 +227,22 @@ class LagHistory:
     def group_series(self, group: str) -> list[tuple[float, int, float | None]]:
         """(at, total lag, largest time lag) per snapshot: the group's sparklines."""
         series = self._series.get(group)
-        if series is None:
-            points = self._sum_series(group)
-            series = deque(points, maxlen=max(self.capacity, len(points)))
-            if group in self._samples:
-                self._series[group] = series
-        return list(series)
+        if series is not None:
+            return list(series)
+        points = self._sum_series(group)
+        if group in self._samples and self._grows_in_step(group, points):
+            self._series[group] = deque(points, maxlen=self.capacity)
+        return points
+
+    def _grows_in_step(self, group: str, points: list[tuple[float, int, float | None]]) -> bool:
+        """Whether the summed series can be kept and grown by one point per snapshot: every partition's
+        samples are the newest points of it, gapless, and it fits the capacity, so a full buffer drops its
+        oldest sample exactly when the series drops its oldest point. Not so after a snapshot that missed a
+        partition (its buffer reaches further back than the others'): summed again until they line up."""
+        if len(points) > self.capacity:
+            return False
+        return all(len(buffer) <= len(points) and points[-len(buffer)][0] == buffer[0].at
+                   for buffer in self._samples.get(group, {}).values() if buffer)
 
     def _sum_series(self, group: str) -> list[tuple[float, int, float | None]]:
         totals: dict[float, list[int]] = {}
