@@ -113,13 +113,19 @@ class _CallDetails(grpc.ClientCallDetails):
 
 class _AsyncTraceMetadata(grpc.aio.UnaryUnaryClientInterceptor):
     """The asyncio client's twin of _TraceMetadata: the call runs in the caller's task, so the
-    correlation bound there is the current one."""
+    correlation bound there is the current one. It also gives every call the gateway's deadline: the
+    SDK's asyncio client, unlike its synchronous one, sends most calls (publish_event among them) with
+    none, and with Kafka down daprd's outbound resiliency can hold a publish for minutes."""
+
+    def __init__(self, deadline_s: float | None) -> None:
+        self.deadline_s = deadline_s
 
     async def intercept_unary_unary(self, continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
                                     details: grpc.aio.ClientCallDetails, request: Any) -> Any:
         metadata = grpc.aio.Metadata(*(details.metadata or ()), *correlation.outgoing_headers().items())
+        timeout = details.timeout if details.timeout is not None else self.deadline_s
         return await continuation(grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready), request)
+            details.method, timeout, metadata, details.credentials, details.wait_for_ready), request)
 
 
 @functools.cache
@@ -319,7 +325,7 @@ class DaprGateway:
                 # Its constructor waits for the sidecar's health (a blocking request, answered at once:
                 # the sidecar has just answered ours).
                 self._grpc_client = DaprGrpcClientAsync(address=f"127.0.0.1:{self.settings.dapr_grpc_port}",
-                                                        interceptors=[_AsyncTraceMetadata()])
+                                                        interceptors=[_AsyncTraceMetadata(self.settings.dapr_timeout_s)])
             except Exception as exc:  # the SDK raises a bare Exception on a health time-out
                 raise DaprUnavailable(f"Dapr sidecar not reachable: {exc}") from exc
             self._grpc_loop = loop

@@ -18,6 +18,7 @@ from console.sandbox.broker import Broker
 from services.platform import correlation
 from services.platform.dapr_gateway import DaprCallError, DaprGateway, DaprUnavailable
 from services.platform.settings import ServiceSettings
+from tests.utils.dapr_sdk import sdk_settings
 from tests.utils.sidecars import PRODUCT_RESOURCES, Sandbox, Sidecar, make_sandbox
 from tests.utils.stub_apps import StubApp, start_app
 
@@ -129,6 +130,44 @@ def test_an_unreachable_sidecar_is_unavailable_not_an_error() -> None:
     with pytest.raises(DaprUnavailable):
         asyncio.run(gateway.get_state("k"))
     assert asyncio.run(gateway.ready()) is False
+
+
+def test_a_call_the_sidecar_never_answers_ends_at_the_gateways_deadline() -> None:
+    """The relay must get control back while daprd's outbound retries hold a publish (Kafka down): a
+    sidecar that is healthy but never answers PublishEvent gives DaprUnavailable, not a call without end.
+    The deadline is the gateway's own, whatever the SDK's process-wide DAPR_API_TIMEOUT_SECONDS says by
+    then (another gateway or test in the process may have changed it; without one, the SDK's asyncio
+    client sends publish_event with no deadline at all)."""
+    import grpc
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc
+
+    class Stalled(dapr_pb2_grpc.DaprServicer):
+        async def PublishEvent(self, request: object, context: object) -> None:
+            await asyncio.Event().wait()
+
+    health = start_app({"/v1.0/healthz/outbound": (204, b""), "/v1.0/healthz": (204, b"")})
+
+    async def scenario() -> DaprUnavailable:
+        server = grpc.aio.server()
+        dapr_pb2_grpc.add_DaprServicer_to_server(Stalled(), server)
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        gateway = DaprGateway(ServiceSettings(service_name="backend", app_env="development", dapr_timeout_s=1,
+                                              dapr_http_port=health.port, dapr_grpc_port=grpc_port))
+        try:
+            with sdk_settings(DAPR_API_TIMEOUT_SECONDS=None), pytest.raises(DaprUnavailable) as raised:
+                # 30 s is only the test's own guard: without a deadline the call never ends
+                await asyncio.wait_for(gateway.publish("task-events", b"{}"), 30)
+            return raised.value
+        finally:
+            await gateway.aclose()
+            await server.stop(None)
+
+    try:
+        error = asyncio.run(scenario())
+    finally:
+        health.stop()
+    assert str(error).startswith("publish: "), error
 
 
 def test_backend_reads_its_secrets_through_the_sidecar(sandbox: Sandbox, tmp_path: Path) -> None:
