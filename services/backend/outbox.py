@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,13 +65,10 @@ def snapshot(task: Task) -> events.TaskSnapshot:
     )
 
 
-def _add(session: Session, topic: str, event: CloudEvent) -> None:
-    session.info[_WRITTEN] = True  # tells the relay, after the commit, that there is work
-    session.add(OutboxEvent(
-        event_id=event.id, topic=topic, event_type=event.type, aggregate_id=str(event.subject),
-        payload=event.model_dump_json(exclude_none=True), correlation_id=event.correlationid,
-        traceparent=event.traceparent, created_at=datetime.now(UTC),
-    ))
+def _row(topic: str, event: CloudEvent, now: datetime) -> dict[str, Any]:
+    return {"event_id": event.id, "topic": topic, "event_type": event.type, "aggregate_id": str(event.subject),
+            "payload": event.model_dump_json(exclude_none=True), "correlation_id": event.correlationid,
+            "traceparent": event.traceparent, "created_at": now}
 
 
 def enqueue_task_change(
@@ -79,19 +76,24 @@ def enqueue_task_change(
     reminder_was: datetime | None,
 ) -> None:
     """Write every event one task change produces: task-events, task-updates and, when the task's
-    reminder changed from `reminder_was` (see services.backend.reminders), reminders."""
+    reminder changed from `reminder_was` (see services.backend.reminders), reminders.
+
+    One INSERT for all of them, on the table rather than through the unit of work: nothing reads the
+    rows back in this transaction, and the unit of work's bookkeeping for each object showed in the
+    backend's profile of every write."""
     now = datetime.now(UTC)
     data = events.TaskEventData(
         timestamp=now, user_id=task.owner_id, action=action, entity_id=task.id,
         task=snapshot(task), changed_fields=changed_fields,
     )
     event_type = events.TASK_ACTION_TYPES[action]
-    for topic in (events.TOPIC_TASK_EVENTS, events.TOPIC_TASK_UPDATES):
-        _add(session, topic, events.build_event(source="backend", event_type=event_type,
-                                                subject=task.id, data=data))
+    rows = [_row(topic, events.build_event(source="backend", event_type=event_type, subject=task.id, data=data), now)
+            for topic in (events.TOPIC_TASK_EVENTS, events.TOPIC_TASK_UPDATES)]
     reminder = reminder_event(task, action=action, was=reminder_was, now=now)
     if reminder is not None:
-        _add(session, events.TOPIC_REMINDERS, reminder)
+        rows.append(_row(events.TOPIC_REMINDERS, reminder, now))
+    session.execute(insert(OutboxEvent), rows)
+    session.info[_WRITTEN] = True  # tells the relay, after the commit, that there is work
 
 
 def pending_count(session: Session) -> int:

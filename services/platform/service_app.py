@@ -11,6 +11,8 @@ uvicorn imports.
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
@@ -72,6 +74,7 @@ def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter],
                 if resolved.db_migrate_on_start:
                     await asyncio.to_thread(db.migrate)
             async with running(app, resolved) if running is not None else _nothing():
+                freeze_startup_heap()
                 yield
         finally:
             await gateway.aclose()
@@ -92,6 +95,18 @@ def build_service_app(settings: S, *, title: str, routers: Sequence[APIRouter],
                      lifespan=lifespan, readiness=checks)
     app.state.gateway = gateway
     return app
+
+
+@functools.cache
+def freeze_startup_heap() -> None:
+    """Move everything start-up allocated (modules, the app, the ORM's and pydantic's schemas) out of
+    the cyclic garbage collector's sight, once per process.
+
+    A full collection scans every tracked object: in the backend serving the task API one took 160 ms of CPU,
+    a pause for every request in flight, over objects that live as long as the process anyway.
+    Collected first, so no garbage is frozen with them."""
+    gc.collect()
+    gc.freeze()
 
 
 @asynccontextmanager

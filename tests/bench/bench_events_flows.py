@@ -232,8 +232,12 @@ async def run(layout: SandboxLayout, result: control.UpResult, args: argparse.Na
     api_url = f"http://127.0.0.1:{processes['backend']['port']}"
     audit_url = f"http://127.0.0.1:{processes['audit']['port']}"
     ws_url = f"ws://127.0.0.1:{processes['websocket']['port']}/ws"
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as api, \
-            httpx.AsyncClient(base_url=audit_url, headers=headers, timeout=30) as audit:
+    # Idle connections are let go after 2 s, before uvicorn's 5 s keep-alive closes them: at httpx's own
+    # 5 s a request could go out on a connection the server was closing (ReadError in the burst that
+    # follows the steady run's wait for the audit).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30, limits=limits) as api, \
+            httpx.AsyncClient(base_url=audit_url, headers=headers, timeout=30, limits=limits) as audit:
         return {
             "consumption_steady": await consumption_and_capture(layout, api, audit, args.tasks, args.rate),
             "consumption_burst": await consumption_and_capture(layout, api, audit, args.tasks, None),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from services.backend.config import BackendSettings
 from services.platform.auth import Principal
@@ -15,24 +16,33 @@ from services.platform.deps import get_database, state_provider
 from services.platform.scopes import TASKS_READ, TASKS_WRITE
 from services.platform.web_auth import bearer_principal
 
+T = TypeVar("T")
+
 _ETAG_RE = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 get_settings = state_provider("settings", BackendSettings)
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session per request, closed on the event loop.
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The database's session factory. A coroutine, so FastAPI resolves it on the event loop."""
+    return get_database(request).sessions
 
-    FastAPI runs a sync dependency's exit in another worker-thread call. Under load every worker
-    thread was waiting for a pooled connection (or SQLite's write lock) that a finished request
-    would only give back in that exit: the pool deadlocked. Closing here needs no thread, and
-    write routes commit inside their own thread (`with write_transaction(session)`).
+
+async def in_session(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """`work(session)` on a worker thread, with a session opened and closed in that same call.
+
+    One thread hop per request, for all of its database work. A session dependency that yields was
+    a second hop (or, closing on the event loop, an exit stack per request); a sync route was two
+    (FastAPI validates a sync route's answer on a worker thread too). Closing in the same call also
+    keeps the pool from deadlocking: a connection is never held by a request waiting for a thread.
+    Write work commits inside with `write_transaction(session)`.
     """
-    session = get_database(request).sessions()
-    try:
-        yield session
-    finally:
-        session.close()
+
+    def run() -> T:
+        with sessions() as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
 
 
 def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -68,7 +78,7 @@ async def expected_version(if_match: IfMatchHeader = None) -> int | None:
 
 
 SettingsDep = Annotated[BackendSettings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 Reader = Annotated[Principal, Depends(require_scope(TASKS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(TASKS_WRITE))]
 IfMatch = Annotated[int | None, Depends(expected_version)]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.backend import crud
-from services.backend.api.deps import SessionDep, SettingsDep
+from services.backend.api.deps import Sessions, SettingsDep, in_session
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskPublic
 from services.platform.database import write_transaction
@@ -42,24 +42,28 @@ router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(
 @router.post("/recurrences/next", response_model=TaskPublic, status_code=status.HTTP_201_CREATED,
              responses={200: {"model": TaskPublic, "description": "This occurrence existed already"},
                         **problem_responses(said={400: "The body is not JSON in UTF-8"})})
-def create_next_occurrence(body: NextOccurrence, session: SessionDep, response: Response) -> TaskPublic:
+async def create_next_occurrence(body: NextOccurrence, sessions: Sessions, response: Response) -> TaskPublic:
     data = _task_fields(body)
-    with write_transaction(session):
-        existing = _occurrence(session, body)
-        if existing is None:
-            link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
-            try:
-                with session.begin_nested():
-                    existing = crud.create_task(session, owner_id=body.owner_id, data=data, series=link)
-            except IntegrityError:  # a concurrent request created this occurrence first
-                existing = _occurrence(session, body)
-                if existing is None:
-                    raise
+
+    def create(session: Session) -> TaskPublic:
+        with write_transaction(session):
+            existing = _occurrence(session, body)
+            if existing is None:
+                link = crud.SeriesLink(body.series_id, body.series_start, body.occurrence_index)
+                try:
+                    with session.begin_nested():
+                        existing = crud.create_task(session, owner_id=body.owner_id, data=data, series=link)
+                except IntegrityError:  # a concurrent request created this occurrence first
+                    existing = _occurrence(session, body)
+                    if existing is None:
+                        raise
+                    response.status_code = status.HTTP_200_OK
+            else:
                 response.status_code = status.HTTP_200_OK
-        else:
-            response.status_code = status.HTTP_200_OK
-    response.headers["ETag"] = f'"{existing.version}"'
-    return TaskPublic.model_validate(existing)
+        response.headers["ETag"] = f'"{existing.version}"'
+        return TaskPublic.model_validate(existing)
+
+    return await in_session(sessions, create)
 
 
 def _task_fields(body: NextOccurrence) -> TaskCreate:
@@ -76,9 +80,9 @@ def _occurrence(session: Session, body: NextOccurrence) -> Task | None:
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic, responses=problem_responses(said={404: "No such task"}))
-def read_task(task_id: str, session: SessionDep, response: Response) -> TaskPublic:
+async def read_task(task_id: str, sessions: Sessions, response: Response) -> TaskPublic:
     """Any owner's task, for the notification service to check a reminder when its job fires."""
-    task = session.get(Task, task_id)
+    task = await in_session(sessions, lambda session: session.get(Task, task_id))
     if task is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "task not found")
     response.headers["ETag"] = f'"{task.version}"'

@@ -9,10 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.backend import crud
-from services.backend.api.deps import IfMatch, Reader, SessionDep, Writer
+from services.backend.api.deps import IfMatch, Reader, Sessions, Writer, in_session
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskList, TaskPublic, TaskUpdate
 from services.platform.database import write_transaction
@@ -41,6 +42,11 @@ def _not_found(task_id: object) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id} not found")
 
 
+# The routes are coroutines that hand all their database work to one worker thread (`in_session`):
+# FastAPI then validates and serialises the answer on the event loop, where a sync route took a
+# second thread hop for it.
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic, responses={
     201: {"description": "Created, or the task an earlier request with this Idempotency-Key created", "headers": {
         **_ETAG,
@@ -54,34 +60,38 @@ def _not_found(task_id: object) -> HTTPException:
         422: "Invalid input, or an Idempotency-Key already used with a different body",
     }),
 })
-def create_task(body: TaskCreate, principal: Writer, session: SessionDep, response: Response,
-                idempotency_key: IdempotencyKey = None) -> TaskPublic:
+async def create_task(body: TaskCreate, principal: Writer, sessions: Sessions, response: Response,
+                      idempotency_key: IdempotencyKey = None) -> TaskPublic:
     """Create a task. With `Idempotency-Key`, a retried request returns the first one's task."""
-    with _task_errors(None), write_transaction(session):
-        if idempotency_key:
-            fingerprint = crud.request_fingerprint(body.model_dump(mode="json"))
-            previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
-            if previous is not None:
-                if previous.request_hash != fingerprint:
-                    raise invalid(["header", "Idempotency-Key"], "was already used with a different request",
-                                  "idempotency_key_reused")
-                if previous.task_id is None:
-                    raise HTTPException(status.HTTP_410_GONE, "the task created with this key was deleted")
-                response.headers["Idempotent-Replayed"] = "true"
-                task = crud.get_task(session, owner_id=principal.user_id, task_id=previous.task_id)
-                response.headers["Location"] = f"/api/tasks/{task.id}"
-                return _public(task, response)
-        task = crud.create_task(session, owner_id=principal.user_id, data=body)
-        if idempotency_key:
-            crud.remember_idempotent(session, owner_id=principal.user_id, key=idempotency_key,
-                                     fingerprint=fingerprint, task_id=task.id)
-    response.headers["Location"] = f"/api/tasks/{task.id}"
-    return _public(task, response)
+
+    def create(session: Session) -> TaskPublic:
+        with _task_errors(None), write_transaction(session):
+            if idempotency_key:
+                fingerprint = crud.request_fingerprint(body.model_dump(mode="json"))
+                previous = crud.find_idempotent(session, owner_id=principal.user_id, key=idempotency_key)
+                if previous is not None:
+                    if previous.request_hash != fingerprint:
+                        raise invalid(["header", "Idempotency-Key"], "was already used with a different request",
+                                      "idempotency_key_reused")
+                    if previous.task_id is None:
+                        raise HTTPException(status.HTTP_410_GONE, "the task created with this key was deleted")
+                    response.headers["Idempotent-Replayed"] = "true"
+                    task = crud.get_task(session, owner_id=principal.user_id, task_id=previous.task_id)
+                    response.headers["Location"] = f"/api/tasks/{task.id}"
+                    return _public(task, response)
+            task = crud.create_task(session, owner_id=principal.user_id, data=body)
+            if idempotency_key:
+                crud.remember_idempotent(session, owner_id=principal.user_id, key=idempotency_key,
+                                         fingerprint=fingerprint, task_id=task.id)
+        response.headers["Location"] = f"/api/tasks/{task.id}"
+        return _public(task, response)
+
+    return await in_session(sessions, create)
 
 
 @router.get("", response_model=TaskList)
-def list_tasks(
-    principal: Reader, session: SessionDep,
+async def list_tasks(
+    principal: Reader, sessions: Sessions,
     status_filter: Annotated[str | None, Query(alias="status", pattern="^(pending|completed)$")] = None,
     due_after: datetime | None = None,
     due_before: datetime | None = None,
@@ -93,49 +103,64 @@ def list_tasks(
     for name, value in (("due_after", due_after), ("due_before", due_before)):
         if value is not None and value.tzinfo is None:
             raise invalid(["query", name], "must include a timezone offset, e.g. 2026-12-01T09:00:00+01:00")
-    items, total = crud.list_tasks(session, owner_id=principal.user_id, status=status_filter,
-                                   due_after=due_after, due_before=due_before, tag=tag, sort=sort,
-                                   limit=limit, offset=offset)
-    return TaskList(items=[TaskPublic.model_validate(t) for t in items], total=total, limit=limit, offset=offset)
+
+    def read(session: Session) -> TaskList:
+        items, total = crud.list_tasks(session, owner_id=principal.user_id, status=status_filter,
+                                       due_after=due_after, due_before=due_before, tag=tag, sort=sort,
+                                       limit=limit, offset=offset)
+        return TaskList(items=[TaskPublic.model_validate(t) for t in items], total=total, limit=limit, offset=offset)
+
+    return await in_session(sessions, read)
 
 
 @router.get("/{task_id}", response_model=TaskPublic,
             responses={200: {"headers": _ETAG}, **problem_responses(said=_NOT_FOUND)})
-def get_task(task_id: uuid.UUID, principal: Reader, session: SessionDep, response: Response) -> TaskPublic:
-    try:
-        return _public(crud.get_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
-    except crud.TaskNotFound:
-        raise _not_found(task_id) from None
+async def get_task(task_id: uuid.UUID, principal: Reader, sessions: Sessions, response: Response) -> TaskPublic:
+    def read(session: Session) -> TaskPublic:
+        with _task_errors(task_id):
+            return _public(crud.get_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
+
+    return await in_session(sessions, read)
 
 
 @router.patch("/{task_id}", response_model=TaskPublic, responses={200: {"headers": _ETAG}, **problem_responses(said={
     400: "The body is not JSON in UTF-8, or If-Match is not an ETag such as \"3\"", **_NOT_FOUND, **_STALE,
     409: f"A recurrence rule or reminder offset without a due date. {_CONCURRENT}"})})
-def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, session: SessionDep,
-                response: Response, version: IfMatch) -> TaskPublic:
+async def update_task(task_id: uuid.UUID, body: TaskUpdate, principal: Writer, sessions: Sessions,
+                      response: Response, version: IfMatch) -> TaskPublic:
     """Partial update; send `If-Match` with the ETag you read to refuse lost updates (412)."""
-    with _task_errors(task_id), write_transaction(session):
-        task = crud.update_task(session, owner_id=principal.user_id, task_id=str(task_id), changes=body,
-                                expected_version=version)
-    return _public(task, response)
+
+    def update(session: Session) -> TaskPublic:
+        with _task_errors(task_id), write_transaction(session):
+            task = crud.update_task(session, owner_id=principal.user_id, task_id=str(task_id), changes=body,
+                                    expected_version=version)
+        return _public(task, response)
+
+    return await in_session(sessions, update)
 
 
 @router.post("/{task_id}/complete", response_model=TaskPublic, responses={200: {"headers": _ETAG},
              **problem_responses(said={**_BAD_IF_MATCH, **_NOT_FOUND, **_STALE,
                                        409: f"The task is already completed. {_CONCURRENT}"})})
-def complete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, response: Response,
-                  version: IfMatch) -> TaskPublic:
-    with _task_errors(task_id), write_transaction(session):
-        task = crud.complete_task(session, owner_id=principal.user_id, task_id=str(task_id),
-                                  expected_version=version)
-    return _public(task, response)
+async def complete_task(task_id: uuid.UUID, principal: Writer, sessions: Sessions, response: Response,
+                        version: IfMatch) -> TaskPublic:
+    def complete(session: Session) -> TaskPublic:
+        with _task_errors(task_id), write_transaction(session):
+            task = crud.complete_task(session, owner_id=principal.user_id, task_id=str(task_id),
+                                      expected_version=version)
+        return _public(task, response)
+
+    return await in_session(sessions, complete)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(said={
     **_BAD_IF_MATCH, **_NOT_FOUND, **_STALE, 409: _CONCURRENT}))
-def delete_task(task_id: uuid.UUID, principal: Writer, session: SessionDep, version: IfMatch) -> Response:
-    with _task_errors(task_id), write_transaction(session):
-        crud.delete_task(session, owner_id=principal.user_id, task_id=str(task_id), expected_version=version)
+async def delete_task(task_id: uuid.UUID, principal: Writer, sessions: Sessions, version: IfMatch) -> Response:
+    def delete(session: Session) -> None:
+        with _task_errors(task_id), write_transaction(session):
+            crud.delete_task(session, owner_id=principal.user_id, task_id=str(task_id), expected_version=version)
+
+    await in_session(sessions, delete)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -55,7 +55,9 @@ def test_publish_with_the_broker_down_fails_after_the_outbound_policy(tmp_path: 
     sb = make_sandbox(tmp_path, dead, BASE_DOCS)
     sidecar = sb.start("lonely", None)
     try:
-        with sidecar.client() as client:
+        # The client's own deadline well past the policy's ~3.2 s: the SDK's settings are process-wide, and
+        # an earlier test in the same worker (a service's DaprGateway sets them) may have left 1 s there.
+        with sdk_settings(DAPR_API_TIMEOUT_SECONDS=30), sidecar.client() as client:
             started = time.monotonic()
             with pytest.raises(DaprGrpcError) as err:
                 client.publish_event("kafka-pubsub", "task-events", b"{}", data_content_type="application/json")
