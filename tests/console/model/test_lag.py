@@ -302,3 +302,27 @@ def test_the_sparkline_series_kept_per_snapshot_equals_the_one_summed_from_the_s
         committed_at = {TP: committed, tp1: 10} if both else {TP: committed}
         h.add(LagSnapshot(T0 + 2 * i, parts, {"worker": GroupOffsets("worker", "Empty", 0, committed_at)}))
         assert h.group_series("worker") == h._sum_series("worker")
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.sampled_from([0.5, 2.0, 2.0, 7.0]), st.integers(0, 3)),
+                min_size=1, max_size=40),
+       st.sampled_from([DEFAULT, EvalConfig(allowed_lag=5), EvalConfig(window=4, min_samples=2, min_span_s=1.0)]))
+def test_a_verdict_reused_for_a_steady_partition_equals_judging_it_afresh(
+        steps: list[tuple[int, bool, float, int]], config: EvalConfig) -> None:
+    """`evaluate` judges a partition whose offsets stood still over its window from its last verdict: after
+    every snapshot (offsets mostly still, the consumer coming and going, uneven gaps, the log recreated now and
+    then) and at later moments, the same verdict as judging the whole window again."""
+    h = LagHistory(capacity=15)
+    at, end, committed = T0, 100, 40
+    for move, live, gap, later in steps:
+        at += gap
+        if move == 1:
+            end += 7
+        elif move == 2:
+            committed = min(end, committed + 5)
+        elif move == 3 and end > 60:
+            end, committed = end - 50, min(committed, end - 50)  # recreated: the end goes back
+        h.add(snap(at, end, committed, members=1 if live else 0, record_time=at - 30 if committed < end else None))
+        now = at + later * 4.0
+        judged = evaluate(h, now, config)[0].partitions[0]
+        assert judged == evaluate_partition("worker", TP, h.samples("worker", TP), now, config)
