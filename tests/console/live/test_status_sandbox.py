@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from console import cli
 from console.sandbox import control, monitoring
 from console.sandbox.layout import SandboxLayout
-from tests.console.sandbox.conftest import require_tansu, start_sandbox
+from tests.console.sandbox.conftest import running_sandbox
 from tests.utils.events import snapshot, task_event
 from tests.utils.waiting import wait_until
 
@@ -24,15 +24,8 @@ SERVICES = ["audit", "backend", "notification", "websocket", "worker"]
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxLayout]:
-    require_tansu()
-    layout = SandboxLayout(tmp_path_factory.mktemp("status") / "sandbox")
-    plan = control.plan_sandbox(layout, port_base=0)
-    plan.ready_timeout_s = 120
-    start_sandbox(layout, plan, timeout_s=125)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("status") / "sandbox") as layout:
         yield layout
-    finally:
-        control.down(layout)
 
 
 def status(sandbox: SandboxLayout, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

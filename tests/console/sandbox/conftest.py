@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,18 @@ def start_sandbox(layout: SandboxLayout, plan: Plan, timeout_s: float = 60) -> d
     if control.supervisor_pid(layout):
         control.down(layout)
     pytest.fail(failure, pytrace=False)
+
+
+@contextmanager
+def running_sandbox(folder: Path) -> Iterator[SandboxLayout]:
+    """A whole sandbox in `folder` on free ports, as `sandbox up` starts it, for a module's tests to share;
+    120 s to get ready (a loaded 2-core machine has needed over 60), and down at the end whatever happened."""
+    require_tansu()
+    layout = SandboxLayout(folder)
+    plan = control.plan_sandbox(layout, port_base=0)
+    plan.ready_timeout_s = 120
+    start_sandbox(layout, plan, timeout_s=125)
+    try:
+        yield layout
+    finally:
+        control.down(layout)

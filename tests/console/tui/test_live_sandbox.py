@@ -27,7 +27,7 @@ from console.tui.app import DashboardApp, make_dashboard
 from console.tui.screens.confirm import ConfirmScreen
 from console.tui.screens.dead_letters import DeadLetterScreen, DlqMessagesScreen
 from console.tui.screens.logs import READING, LogsScreen
-from tests.console.sandbox.conftest import require_tansu, start_sandbox
+from tests.console.sandbox.conftest import running_sandbox
 from tests.console.tui.conftest import SIZE
 from tests.console.tui.live import notes, select_row, table_rows, wait_for
 from tests.utils.events import snapshot, task_event
@@ -38,15 +38,8 @@ SERVICES = ["audit", "backend", "notification", "websocket", "worker"]
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxLayout]:
-    require_tansu()
-    layout = SandboxLayout(tmp_path_factory.mktemp("dash") / "sandbox")
-    plan = control.plan_sandbox(layout, port_base=0)
-    plan.ready_timeout_s = 120
-    start_sandbox(layout, plan, timeout_s=125)
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("dash") / "sandbox") as layout:
         yield layout
-    finally:
-        control.down(layout)
 
 
 def dashboard(sandbox: SandboxLayout) -> DashboardApp:
