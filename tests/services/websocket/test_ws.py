@@ -70,13 +70,15 @@ def test_token_by_subprotocol_and_by_first_message(client: TestClient) -> None:
         assert ws.receive_json()["user_id"] == "bob"
 
 
+# The tokens carry the second they were minted in, so the cases get ids of their own: two xdist workers
+# collecting a second apart would otherwise see different tests, and xdist refuses to run them at all.
 @pytest.mark.parametrize(("url", "first", "code"), [
     ("/ws?token=not-a-jwt", None, 4401),
     (f"/ws?token={token(scopes='tasks:write')}", None, 4403),
     (f"/ws?token={token(scopes='')}", None, 4403),  # no scopes: fail closed
     ("/ws", {"type": "hello"}, 4401),
     ("/ws", {"type": "auth", "token": mint_dev_token('other-secret-0123456789-abcdefghi', 'eve')}, 4401),
-])
+], ids=["not-a-jwt", "write-scope-only", "no-scopes", "first-message-not-auth", "foreign-signature"])
 def test_bad_or_missing_tokens_close_with_a_clear_code(client: TestClient, url: str, first: dict | None,
                                                        code: int) -> None:
     with client.websocket_connect(url) as ws:
