@@ -14,7 +14,7 @@ from textual.widgets import Input
 
 from console.tui.screens.runbook_run import ResultScreen
 from console.tui.screens.runbooks import RunbooksScreen
-from tests.console.tui.conftest import SIZE, recorded_app
+from tests.console.tui.conftest import SIZE, pressed, recorded_app
 from tests.console.tui.recorded_runbooks import failed_provision, failed_provision_outputs, write_results
 
 Before = Callable[[Pilot[int]], Awaitable[None]]
@@ -28,19 +28,18 @@ def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def listed(pilot: Pilot[int]) -> None:
     """The list read (in its worker), the cursor on provision-oke."""
-    await pilot.press("9")
+    await pressed("9")(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, RunbooksScreen)
     deadline = time.monotonic() + 60
     while screen.catalog is None and time.monotonic() < deadline:
         await pilot.pause(0.1)
-    await pilot.press("down", "down", "down", "down", "down")
-    await pilot.pause()
+    await pressed("down", "down", "down", "down", "down")(pilot)
 
 
 async def form(pilot: Pilot[int]) -> None:
     await listed(pilot)
-    await pilot.press("up", "up", "enter")  # kafka-outage-drill, its sandbox_dir the dashboard's sandbox
+    await pressed("up", "up", "enter")(pilot)  # kafka-outage-drill, its sandbox_dir the dashboard's sandbox
     outage = pilot.app.screen.query_one("#field-outage_s", Input)
     outage.value = "0.5"  # refused as typed
     outage.focus()

@@ -12,13 +12,14 @@ from textual.widgets import Input
 
 from console.tui.screens.dead_letters import DeadLetterScreen, DlqMessagesScreen
 from console.tui.screens.rollouts import HistoryScreen
-from tests.console.tui.conftest import SIZE, recorded_app
+from tests.console.tui.conftest import SIZE, pressed, recorded_app
 from tests.console.tui.recorded import letter_rows, revisions
 
 Before = Callable[[Pilot[int]], Awaitable[None]]
 
 
-async def no_blink(pilot: Pilot[int]) -> None:
+async def command_line(pilot: Pilot[int]) -> None:
+    await pressed("colon", "d", "l")(pilot)
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
     await pilot.pause()
@@ -49,38 +50,41 @@ async def history(pilot: Pilot[int]) -> None:
 
 
 async def lag_partitions(pilot: Pilot[int]) -> None:
-    """Into worker's task-events partitions, one step at a time: a key pressed while the group's screen is
-    still being pushed, or before its partitions table has the focus, would land elsewhere on some runs."""
-    for keys in (("2", "down"), ("enter",), ("enter",), ("down",)):
-        await pilot.press(*keys)
-        await pilot.pause()
+    """Into worker's task-events partitions, each key once the screen before it has its focus."""
+    await pressed("2", "down", "enter", "enter", "down")(pilot)
 
 
-SCREENS: dict[str, tuple[tuple[str, ...], Before | None]] = {
-    "overview": ((), None),
-    "lag": (("2", "down"), None),
-    "lag-group": ((), lag_partitions),
-    "lag-partition": (("enter",), lag_partitions),
-    "dead-letters": (("3",), None),
-    "dead-letters-messages": ((), dlq_messages),  # the screens a browse would fill, filled from the recording
-    "dead-letter": ((), dead_letter),
-    "rollouts": (("4", "down", "down", "down", "down"), None),
-    "rollout-history": ((), history),
-    "pods": (("5", "end"), None),
-    "platform": (("6", "down"), None),
-    "events": (("7",), None),
-    "logs": (("8",), None),
-    "help": (("4", "question_mark"), None),
-    "command-line": (("colon", "d", "l"), no_blink),
+def lag_partitions_then(*keys: str) -> Before:
+    async def before(pilot: Pilot[int]) -> None:
+        await lag_partitions(pilot)
+        await pressed(*keys)(pilot)
+    return before
+
+
+SCREENS: dict[str, Before] = {
+    "overview": pressed(),
+    "lag": pressed("2", "down"),
+    "lag-group": lag_partitions,
+    "lag-partition": lag_partitions_then("enter"),
+    "dead-letters": pressed("3"),
+    "dead-letters-messages": dlq_messages,  # the screens a browse would fill, filled from the recording
+    "dead-letter": dead_letter,
+    "rollouts": pressed("4", "down", "down", "down", "down"),
+    "rollout-history": history,
+    "pods": pressed("5", "end"),
+    "platform": pressed("6", "down"),
+    "events": pressed("7"),
+    "logs": pressed("8"),
+    "help": pressed("4", "question_mark"),
+    "command-line": command_line,
 }
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(screen: str, snap_compare: Callable[..., bool]) -> None:
-    keys, before = SCREENS[screen]
-    assert snap_compare(recorded_app(), press=keys, terminal_size=SIZE, run_before=before)
+    assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=SCREENS[screen])
 
 
 def test_readonly_rollouts(snap_compare: Callable[..., bool]) -> None:
     """Under --readonly the mutations are not offered: no r and u in the footer, and the top line says so."""
-    assert snap_compare(recorded_app(readonly=True), press=("4",), terminal_size=SIZE)
+    assert snap_compare(recorded_app(readonly=True), terminal_size=SIZE, run_before=pressed("4"))
