@@ -140,9 +140,11 @@ async def consumption_and_capture(layout: SandboxLayout, api: httpx.AsyncClient,
     }
 
 
-async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None) -> dict[str, Any]:
+async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None,
+                     completed_by_task: dict[str, float] | None = None) -> dict[str, Any]:
     """Completion -> next instance created, for n series completed at `rate` per second (None: all
-    at once, back to back: the worker then works through a queue)."""
+    at once, back to back: the worker then works through a queue). `completed_by_task` receives
+    each completed task's id -> wall time of its 200, for a caller that follows it in the logs."""
     firsts = []
     for i in range(n):
         answer = await api.post("/api/tasks", json={"title": f"recurring {i}", "due_at": "2027-01-04T08:00:00Z",
@@ -156,6 +158,8 @@ async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None) -> dict
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         (await api.post(f"/api/tasks/{task['id']}/complete")).raise_for_status()
         completed[task["series_id"]] = time.time()
+        if completed_by_task is not None:
+            completed_by_task[task["id"]] = completed[task["series_id"]]
 
     async def next_instances() -> dict[str, dict[str, Any]] | None:
         found: dict[str, dict[str, Any]] = {}
