@@ -14,7 +14,10 @@ average before it. And where a burst's time goes, per completion, from the worke
 - completion 200 -> the worker's `event handled` line for it: outbox relay, publish, broker, the
   worker sidecar's fetch and delivery, and the worker's handling (state check, the invocation of
   the backend that creates the instance, state save); set beside the next instance's latency, it
-  tells whether the time is spent before the instance is created or after.
+  tells whether the time is spent before the instance is created or after;
+- each process's CPU over the run (from its own /proc counters, tests/bench/process_cost.py), per
+  completion and as the share of one core it used while the burst lasted: a process near 100 %
+  is the one the burst queues behind (each is one Python process, so one core at most).
 
 Prints the figures and writes tests/bench/results/recurrence_burst.json.
 """
@@ -36,6 +39,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from console.sandbox.layout import SandboxLayout
+from tests.bench import process_cost
 from tests.bench.bench_events_flows import figures, log_entries, recurrence, ts
 from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
 
@@ -55,24 +59,32 @@ def stages(layout: SandboxLayout, completed: dict[str, float]) -> dict[str, Any]
     return {"completion_to_worker_done": figures([handled[t] - completed[t] for t in handled])}
 
 
-async def one_run(api: httpx.AsyncClient, layout: SandboxLayout, n: int) -> dict[str, Any]:
+async def one_run(api: httpx.AsyncClient, layout: SandboxLayout, groups: dict[str, int], n: int) -> dict[str, Any]:
     load = os.getloadavg()[0]
     marks: dict[str, float] = {}
+    before = process_cost.sample(groups)
     measured = await recurrence(api, n, None, completed_by_task=marks)
-    return {"load_1m": round(load, 2), **measured, **stages(layout, marks)}
+    after = process_cost.sample(groups)
+    spent = process_cost.delta(before, after)
+    return {"load_1m": round(load, 2), **measured, **stages(layout, marks),
+            "cpu_ms_per_completion": process_cost.cost_table(spent, n, "ms"),
+            "cpu_percent_of_core": process_cost.cost_table(spent, after.at - before.at, "%")}
 
 
-async def run(layout: SandboxLayout, url: str, token: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+async def run(layout: SandboxLayout, url: str, token: str, groups: dict[str, int],
+              args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = []
     limits = httpx.Limits(keepalive_expiry=2.0)  # see bench_events_flows.run
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
                                  limits=limits) as api:
         for i in range(args.runs):
             await asyncio.sleep(args.rest)
-            runs.append(await one_run(api, layout, args.completions))
+            runs.append(await one_run(api, layout, groups, args.completions))
             r = runs[-1]
             print(f"run {i + 1}: load {r['load_1m']:>5}  next instance {r['next_instance_created']}", flush=True)
             print(f"        completion -> worker done {r['completion_to_worker_done']}", flush=True)
+            busiest = list(r["cpu_percent_of_core"].items())[:4]
+            print("        % of a core during the run: " + ", ".join(f"{k} {v:.0f}" for k, v in busiest), flush=True)
     return runs
 
 
@@ -87,7 +99,8 @@ def main() -> int:
         return 2
     try:
         with fresh_sandbox("recurrence-burst-") as (layout, result):
-            runs = asyncio.run(run(layout, backend_url(result), result.token, args))
+            groups = process_cost.sandbox_groups(result.state)
+            runs = asyncio.run(run(layout, backend_url(result), result.token, groups, args))
     except SandboxUnavailable as exc:
         print(f"bench_recurrence_burst: {exc}", file=sys.stderr)
         return 2
