@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from console.sandbox import control
 from console.sandbox.layout import SandboxLayout
-from tests.bench.sandbox_run import SandboxUnavailable, fresh_sandbox
+from tests.bench.sandbox_run import measure
 
 RESULTS = REPO / "tests" / "bench" / "results" / "events_flows.json"
 CONCURRENCY = 20
@@ -266,15 +266,10 @@ def main() -> int:
     if min(args.tasks, args.recurring, args.updates, args.reminders) < 1 or min(args.rate, args.completion_rate) <= 0:
         print("bench_events_flows: every count must be >= 1 and every rate > 0", file=sys.stderr)
         return 2
-    try:
-        with fresh_sandbox("events-flows-") as (layout, result):
-            measured = asyncio.run(run(layout, result, args))
-    except SandboxUnavailable as exc:
-        print(f"bench_events_flows: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"bench_events_flows: {exc}", file=sys.stderr)
-        return 1
+    measured = measure("bench_events_flows", "events-flows-",
+                       lambda layout, result: asyncio.run(run(layout, result, args)))
+    if isinstance(measured, int):
+        return measured
     summary = {"bench": "events_flows", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), **measured,
                "targets": {"consumed_p99_ms": 5000, "recurrence_p99_ms": 10000, "audit_capture_rate": 1.0}}

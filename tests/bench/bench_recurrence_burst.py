@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from console.sandbox.layout import SandboxLayout
 from tests.bench import process_cost
 from tests.bench.bench_events_flows import figures, log_entries, recurrence, ts
-from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
+from tests.bench.sandbox_run import backend_url, measure
 
 RESULTS = REPO / "tests" / "bench" / "results" / "recurrence_burst.json"
 TARGET_P99_MS = 1000
@@ -97,16 +97,10 @@ def main() -> int:
     if args.runs < 1 or args.completions < 1 or args.rest < 0:
         print("bench_recurrence_burst: --runs and --completions must be >= 1, --rest >= 0", file=sys.stderr)
         return 2
-    try:
-        with fresh_sandbox("recurrence-burst-") as (layout, result):
-            groups = process_cost.sandbox_groups(result.state)
-            runs = asyncio.run(run(layout, backend_url(result), result.token, groups, args))
-    except SandboxUnavailable as exc:
-        print(f"bench_recurrence_burst: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"bench_recurrence_burst: {exc}", file=sys.stderr)
-        return 1
+    runs = measure("bench_recurrence_burst", "recurrence-burst-", lambda layout, result: asyncio.run(
+        run(layout, backend_url(result), result.token, process_cost.sandbox_groups(result.state), args)))
+    if isinstance(runs, int):
+        return runs
     p99s = [r["next_instance_created"]["p99_ms"] for r in runs]
     summary = {"bench": "recurrence_burst", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), "completions": args.completions,
