@@ -21,12 +21,17 @@ A Subscription with ``bulkSubscribe`` enabled gets the same route called with a 
 daprd's bulk envelope (``type: com.dapr.event.sent.bulk``, ``entries`` each with an ``entryId``
 and its CloudEvent as ``event``), answered with one status per entry (``{"statuses": [{"entryId",
 "status"}]}``). A topic may register a batch handler that takes the whole batch at once (the audit
-writes it in one transaction); otherwise the topic's handler runs once per entry, in order.
+writes it in one transaction); otherwise the topic's handler runs once per entry: the entries of
+one subject (the task: the events' partition key) in order, different subjects concurrently. Kafka
+orders a partition only per key, so nothing is lost, and a burst on one partition is worked off
+by as many handlings at a time as the batch has tasks rather than one after the other (the worker:
+each completion waits on an invocation of the backend).
 Docs: https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-bulk/
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -120,9 +125,32 @@ async def deliver_bulk(service: str, topic: str, envelope: dict[str, Any], reque
         status = await _handle(service, [d for _, d in ready], batch_handler)
         statuses.update({entry_id: status for entry_id, _ in ready})
     else:
-        for entry_id, delivery in ready:
-            statuses[entry_id] = await _handle(service, [delivery], lambda batch: handler(batch[0]))
+        statuses.update(await _each_by_subject(service, ready, handler))
     return BulkAnswer(statuses=[EntryStatus(entryId=e, status=s) for e, s in statuses.items()])
+
+
+async def _each_by_subject(service: str, ready: Sequence[tuple[str, Delivery]], handler: Handler) -> dict[str, Status]:
+    """Each entry's status: one subject's entries in order, different subjects concurrently.
+
+    After an entry of a subject asks for a retry, that subject's later entries are not handled and
+    ask for a retry too: applied before it they could be overtaken by it on redelivery.
+    """
+    chains: dict[str | None, list[tuple[str, Delivery]]] = {}
+    for entry_id, delivery in ready:
+        chains.setdefault(delivery.event.subject, []).append((entry_id, delivery))
+    statuses: dict[str, Status] = {}
+
+    async def in_order(chain: list[tuple[str, Delivery]]) -> None:
+        held = False
+        for entry_id, delivery in chain:
+            if held:
+                statuses[entry_id] = Status.RETRY
+                continue
+            statuses[entry_id] = await _handle(service, [delivery], lambda batch: handler(batch[0]))
+            held = statuses[entry_id] is Status.RETRY
+
+    await asyncio.gather(*(in_order(chain) for chain in chains.values()))
+    return statuses
 
 
 def _parse(service: str, topic: str, body: Any, request: Request) -> Delivery | None:

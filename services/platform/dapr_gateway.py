@@ -39,7 +39,7 @@ from dapr.clients.grpc._jobs import Job
 from dapr.clients.grpc._state import Concurrency, StateOptions
 from dapr.conf import settings as dapr_settings
 from google.protobuf.any_pb2 import Any as GrpcAny
-from google.protobuf.json_format import ParseDict
+from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
 
 from services.platform import correlation, metrics
@@ -265,6 +265,25 @@ class DaprGateway:
         payload.Pack(ParseDict(data, Value()))
         job = Job(name=name, due_time=due_time, data=payload)
         await self._call("job.schedule", lambda c: c.schedule_job(job, overwrite=overwrite))
+
+    async def get_job(self, name: str) -> dict[str, Any] | None:
+        """The data of the pending job `name` (as `schedule_job` packed it), or None when there is none.
+
+        daprd wraps the Scheduler's NotFound for a job that is not there (or has fired) in an
+        INTERNAL "failed to get job due to: ... code = NotFound ..."; a plain NOT_FOUND is read
+        the same way.
+        """
+        try:
+            job = await self._call("job.get", lambda c: c.get_job(name))
+        except DaprCallError as exc:
+            if exc.code == "NOT_FOUND" or "NotFound" in str(exc):
+                return None
+            raise
+        value = Value()
+        if job.data is None or not job.data.Unpack(value):
+            return {}  # a job someone else scheduled, with data of another type
+        data = MessageToDict(value)
+        return data if isinstance(data, dict) else {}
 
     async def delete_job(self, name: str) -> None:
         await self._call("job.delete", lambda c: c.delete_job(name))

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from console.sandbox import control
 from console.sandbox.layout import SandboxLayout
-from tests.bench.sandbox_run import SandboxUnavailable, fresh_sandbox
+from tests.bench.sandbox_run import measure
 
 RESULTS = REPO / "tests" / "bench" / "results" / "events_flows.json"
 CONCURRENCY = 20
@@ -140,9 +140,11 @@ async def consumption_and_capture(layout: SandboxLayout, api: httpx.AsyncClient,
     }
 
 
-async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None) -> dict[str, Any]:
+async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None,
+                     completed_by_task: dict[str, float] | None = None) -> dict[str, Any]:
     """Completion -> next instance created, for n series completed at `rate` per second (None: all
-    at once, back to back: the worker then works through a queue)."""
+    at once, back to back: the worker then works through a queue). `completed_by_task` receives
+    each completed task's id -> wall time of its 200, for a caller that follows it in the logs."""
     firsts = []
     for i in range(n):
         answer = await api.post("/api/tasks", json={"title": f"recurring {i}", "due_at": "2027-01-04T08:00:00Z",
@@ -156,6 +158,8 @@ async def recurrence(api: httpx.AsyncClient, n: int, rate: float | None) -> dict
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         (await api.post(f"/api/tasks/{task['id']}/complete")).raise_for_status()
         completed[task["series_id"]] = time.time()
+        if completed_by_task is not None:
+            completed_by_task[task["id"]] = completed[task["series_id"]]
 
     async def next_instances() -> dict[str, dict[str, Any]] | None:
         found: dict[str, dict[str, Any]] = {}
@@ -262,15 +266,10 @@ def main() -> int:
     if min(args.tasks, args.recurring, args.updates, args.reminders) < 1 or min(args.rate, args.completion_rate) <= 0:
         print("bench_events_flows: every count must be >= 1 and every rate > 0", file=sys.stderr)
         return 2
-    try:
-        with fresh_sandbox("events-flows-") as (layout, result):
-            measured = asyncio.run(run(layout, result, args))
-    except SandboxUnavailable as exc:
-        print(f"bench_events_flows: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"bench_events_flows: {exc}", file=sys.stderr)
-        return 1
+    measured = measure("bench_events_flows", "events-flows-",
+                       lambda layout, result: asyncio.run(run(layout, result, args)))
+    if isinstance(measured, int):
+        return measured
     summary = {"bench": "events_flows", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "cpus": os.cpu_count(), "python": platform.python_version(), **measured,
                "targets": {"consumed_p99_ms": 5000, "recurrence_p99_ms": 10000, "audit_capture_rate": 1.0}}

@@ -3,14 +3,17 @@ temporary directory on free ports, and always stopped afterwards."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from console.sandbox import control
 from console.sandbox.layout import SandboxLayout
+
+T = TypeVar("T")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -34,3 +37,17 @@ def fresh_sandbox(prefix: str, **up_args: Any) -> Iterator[tuple[SandboxLayout, 
 
 def backend_url(result: control.UpResult) -> str:
     return f"http://127.0.0.1:{result.state['processes']['backend']['port']}"
+
+
+def measure(bench: str, prefix: str, body: Callable[[SandboxLayout, control.UpResult], T]) -> T | int:
+    """`body` run on a fresh sandbox; or the exit code after one line on stderr: 2 when the sandbox
+    could not start, 1 when the measurement failed (a RuntimeError: an event that never came)."""
+    try:
+        with fresh_sandbox(prefix) as (layout, result):
+            return body(layout, result)
+    except SandboxUnavailable as exc:
+        print(f"{bench}: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"{bench}: {exc}", file=sys.stderr)
+        return 1

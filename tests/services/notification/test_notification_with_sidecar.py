@@ -32,7 +32,7 @@ from services.notification.jobs import JOB_PREFIX
 from services.notification.main import build_app as build_notification
 from services.notification.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from services.platform.auth import mint_dev_token
-from services.platform.events import TOPIC_REMINDERS
+from services.platform.events import TOPIC_REMINDERS, CloudEvent
 from services.platform.logs import JsonFormatter
 from tests.services.backend.conftest import JWT_SECRET
 from tests.utils.dapr_apps import (
@@ -100,12 +100,25 @@ class World:
 
     def reminder(self, task: dict) -> str:
         """Deliver the reminder event the backend wrote for this task version."""
-        due = datetime.fromisoformat(task["due_at"])
-        event = reminder_scheduled(task_id=task["id"], due_at=due, offset_min=task["reminder_offset_minutes"],
-                                   version=task["version"], title=task["title"])
+        return self.deliver(self.scheduled_event(task))
+
+    @staticmethod
+    def scheduled_event(task: dict) -> CloudEvent:
+        """A reminder event for this task version (a new event id and correlation id each time)."""
+        event = reminder_scheduled(task_id=task["id"], due_at=datetime.fromisoformat(task["due_at"]),
+                                   offset_min=task["reminder_offset_minutes"], version=task["version"],
+                                   title=task["title"])
+        return event.model_copy(update={"correlationid": f"req-{uuid.uuid4().hex}"})
+
+    def deliver(self, event: CloudEvent) -> str:
+        """POST the event to the notification app as daprd delivers it; its answer's status."""
         answer = httpx.post(f"{self.notification.url}/events/reminders", content=delivered(event, TOPIC_REMINDERS),
                             timeout=30)
-        return answer.json()["status"]
+        return str(answer.json()["status"])
+
+    def job_data(self, task_id: str) -> dict[str, Any] | None:
+        """The reminder job's data, read through the notification's own gateway (None: no job)."""
+        return asyncio.run(self.notification.app.state.gateway.get_job(f"{JOB_PREFIX}{task_id}"))
 
     def job(self, task_id: str) -> Any:
         client = self.sidecar.client()
@@ -218,12 +231,29 @@ def test_a_deleted_task_gets_no_notification(world: World) -> None:
     assert trigger.json() == {"status": "skipped", "reason": "task deleted"}
 
 
-def test_state_is_kept_in_the_shared_state_store(world: World) -> None:
+def test_a_stale_or_duplicate_event_never_reschedules_or_cancels_the_reminder(world: World) -> None:
     task = world.create_task(remind_in_s=3600)
-    world.reminder(task)
-    entry = asyncio.run(world.notification.app.state.gateway.get_state(f"reminder-version:{task['id']}"))
-    assert entry is not None
-    assert json.loads(entry.value)["version"] == 1
+    first = world.scheduled_event(task)
+    assert world.deliver(first) == "SUCCESS"
+    pending = world.job_data(task["id"])
+    assert pending is not None
+    assert (pending["task_version"], pending["correlation_id"]) == (1, first.correlationid)
+    # The same version again, under a new event id and correlation (a redelivery, a DLQ replay
+    # re-published): the job already is what it asks for, so it is not scheduled again.
+    assert world.deliver(world.scheduled_event(task)) == "SUCCESS"
+    assert world.job_data(task["id"]) == pending
+    moved = httpx.patch(f"{world.backend.url}/api/tasks/{task['id']}", headers={**world.user(), "If-Match": '"1"'},
+                        json={"due_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    assert world.deliver(world.scheduled_event(moved.json())) == "SUCCESS"
+    newer = world.job_data(task["id"])
+    assert newer is not None
+    assert newer["task_version"] == 2
+    assert newer["remind_at"] != pending["remind_at"]
+    # Version 1 again, scheduled or cancelled, after version 2: the newer reminder stays as it is.
+    assert world.deliver(world.scheduled_event(task)) == "SUCCESS"
+    assert world.deliver(reminder_cancelled(task_id=task["id"], version=1, reason="reminder_removed")) == "SUCCESS"
+    assert world.job_data(task["id"]) == newer
 
 
 def test_a_backend_that_does_not_answer_in_time_fails_the_trigger_for_a_retry(

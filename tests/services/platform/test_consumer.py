@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -125,3 +127,39 @@ def test_a_bulk_entry_without_an_id_is_ignored_and_one_off_contract_dropped(clie
     answer = client.post("/events/task-events", json=envelope).json()
     assert answer == {"statuses": [{"entryId": "entry-0", "status": "SUCCESS"}, {"entryId": "junk", "status": "DROP"}]}
     assert [title for title, _ in seen] == ["fine"]
+
+
+def test_a_bulk_delivery_handles_tasks_concurrently_and_each_tasks_events_in_order() -> None:
+    """Per-entry handling of a batch: a1 waits until b1 has started (with one entry at a time it
+    would wait in vain and ask for a retry), a2 only starts once a1 is done, and after c1 asks for
+    a retry c2 is not handled but retried with it, so it cannot overtake c1."""
+    ids = {name: str(uuid.uuid4()) for name in "abc"}
+    started: dict[str, asyncio.Event] = {}
+    order: list[str] = []
+
+    async def handler_(delivery: Delivery) -> None:
+        title = delivery.data.task.title  # type: ignore[attr-defined]
+        started.setdefault(title, asyncio.Event()).set()
+        order.append(f"start {title}")
+        if title == "a1":
+            await asyncio.wait_for(started.setdefault("b1", asyncio.Event()).wait(), 30)
+        await asyncio.sleep(0)
+        order.append(f"end {title}")
+        if title == "c1":
+            raise RetryEvent("later")
+
+    events = [task_event("updated", snapshot(task_id=ids[title[0]], title=title))
+              for title in ("a1", "c1", "a2", "b1", "c2")]
+    entries = [{"entryId": e.data["task"]["title"], "event": json.loads(delivered(e, "task-events"))}
+               for e in events]
+    app = FastAPI()
+    app.include_router(subscription_router(SERVICE, {"task-events": handler_}))
+    with TestClient(app) as test_client:
+        answer = test_client.post("/events/task-events", json={
+            "id": "b2", "type": "com.dapr.event.sent.bulk", "topic": "task-events", "entries": entries})
+    assert answer.json() == {"statuses": [
+        {"entryId": "a1", "status": "SUCCESS"}, {"entryId": "c1", "status": "RETRY"},
+        {"entryId": "a2", "status": "SUCCESS"}, {"entryId": "b1", "status": "SUCCESS"},
+        {"entryId": "c2", "status": "RETRY"}]}
+    assert order.index("start b1") < order.index("end a1") < order.index("start a2")
+    assert "start c2" not in order
