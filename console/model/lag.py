@@ -503,7 +503,7 @@ def evaluate(history: LagHistory, now: float | None = None, config: EvalConfig |
     result = []
     for name in (history.groups() if groups is None else groups):
         info = history.group(name)
-        verdicts = {}
+        verdicts: dict[TopicPartition, tuple[tuple[object, ...], EvalConfig, PartitionLag]] = {}
         for tp, samples, steady in history.buffers(name):
             verdicts[tp] = (samples[-1][:6], config,  # the newest sample's time and offsets
                             _judge(history, name, tp, samples, steady, now, config))
