@@ -101,6 +101,15 @@ def sparkline(values: Sequence[float]) -> str:
                    for v in values)
 
 
+def format_age(seconds: float | None) -> str:
+    """How long ago, k9s's way: seconds under a minute (45s), whole minutes under an hour (5m), then as
+    `format_duration`. An age past a few minutes gains nothing from its ticking seconds, and a dashboard that
+    shows them repaints every table with an age in it on every refresh."""
+    if seconds is not None and not math.isnan(seconds) and 60 <= round(seconds) < 3600:
+        return f"{round(seconds) // 60}m"
+    return format_duration(seconds)
+
+
 def format_duration(seconds: float | None) -> str:
     """3s, 4m05s, 2h10m, 3d04h: short enough for a table column."""
     if seconds is None or math.isnan(seconds):

@@ -24,7 +24,7 @@ from console.model.lag import GroupStatus
 from console.model.platform import CertificateStatus, PlatformReport
 from console.model.pods import PodSummary
 from console.model.rollout import RolloutState, RolloutStatus
-from console.output import format_duration
+from console.output import format_age, format_duration
 
 STALLED_AFTER_S = 120.0  # a rollout without progress this long is stalled (kubectl waits for its deadline: 600 s)
 RECENT_RESTART_S = 900.0  # a healthy pod restarted this recently is worth a look: its restarts are climbing
@@ -108,7 +108,7 @@ def _stalled(r: RolloutStatus, failing: Sequence[PodSummary], now: float) -> Fin
     if not failing and (quiet_s is None or quiet_s < STALLED_AFTER_S):
         return None
     why = (f"new pods cannot start ({failing[0].name}: {failing[0].problem_reason})" if failing
-           else f"no progress for {format_duration(quiet_s)}")
+           else f"no progress for {format_age(quiet_s)}")
     deadline = ""
     if r.progress_deadline_s and last_progress is not None:
         left = last_progress + r.progress_deadline_s - now
@@ -142,7 +142,7 @@ def pod_findings(pods: Iterable[PodSummary], now: float) -> list[Finding]:
             found.append(Finding(
                 Severity.WARN, "pods", service,
                 f"{last.name} restarted {last.restarts} time{'s' if last.restarts != 1 else ''}, the last "
-                f"{format_duration(now - (last.last_restart_at or now))} ago"
+                f"{format_age(now - (last.last_restart_at or now))} ago"
                 + (f" ({len(restarted)} pods restarted)" if len(restarted) > 1 else ""),
                 since=_earliest(p.last_restart_at for p in restarted),
                 hint=f"todo-console pods {last.name}; todo-console logs {service} --since 15m", view="pods"))
@@ -199,7 +199,7 @@ def lag_findings(view: LagView, now: float) -> list[Finding]:
         if g.status not in (GroupStatus.ERR, GroupStatus.WARN):
             continue
         worst = g.worst
-        behind = f", the oldest unconsumed {format_duration(g.max_time_lag_s)} old" if g.max_time_lag_s else ""
+        behind = f", the oldest unconsumed {format_age(g.max_time_lag_s)} old" if g.max_time_lag_s else ""
         why = f"; {worst.tp}: {worst.status.value} {worst.reason}" if worst is not None else ""
         keda = view.keda.get(g.group)
         scaling = (f"; KEDA asks for {keda.desired} replica{'s' if keda.desired != 1 else ''} "
@@ -218,7 +218,7 @@ def dead_letter_findings(summaries: Iterable[DlqSummary], now: float) -> list[Fi
         if not s.waiting:
             continue
         count = f"{s.waiting}{'+' if not s.scanned_all else ''}"
-        oldest = f", the oldest for {format_duration(now - s.oldest_waiting_at)}" if s.oldest_waiting_at else ""
+        oldest = f", the oldest for {format_age(now - s.oldest_waiting_at)}" if s.oldest_waiting_at else ""
         found.append(Finding(
             Severity.WARN, "dlq", s.topic,
             f"{count} dead letter{'s' if s.waiting != 1 else ''} waiting (from {', '.join(s.original_topics)}; "
@@ -279,7 +279,7 @@ def source_findings(areas: Iterable[SlotView[Any]], now: float, *, sandbox: bool
         stale = [v for v in views if v.state == "stale"]
         kept = ""
         if stale and stale[0].updated_at is not None:
-            kept = f"; showing what it said {format_duration(now - stale[0].updated_at)} ago"
+            kept = f"; showing what it said {format_age(now - stale[0].updated_at)} ago"
         unknown = " and ".join(AREA_OF_SLOT[v.name] for v in views)
         found.append(Finding(Severity.WARN, "sources", source, f"{error} ({unknown} {'stale' if stale else 'unknown'}"
                              f"{kept})", since=_earliest(v.failing_since for v in views),

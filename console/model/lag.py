@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from console.model.kafka import GroupOffsets, LagSnapshot, TopicPartition
 
@@ -93,9 +93,9 @@ class TimeLag:
     method: TimeMethod
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One partition of one group at one moment (`at`, Unix seconds)."""
+class Sample(NamedTuple):
+    """One partition of one group at one moment (`at`, Unix seconds). A named tuple, not a dataclass: the
+    dashboard makes 1,500 a refresh, and its offsets (`sample[1:6]`, see `_offsets`) compare as one slice."""
 
     at: float
     end: int
@@ -122,15 +122,19 @@ def time_lag(at: float, committed: int | None, start: int, lag: int, record_time
     if record_time is not None:
         return TimeLag(max(0.0, at - record_time), "record")
     first_unconsumed = start if committed is None or committed < start else committed
-    points = [(s.at, s.end) for s in previous] + [(at, end)]
-    for i, (t, e) in enumerate(points):
+    # the sampled ends, oldest first, then this one's; walked lazily: a lower bound stops at the first
+    # (a history of 150 samples per partition made a list of them 1,500 times a refresh)
+    points = itertools.chain(((s.at, s.end) for s in previous), ((at, end),))
+    before: tuple[float, int] | None = None
+    for t, e in points:
         if e > first_unconsumed:
-            if i == 0:
-                span = at - points[0][0]
+            if before is None:
+                span = at - t
                 return TimeLag(span, "lower-bound") if span > 0 else TimeLag(None, "unknown")
-            t0, e0 = points[i - 1]
+            t0, e0 = before
             fraction = (first_unconsumed + 1 - e0) / (e - e0)
             return TimeLag(max(0.0, at - (t0 + fraction * (t - t0))), "interpolated")
+        before = (t, e)
     return TimeLag(None, "unknown")
 
 
@@ -186,7 +190,7 @@ class LagHistory:
                 record_time = snapshot.record_times.get((tp, committed)) if committed is not None else None
                 elapsed = time_lag(snapshot.at, committed, offsets.start, lag, record_time, buffer, offsets.end)
                 sample = Sample(snapshot.at, offsets.end, offsets.start, committed, group.live, lag, elapsed)
-                steady[tp] = steady.get(tp, 0) + 1 if buffer and _offsets(buffer[-1]) == _offsets(sample) else 1
+                steady[tp] = steady.get(tp, 0) + 1 if buffer and buffer[-1][1:6] == sample[1:6] else 1
                 buffer.append(sample)
                 total += lag
                 seen = True
@@ -452,7 +456,8 @@ def group_status(partitions: Iterable[PartitionLag]) -> GroupStatus:
 
 
 def _offsets(s: Sample) -> tuple[object, ...]:
-    return s.end, s.start, s.committed, s.live, s.lag
+    """end, start, committed, live, lag: what a verdict depends on besides time."""
+    return s[1:6]
 
 
 def _judge(history: LagHistory, group: str, tp: TopicPartition, samples: Sequence[Sample], steady: int,
@@ -467,7 +472,8 @@ def _judge(history: LagHistory, group: str, tp: TopicPartition, samples: Sequenc
     latest = samples[-1]
     known = history.verdicts.get(group, {}).get(tp)
     full = len(samples) > config.window and steady > config.window  # this window and the last one steady
-    if known is not None and full and known[0] == (samples[-2].at, *_offsets(latest)) and known[1] == config \
+    if known is not None and full and known[0] == (samples[-2].at, *_offsets(latest)) \
+            and (known[1] is config or known[1] == config) \
             and known[2].status in (PartitionStatus.OK, PartitionStatus.STALL, PartitionStatus.STOP):
         status: PartitionStatus = known[2].status
         reason = known[2].reason
@@ -497,9 +503,9 @@ def evaluate(history: LagHistory, now: float | None = None, config: EvalConfig |
     result = []
     for name in (history.groups() if groups is None else groups):
         info = history.group(name)
-        verdicts = {}
+        verdicts: dict[TopicPartition, tuple[tuple[object, ...], EvalConfig, PartitionLag]] = {}
         for tp, samples, steady in history.buffers(name):
-            verdicts[tp] = ((samples[-1].at, *_offsets(samples[-1])), config,
+            verdicts[tp] = (samples[-1][:6], config,  # the newest sample's time and offsets
                             _judge(history, name, tp, samples, steady, now, config))
         history.verdicts[name] = verdicts
         partitions = tuple(verdict for _key, _config, verdict in verdicts.values())

@@ -16,6 +16,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from string import Template
 from typing import Any
@@ -75,6 +76,7 @@ PROMQL: dict[str, str] = {
     "consumed_by_topic": f"sum by (topic) ({_rate('events_consumed_total')})",
     "failed_by_topic": f"sum by (topic) ({_rate('events_failed_total')})",
 }
+QUERY_LABEL = "console_query"  # tags each query's series in a joined request (`_instants`)
 _WINDOW_RE = re.compile(r"^(\d+)(s|m|h)$")
 _WINDOW_UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
@@ -131,16 +133,17 @@ class PrometheusSource:
         def add(kind: str, name: str, item: object) -> None:
             rows.setdefault(name, {"published": [], "consumed": [], "failed": [], "dapr": []})[kind].append(item)
 
+        answers = self._instants(("published", "consumed", "failed", "dapr_in", "dapr_in_bulk", "dapr_out"), match)
         for kind in ("published", "consumed"):
-            for labels, value in self._instant(kind, match):
+            for labels, value in answers[kind]:
                 add(kind, labels.get("topic", ""), ServiceRate(labels.get("service", ""), value))
-        for labels, value in self._instant("failed", match):
+        for labels, value in answers["failed"]:
             add("failed", labels.get("topic", ""), ServiceRate(labels.get("service", ""), value, labels.get("stage")))
         for query in ("dapr_in", "dapr_in_bulk"):
-            for labels, value in self._instant(query, match):
+            for labels, value in answers[query]:
                 add("dapr", labels.get("topic", ""),
                     DaprRate(labels.get("app_id", ""), "in", labels.get("process_status", ""), value))
-        for labels, value in self._instant("dapr_out", match):
+        for labels, value in answers["dapr_out"]:
             add("dapr", labels.get("topic", ""), DaprRate(labels.get("app_id", ""), "out", labels.get("success", ""), value))
         return [TopicRates(name, *(tuple(sorted(items[k], key=_order)) for k in ("published", "consumed", "failed", "dapr")))
                 for name, items in sorted(rows.items())]
@@ -178,13 +181,29 @@ class PrometheusSource:
         return Template(PROMQL[name]).substitute(match=match, window=self.window, window_s=f"{self.window_s:g}")
 
     def _instant(self, name: str, match: str) -> list[tuple[dict[str, str], float]]:
-        result = self._call(lambda: self._prom.custom_query(self.promql(name, match)))
+        return self._values(self._call(lambda: self._prom.custom_query(self.promql(name, match))))
+
+    @staticmethod
+    def _values(result: Any) -> list[tuple[dict[str, str], float]]:
         out = []
         for item in result or ():
             value = _float(item.get("value", [None, None])[1])
             if value is not None:
-                out.append((item.get("metric") or {}, value))
+                out.append((dict(item.get("metric") or {}), value))
         return out
+
+    def _instants(self, names: Sequence[str], match: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Several instant queries in one request: each tagged with a label of its own (QUERY_LABEL) and joined
+        with `or`, which keeps every series of each since no two carry the same labels. The dashboard asks for
+        the event rates every 2 s: six HTTP round trips through requests were most of that refresh's CPU."""
+        joined = " or ".join(f'label_replace({self.promql(name, match)}, "{QUERY_LABEL}", "{name}", "", "")'
+                             for name in names)
+        answers: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in names}
+        for labels, value in self._values(self._call(lambda: self._prom.custom_query(joined))):
+            name = labels.pop(QUERY_LABEL, "")
+            if name in answers:
+                answers[name].append((labels, value))
+        return answers
 
     def _range(self, name: str, match: str, start: float, end: float,
                step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:

@@ -15,6 +15,7 @@ keeps the process alive (Textual discussion #3967).
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +41,10 @@ from console.tui.threads import DaemonThreadExecutor
 REFRESHED = ("workloads", "lag", "dead_letters", "alerts", "events", "logs")  # wiring comes with lag and DLQs
 ON_DEMAND = {"logs": "logs"}  # areas refreshed only while their screen is shown
 HOLD_S = 0.5  # how long the first answer of a tick waits for the others before the screen is told
+# How long a refresh thread may hold the GIL while the App's thread waits for it: CPython's default, 5 ms, let a
+# refresh worker's pure-Python stretch (the lag verdict, 1,500 partitions) hold a key press for several of them
+# per frame; at 1 ms the App's thread gets the interpreter back five times sooner.
+SWITCH_INTERVAL_S = 0.001
 
 
 class DashboardApp(App[int]):
@@ -73,11 +78,14 @@ class DashboardApp(App[int]):
         self._arrived: dict[str, FeedUpdated] = {}  # refreshed areas the screen has not been told of yet
         self._holding: Timer | None = None
         self._drawn_everywhere: set[str] = set()  # areas whose first answer every screen has drawn
+        self._switch_interval = sys.getswitchinterval()  # the process's, put back on unmount
 
     # --- the refresh loop ------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         asyncio.get_running_loop().set_default_executor(DaemonThreadExecutor())
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.live:
             for area in REFRESHED:
                 self._launch(area)
@@ -248,6 +256,7 @@ class DashboardApp(App[int]):
         process."""
         self._closing = True
         self.workers.cancel_all()
+        sys.setswitchinterval(self._switch_interval)  # the process may go on (tests run many Apps in one)
         threading.Thread(target=self.hub.close, name="dashboard-close", daemon=True).start()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 
 from console.model.findings import Severity
-from console.output import format_duration, sparkline
+from console.output import format_age, format_duration, sparkline
 
 GOOD = frozenset({"ok", "complete", "running", "ready", "yes", "true", "defined", "caught-up", "redriven",
                   "succeeded", "completed", "inactive", "passed"})
@@ -48,8 +48,13 @@ def severity(level: Severity) -> Text:
 
 
 def ago(epoch: float | None, now: float) -> str:
-    """`4m05s ago`, or `-` when unknown."""
-    return "-" if epoch is None else f"{format_duration(max(0.0, now - epoch))} ago"
+    """`4m ago`, or `-` when unknown (console.output.format_age: whole minutes past one)."""
+    return "-" if epoch is None else f"{age(max(0.0, now - epoch))} ago"
+
+
+def age(seconds: float | None) -> str:
+    """An age (how old a record, a pod, a dead letter is): whole minutes past one, so it ticks once a minute."""
+    return format_age(seconds)
 
 
 def duration(seconds: float | None) -> str:

@@ -53,7 +53,7 @@ class DeadLettersScreen(DashboardScreen):
         rows = [(s.topic, (s.topic, ",".join(s.apps), ",".join(s.original_topics), s.pending,
                            Text(str(s.waiting) + ("" if s.scanned_all else "+"), style="bold yellow" if s.waiting else ""),
                            s.redriven, s.last_hour,
-                           render.duration(now - s.oldest_waiting_at) if s.oldest_waiting_at else None))
+                           render.age(now - s.oldest_waiting_at) if s.oldest_waiting_at else None))
                 for s in view.value or ()]
         self.table("#dlqs").show(rows)
 

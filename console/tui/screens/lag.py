@@ -74,7 +74,7 @@ class LagScreen(DashboardScreen):
         with Vertical(id="trend-panel", classes="panel") as trend:
             trend.border_title = "Selected group"
             yield Trend("lag (messages)", lambda v: f"{v:.0f}", id="lag-trend")
-            yield Trend("lag (time)", render.duration, id="time-trend")
+            yield Trend("lag (time)", render.age, id="time-trend")
 
     def draw(self) -> None:
         view = self.hub.view("lag")
@@ -89,7 +89,7 @@ class LagScreen(DashboardScreen):
             worst = g.worst
             series = lag.series.get(g.group, ())
             rows.append((g.group, (
-                g.group, render.state(g.status.value), g.total_lag, render.duration(g.max_time_lag_s), eta(g),
+                g.group, render.state(g.status.value), g.total_lag, render.age(g.max_time_lag_s), eta(g),
                 render.rate(sum(p.produce_rate or 0.0 for p in g.partitions)),
                 render.rate(sum(p.consume_rate or 0.0 for p in g.partitions)),
                 render.spark([float(total) for _at, total, _t in series], SPARK_POINTS // 2),
@@ -160,7 +160,7 @@ class GroupLagScreen(DashboardScreen):
         for topic, parts in sorted(topics.items()):
             sub = GroupLag(group.group, group.status, group.state, group.members, tuple(parts))
             worst = sub.worst
-            rows.append((topic, (topic, len(parts), sub.total_lag, render.duration(sub.max_time_lag_s),
+            rows.append((topic, (topic, len(parts), sub.total_lag, render.age(sub.max_time_lag_s),
                                  render.state(worst.status.value if worst else None), eta(sub),
                                  render.rate(sum(p.produce_rate or 0.0 for p in parts)),
                                  render.rate(sum(p.consume_rate or 0.0 for p in parts)))))
@@ -174,7 +174,7 @@ class GroupLagScreen(DashboardScreen):
         rows = []
         for p in sorted(parts, key=lambda p: p.tp.partition):
             samples = self.hub.lag_samples(self.group, p.tp)
-            rows.append((str(p.tp), (str(p.tp), p.committed, p.end, p.lag, render.duration(p.time_lag.seconds),
+            rows.append((str(p.tp), (str(p.tp), p.committed, p.end, p.lag, render.age(p.time_lag.seconds),
                                      p.time_lag.method, eta(p), render.state(p.status.value),
                                      render.spark([float(s.lag or 0) for s in samples], SPARK_POINTS // 2),
                                      p.reason)))
@@ -223,7 +223,7 @@ class PartitionLagScreen(DashboardScreen):
             yield SourceState(id="lag-state")
             yield Static(id="facts")
             yield Trend("lag (messages)", lambda v: f"{v:.0f}", id="lag-trend")
-            yield Trend("lag (time)", render.duration, id="time-trend")
+            yield Trend("lag (time)", render.age, id="time-trend")
             yield Trend("committed offset", lambda v: f"{v:.0f}", id="committed-trend")
 
     def draw(self) -> None:
@@ -239,7 +239,7 @@ class PartitionLagScreen(DashboardScreen):
             self.put("#facts", Text.assemble(
                 "status ", render.state(p.status.value), f": {p.reason}\n",
                 f"committed {p.committed if p.committed is not None else '-'} of {p.end} (log start {p.start}): "
-                f"lag {p.lag if p.lag is not None else '-'} messages, {render.duration(p.time_lag.seconds)} "
+                f"lag {p.lag if p.lag is not None else '-'} messages, {render.age(p.time_lag.seconds)} "
                 f"({p.time_lag.method})\n",
                 f"consumes {render.rate(p.consume_rate)}/s, produced {render.rate(p.produce_rate)}/s, "
                 f"trend {p.trend or '-'}; ETA {eta(p)}; {p.samples} samples ({p.complete:.0%} of the window)"))

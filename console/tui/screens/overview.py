@@ -116,7 +116,7 @@ class OverviewScreen(DashboardScreen):
             text = Text.assemble(("none waiting", "green"), f" ({d.pending} pending in {d.dlqs} DLQs)")
         else:
             text = Text.assemble((f"{d.waiting} waiting", "bold yellow"),
-                                 f" for {render.duration(o.at - d.oldest_waiting_at) if d.oldest_waiting_at else '?'}: ",
+                                 f" for {render.age(o.at - d.oldest_waiting_at) if d.oldest_waiting_at else '?'}: ",
                                  ", ".join(f"{topic} {n}" for topic, n in d.waiting_by_dlq), " (key 3)")
         self.put("#dlq", text)
 
@@ -131,7 +131,7 @@ class OverviewScreen(DashboardScreen):
         else:
             eta = render.duration(line.eta_s) if line.eta_s is not None else (line.eta_reason or "no ETA")
             text = Text.assemble((line.group, "bold"), " ", render.state(line.status), f" · {line.lag} messages",
-                                 f" · {render.duration(line.time_lag_s)} behind ({line.time_lag_from or '-'})",
+                                 f" · {render.age(line.time_lag_s)} behind ({line.time_lag_from or '-'})",
                                  f" · ETA {eta}", f"\nKEDA: {line.keda}" if line.keda else "",
                                  f"\n{line.groups} groups: {line.err} ERR, {line.warn} WARN (key 2)")
         self.put("#lag", text)

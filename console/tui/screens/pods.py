@@ -63,7 +63,7 @@ class PodsScreen(DashboardScreen):
         rows = [(p.name, (p.name, p.ready, render.state(p.status, problem=p.problem),
                           Text(str(p.restarts), style="yellow" if p.restarts else ""),
                           render.ago(p.last_restart_at, now) if p.last_restart_at else None, p.node,
-                          render.duration(now - p.created_at) if p.created_at else None, p.problem_reason))
+                          render.age(now - p.created_at) if p.created_at else None, p.problem_reason))
                 for p in self.pods().values()]
         table = self.table("#pods")
         table.show(rows)

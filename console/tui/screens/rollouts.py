@@ -185,7 +185,7 @@ class HistoryScreen(DashboardScreen):
         self.table("#revisions").show([
             (str(r.revision), (f"{r.revision} (current)" if r.current else str(r.revision), r.replicaset,
                                ", ".join(short_image(i) for i in r.images), r.change_cause,
-                               render.duration(now - r.created_at) if r.created_at else None,
+                               render.age(now - r.created_at) if r.created_at else None,
                                f"{r.ready}/{r.replicas}", r.restarted_at)) for r in self.revisions or ()])
 
     def action_restart(self) -> None:

@@ -53,7 +53,7 @@ def shown_path(path: str | None) -> str:
 
 
 def last_run(result: RunResult | None, now: float, *, cell_names: bool = True) -> Text:
-    """`passed 2h10m ago` / `failed 4m05s ago at cell 4/9 "..."` / `never run`, in the state's colour; the
+    """`passed 2h10m ago` / `failed 4m ago at cell 4/9 "..."` / `never run`, in the state's colour; the
     list's column leaves the cell's name to the details below (`cell_names=False`)."""
     if result is None:
         return Text("never run", style=render.STYLES["muted"])

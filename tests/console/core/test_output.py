@@ -9,7 +9,7 @@ import json
 import pytest
 
 from console.cli import CliError
-from console.output import confirm, emit_json, format_duration, guard_mutation, table
+from console.output import confirm, emit_json, format_age, format_duration, guard_mutation, table
 
 
 def test_table_aligns_columns_and_marks_missing_values() -> None:
@@ -47,3 +47,9 @@ def test_confirmation_needs_yes_without_a_terminal(monkeypatch: pytest.MonkeyPat
 
 def test_durations_are_short_enough_for_a_table_column() -> None:
     assert [format_duration(s) for s in (None, 4.4, 245, 7800, 273600)] == ["-", "4s", "4m05s", "2h10m", "3d04h"]
+
+
+def test_ages_keep_their_seconds_only_under_a_minute() -> None:
+    """k9s's ages: a dashboard table with one repaints once a minute, not on every refresh."""
+    assert [format_age(s) for s in (None, 4.4, 59.4, 60, 119.6, 245, 3599, 3600, 7800, 273600)] == [
+        "-", "4s", "59s", "1m", "2m", "4m", "59m", "1h00m", "2h10m", "3d04h"]

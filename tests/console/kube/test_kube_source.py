@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from console.manifests.render import find_kubectl
-from console.model.rollout import RolloutState
+from console.model.rollout import RolloutState, rollout_status
 from console.sources.health import SourceError
 from console.sources.kube import KubeSource
 from console.sources.workloads import Unknown
@@ -63,6 +63,21 @@ def test_a_refresh_reads_the_cache_and_the_watch_keeps_it_current(
     assert (stats.lists, stats.relists) == (1, 0)
     assert stats.events >= 3  # ADDED, MODIFIED..., DELETED
     assert all(h.ok for h in source.health().values())
+
+
+def test_a_rollout_is_worked_out_again_only_when_the_watch_replaced_its_deployment(
+        source: KubeSource, admin: client.ApiClient) -> None:
+    """rollouts() reuses the status of a Deployment object the cache still holds: the reuse must never hide a
+    change (the scaled Deployment shows its new replicas), and must happen (the others are the same objects)."""
+    before = {r.name: r for r in source.rollouts()}
+    assert {r.name: r for r in source.rollouts()} == before
+    desired = before["worker"].desired + 1
+    client.AppsV1Api(admin).patch_namespaced_deployment("worker", NS, {"spec": {"replicas": desired}})
+    after = eventually(lambda: (now := {r.name: r for r in source.rollouts()})["worker"].desired == desired and now,
+                       "the scaled worker Deployment in the rollouts")
+    fresh = rollout_status(call(client.AppsV1Api(admin).read_namespaced_deployment, "worker", NS))
+    assert (after["worker"].desired, after["worker"].generation) == (fresh.desired, fresh.generation)
+    assert all(after[name] is rollout for name, rollout in before.items() if name != "worker")
 
 
 def test_bookmarks_move_an_idle_cache_forward(source: KubeSource, cluster: StandInCluster,

@@ -245,3 +245,20 @@ def test_prometheus_down_is_one_line_naming_it(capsys: pytest.CaptureFixture[str
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(SourceError, match=rf"^prometheus at {url}: connection refused$"):
         PrometheusSource(url).alerts()
+
+
+def test_the_rate_queries_joined_in_one_request_answer_what_each_answers_alone(obs_sandbox: ObsSandbox) -> None:
+    """`event_rates` sends its six queries as one (label_replace + or): no series of any may be lost or mixed
+    up with another's, which `or` would do to series whose labels were the same."""
+    source = PrometheusSource(obs_sandbox.prometheus)
+    names = ("published", "consumed", "failed", "dapr_in", "dapr_in_bulk", "dapr_out")
+
+    def both() -> tuple[dict[str, list[str]], dict[str, list[str]]] | None:
+        create_task(obs_sandbox, "joined")
+        joined = {n: sorted(str(sorted(labels.items())) for labels, _ in found)
+                  for n, found in source._instants(names, "").items()}
+        alone = {n: sorted(str(sorted(labels.items())) for labels, _ in source._instant(n, "")) for n in names}
+        return (joined, alone) if joined["published"] and joined["consumed"] and joined["dapr_in"] else None
+
+    joined, alone = wait_for("published, consumed and daprd's deliveries", both, timeout=90)
+    assert joined == alone
