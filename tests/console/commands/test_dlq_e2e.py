@@ -9,17 +9,18 @@ says what it did (tansu cannot delete records, so they are marked handled).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from console.model.kafka import OutgoingRecord, TopicPartition
 from console.sandbox.broker import BrokerError, external_broker, start_tansu
 from console.sandbox.manifests import load_manifests, topics_to_create
+from console.sandbox.sidecar.bulk import BULK_EVENT_TYPE
 from console.sandbox.topics import ensure_topics
 from console.sources.dead_letters import DeadLetters
 from console.sources.kafka import KafkaSource
@@ -38,22 +39,29 @@ DLQ, TOPIC, ROUTE = "task-events-dlq", "task-events", "/events/task-events"
 
 @dataclass
 class Worker:
-    """The consumer: rejects every event with 500 until fixed, then accepts and remembers what it handled."""
+    """The consumer: rejects every event with 500 until fixed, then accepts and remembers what it handled.
+    The worker bulk-subscribes task-events (kustomize/base), so it answers daprd's bulk envelope as the
+    real worker does, a status per entry; an entry's Kafka headers come in its `metadata`."""
 
     fixed: bool = False
-    handled: list[Request] = field(default_factory=list)
+    handled: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)  # (headers, event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: Request) -> tuple[int, object]:
         if not self.fixed:
             return 500, {"error": "cannot parse the recurrence rule"}
+        body = request.json()
+        bulk = body.get("type") == BULK_EVENT_TYPE
         with self.lock:
-            self.handled.append(request)
+            self.handled += ([(e.get("metadata") or {}, e["event"]) for e in body["entries"]] if bulk
+                             else [(dict(request.headers), body)])
+        if bulk:
+            return 200, {"statuses": [{"entryId": e["entryId"], "status": "SUCCESS"} for e in body["entries"]]}
         return 200, b""
 
     def handled_ids(self) -> list[str]:
         with self.lock:
-            return [r.json()["id"] for r in self.handled]
+            return [event["id"] for _, event in self.handled]
 
 
 @dataclass
@@ -157,10 +165,10 @@ def test_a_rejected_event_is_shown_redriven_once_refused_twice_and_purged(
         return offsets.get(target, -1) > item["target_offset"]
     wait_until(committed_past, 60, 0.2, "the worker's commit past the redriven record")
     assert setup.worker.handled_ids().count(event.id) == 1
-    (request,) = [r for r in setup.worker.handled if r.json()["id"] == event.id]
-    assert request.headers["x-todo-redrive-count"] == "1"
-    assert request.headers["x-correlation-id"] == "corr-42"
-    assert json.loads(request.body)["data"] == event.data
+    (headers, handled) = next((h, e) for h, e in setup.worker.handled if e["id"] == event.id)
+    assert headers["x-todo-redrive-count"] == "1"
+    assert headers["x-correlation-id"] == "corr-42"
+    assert handled["data"] == event.data
 
     # a second redrive of the same dead letter is refused, and says why
     again = console("dlq", "redrive", DLQ, "--id", event.id, "--yes", "--json")
