@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -140,20 +141,15 @@ def py_spy(pid: int, out: Path) -> Iterator[None]:
 
 
 def top_functions(collapsed: Path, limit: int = 40) -> list[tuple[str, float]]:
-    """(function, % of the samples it is on the stack of), largest first, from py-spy's raw output.
-
-    Idle samples (the event loop waiting in epoll, worker threads waiting for work) are left out."""
+    """(function (file), % of the samples it is on the stack of), largest first, from py-spy's raw
+    output (`frame;frame;... count` per line, each frame `function (file:line)`)."""
     inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        if any(idle in frames[-1] for idle in ("select (selectors", "wait (threading", "run_forever", "_worker (")):
-            continue
         n = int(count)
         total += n
-        for frame in dict.fromkeys(frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0]
-                                   for frame in frames[1:]):
+        for frame in dict.fromkeys(re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")):
             inclusive[frame] += n
     return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in inclusive.most_common(limit)]
 
@@ -250,7 +246,7 @@ def main() -> int:
     for name, value in figures["cpu_ms_per_request"].items():
         print(f"  {name:<9} {value:7.3f}")
     if figures["profile_top"]:
-        print("py-spy, mix phase: % of busy samples on the stack")
+        print("py-spy --gil, mix phase: % of the samples each function is on the stack of")
         for frame, share in figures["profile_top"]:
             print(f"  {share:5.1f}  {frame}")
     print(f"written to {results.relative_to(REPO)}")
