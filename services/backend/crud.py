@@ -6,6 +6,7 @@ Every query takes `owner_id`: a task of another user is indistinguishable from a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -13,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, case, exists, func, select, type_coerce
+from sqlalchemy import ColumnElement, Row, Select, bindparam, case, exists, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from services.backend import outbox
 from services.backend.models import IdempotencyRecord, Task
 from services.backend.reminders import remind_at
-from services.backend.schemas import TaskCreate, TaskUpdate
+from services.backend.schemas import TaskCreate, TaskPublic, TaskUpdate
 
 SortKey = Literal["due_at", "-due_at", "created_at", "-created_at", "priority", "-priority", "title", "-title"]
 _PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
@@ -70,43 +71,80 @@ def create_task(session: Session, *, owner_id: str, data: TaskCreate, series: Se
     return task
 
 
+# The hot paths' statements are built once, with bound parameters, and executed with their values:
+# building a select and computing its cache key cost more CPU than SQLite took to run it (0.3 of a
+# one-row read's 0.6 ms). Reads select the columns the API answers with, as rows rather than ORM
+# objects: nothing changes them, so the identity map's bookkeeping bought nothing.
+_BY_ID = (Task.owner_id == bindparam("owner_id"), Task.id == bindparam("task_id"))
+_TASK_BY_ID = select(Task).where(*_BY_ID)
+PUBLIC_COLUMNS = tuple(getattr(Task, name) for name in TaskPublic.model_fields)
+_PUBLIC_BY_ID = select(*PUBLIC_COLUMNS).where(*_BY_ID)
+
+
 def get_task(session: Session, *, owner_id: str, task_id: str) -> Task:
-    task = session.scalar(select(Task).where(Task.id == task_id, Task.owner_id == owner_id))
+    """The task to change (an ORM object: writes go through the unit of work and its version check)."""
+    task = session.scalar(_TASK_BY_ID, {"owner_id": owner_id, "task_id": task_id})
     if task is None:
         raise TaskNotFound(task_id)
     return task
+
+
+def read_task(session: Session, *, owner_id: str, task_id: str) -> Row[Any]:
+    """The task as the API shows it (a row of PUBLIC_COLUMNS)."""
+    row = session.execute(_PUBLIC_BY_ID, {"owner_id": owner_id, "task_id": task_id}).one_or_none()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return row
 
 
 def list_tasks(
     session: Session, *, owner_id: str, status: str | None = None, due_after: datetime | None = None,
     due_before: datetime | None = None, tag: str | None = None, sort: SortKey = "created_at",
     limit: int = 50, offset: int = 0,
-) -> tuple[list[Task], int]:
-    query = select(Task).where(Task.owner_id == owner_id)
-    if status:
-        query = query.where(Task.status == status)
-    if due_after:
-        query = query.where(Task.due_at >= due_after)
-    if due_before:
-        query = query.where(Task.due_at < due_before)
-    if tag:
-        query = query.where(_has_tag(session, tag))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+) -> tuple[list[Row[Any]], int]:
+    """A page of the owner's tasks (rows of PUBLIC_COLUMNS) and how many match in all."""
+    filters = {name: value for name, value in (("status", status), ("due_after", due_after),
+                                                ("due_before", due_before), ("tag", tag)) if value}
+    count, page = _listing(frozenset(filters), sort, session.get_bind().dialect.name)
+    params: dict[str, Any] = {"owner_id": owner_id, **filters}
+    if tag and session.get_bind().dialect.name == "postgresql":
+        params["tag"] = [tag]  # the JSONB array the tags must contain
+    total = session.scalar(count, params) or 0
+    items = session.execute(page, {**params, "limit": limit, "offset": offset}).all()
+    return list(items), int(total)
+
+
+@functools.cache
+def _listing(filters: frozenset[str], sort: SortKey,
+             dialect: str) -> tuple[Select[int], Select[*tuple[Any, ...]]]:
+    """The count and the page statements for this combination of filters and sort order (at most
+    16 x 8 of them), each filter a bound parameter named after it."""
+    where: list[ColumnElement[bool]] = [Task.owner_id == bindparam("owner_id")]
+    if "status" in filters:
+        where.append(Task.status == bindparam("status"))
+    if "due_after" in filters:
+        where.append(Task.due_at >= bindparam("due_after"))
+    if "due_before" in filters:
+        where.append(Task.due_at < bindparam("due_before"))
+    if "tag" in filters:
+        where.append(_has_tag(dialect))
     column = sort.lstrip("-")
     order: ColumnElement[Any] | InstrumentedAttribute[Any]
     order = case(_PRIORITY_RANK, value=Task.priority) if column == "priority" else getattr(Task, column)
     order = order.desc() if sort.startswith("-") else order.asc()
-    items = session.scalars(query.order_by(order.nulls_last(), Task.id).limit(limit).offset(offset)).all()
-    return list(items), int(total)
+    count = select(func.count()).select_from(Task).where(*where)
+    page = (select(*PUBLIC_COLUMNS).where(*where).order_by(order.nulls_last(), Task.id)
+            .limit(bindparam("limit")).offset(bindparam("offset")))
+    return count, page
 
 
-def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
-    """`tag` is one of the task's tags, tested in the database: JSONB containment on PostgreSQL,
-    a scan of the JSON array (json_each) on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        return type_coerce(Task.tags, JSONB).contains([tag])
+def _has_tag(dialect: str) -> ColumnElement[bool]:
+    """The task has the tag bound as `tag`, tested in the database: JSONB containment on PostgreSQL
+    (`tag` is then a one-element list), a scan of the JSON array (json_each) on SQLite."""
+    if dialect == "postgresql":
+        return type_coerce(Task.tags, JSONB).contains(bindparam("tag", type_=JSONB))
     each = func.json_each(Task.tags).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value == tag))
+    return exists(select(1).select_from(each).where(each.c.value == bindparam("tag")))
 
 
 def _check_version(task: Task, expected_version: int | None) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from types import TracebackType
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -33,7 +34,7 @@ _STALE = {412: "If-Match names an older version than the task's"}
 _CONCURRENT = "Another request changed the task at the same time: read it again"
 
 
-def _public(task: Task, response: Response) -> TaskPublic:
+def _public(task: Task | Row[Any], response: Response) -> TaskPublic:
     response.headers["ETag"] = f'"{task.version}"'
     return TaskPublic.model_validate(task)
 
@@ -118,7 +119,7 @@ async def list_tasks(
 async def get_task(task_id: uuid.UUID, principal: Reader, sessions: Sessions, response: Response) -> TaskPublic:
     def read(session: Session) -> TaskPublic:
         with _task_errors(task_id):
-            return _public(crud.get_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
+            return _public(crud.read_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
 
     return await in_session(sessions, read)
 
