@@ -1,9 +1,10 @@
 """The PostgreSQL pool as services/platform/database.py sets it up, against a real server: it keeps its
-connections and pings only those that sat idle."""
+connections, pings only those that sat idle, and reading sessions run without a transaction."""
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.platform import database as database_module
 from services.platform.database import Database, DatabaseSpec
@@ -88,3 +90,14 @@ def test_a_connection_used_moments_ago_is_not_pinged_and_one_failure_renews_the_
     with pytest.raises(OperationalError):
         server_pid(database)  # the statement in flight when the server went away fails, as without a pool
     assert server_pid(database) != killed  # the next one is on a new connection
+
+
+def test_reading_sessions_run_without_a_transaction_and_writing_ones_within_one(database: Database) -> None:
+    def clock_moves(sessions: sessionmaker[Session]) -> bool:
+        with sessions() as session:
+            first = session.scalar(text("SELECT now()"))
+            time.sleep(0.05)
+            return session.scalar(text("SELECT now()")) != first  # now() is fixed within a transaction
+
+    assert clock_moves(database.read_sessions)
+    assert not clock_moves(database.sessions)
