@@ -11,7 +11,7 @@ from services.audit.config import AuditSettings
 from services.platform.database import DatabaseSpec
 from services.platform.service_app import build_service_app, lazy_app
 
-DATABASE = DatabaseSpec(migrations=Path(__file__).parent / "migrations", pool_size=5, max_overflow=10)
+DATABASE = DatabaseSpec(migrations=Path(__file__).parent / "migrations", pool_size=8)
 
 
 def build_app(settings: AuditSettings | None = None) -> FastAPI:

@@ -32,7 +32,7 @@ def entry_values(topic: str, event: CloudEvent, data: Any) -> dict[str, Any]:
 def _write(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> list[bool]:
     """Append the rows in one transaction; for each, False if it was already there."""
     with write_transaction(sessions) as session:
-        return [store.append(session, values=values) for values in rows]
+        return store.append_all(session, rows)
 
 
 async def on_any_event(delivery: Delivery) -> None:

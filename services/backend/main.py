@@ -17,7 +17,7 @@ from services.platform.database import Database, DatabaseSpec
 from services.platform.deps import app_state
 from services.platform.service_app import build_service_app, lazy_app
 
-DATABASE = DatabaseSpec(migrations=Path(__file__).parent / "migrations", pool_size=10, max_overflow=20)
+DATABASE = DatabaseSpec(migrations=Path(__file__).parent / "migrations", pool_size=15)
 
 
 @asynccontextmanager
@@ -28,7 +28,7 @@ async def _relaying(app: FastAPI, settings: BackendSettings) -> AsyncIterator[No
         database.sessions, app_state(app, "gateway", DaprGateway), service=settings.service_name,
         poll_interval_s=settings.relay_poll_interval_s, batch_size=settings.relay_batch_size,
         max_backoff_s=settings.relay_max_backoff_s, lease_ttl_s=settings.relay_lease_ttl_s,
-        concurrency=settings.relay_concurrency,
+        concurrency=settings.relay_concurrency, read_sessions=database.read_sessions,
     )
     relay.watch(database.sessions)
     task = asyncio.create_task(relay.run()) if settings.relay_enabled else None

@@ -131,9 +131,11 @@ class OutboxRelay:
     def __init__(
         self, sessions: sessionmaker[Session], gateway: DaprGateway, *, service: str = "backend",
         poll_interval_s: float = 1.0, batch_size: int = 100, max_backoff_s: float = 10.0,
-        lease_ttl_s: float = 15.0, concurrency: int = 16,
+        lease_ttl_s: float = 15.0, concurrency: int = 16, read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Finding pending rows and counting them only read: Database.read_sessions, no transaction on PostgreSQL.
+        self.read_sessions = read_sessions or sessions
         self.gateway = gateway
         self.service = service
         self.poll_interval_s = poll_interval_s
@@ -274,7 +276,7 @@ class OutboxRelay:
             sent.append(row.row_id)
 
     def _load_batch(self) -> list[_Pending]:
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             result = session.execute(
                 select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.topic, OutboxEvent.aggregate_id,
                        OutboxEvent.payload, OutboxEvent.correlation_id, OutboxEvent.traceparent)
@@ -294,7 +296,7 @@ class OutboxRelay:
 
     def _update_gauge(self) -> None:
         self._counted_at = time.monotonic()
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             metrics.OUTBOX_PENDING.labels(self.service).set(pending_count(session))
             oldest = oldest_pending_at(session)
         self._oldest_pending = oldest.timestamp() if oldest is not None else None

@@ -20,7 +20,9 @@ Beside latency it measures what the work costs, from each process's own CPU coun
   net of the idle rate over the same window; the load generator's own CPU apart;
 - the events the run published (the topics' watermarks) and the sidecars' and broker's CPU per event,
   beside the raw broker floor (broker_floor.py): the same events through the broker with librdkafka.
-`--db postgres` runs the sandbox on its own PostgreSQL, as the cluster does.
+`--db postgres` runs the sandbox on its own PostgreSQL, as the cluster does, and counts the sessions
+the services opened over the run (pg_stat_database): each one forks a server process, so a pool that
+closes and reopens connections under load shows there, not in any Python profile.
 Prints the figures and writes tests/bench/results/api_load_<db>_think<ms>ms.json.
 """
 
@@ -44,7 +46,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from console.sandbox import catalog, control
+from console.sandbox import catalog, control, postgres
 from console.sandbox.manifests import load_manifests, topics_to_create
 from tests.bench import broker_floor, process_cost
 from tests.bench.sandbox_run import SandboxUnavailable, backend_url, fresh_sandbox
@@ -224,6 +226,31 @@ def broker_floor_cost(bootstrap: str, broker_pid: int, events: int, rate: float,
             "client_cpu_ms_per_event": round(floor.client_cpu_s * 1000 / messages, 3)}
 
 
+def postgres_activity(state: dict[str, Any]) -> dict[str, int] | None:
+    """Sessions ever opened and transactions committed on the sandbox's PostgreSQL, and its current
+    client sessions (None on SQLite). Read on a session of its own, which the counts include."""
+    database = (state.get("processes") or {}).get("postgres")
+    if not database:
+        return None
+    import psycopg
+
+    with psycopg.connect(postgres.url(int(database["port"]), "postgres").replace("+psycopg", "")) as conn:
+        row = conn.execute("SELECT (SELECT sum(sessions) FROM pg_stat_database),"
+                           " (SELECT sum(xact_commit) FROM pg_stat_database),"
+                           " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')").fetchone()
+    assert row is not None
+    return {"sessions_opened": int(row[0] or 0), "commits": int(row[1] or 0), "client_sessions": int(row[2])}
+
+
+def postgres_churn(before: dict[str, int] | None, after: dict[str, int] | None, requests: int) -> dict[str, Any] | None:
+    if before is None or after is None:
+        return None
+    opened = after["sessions_opened"] - before["sessions_opened"] - 1  # less the reading session itself
+    return {"sessions_opened": opened, "sessions_per_100_actions": round(opened * 100 / max(requests, 1), 2),
+            "commits_per_action": round((after["commits"] - before["commits"]) / max(requests, 1), 2),
+            "client_sessions_before": before["client_sessions"] - 1, "client_sessions_after": after["client_sessions"] - 1}
+
+
 def run_on_sandbox(args: argparse.Namespace, think_s: float) -> dict[str, Any]:
     with fresh_sandbox("api-load-", db=args.db) as (layout, result):
         state = control.read_state(layout) or result.state
@@ -233,10 +260,12 @@ def run_on_sandbox(args: argparse.Namespace, think_s: float) -> dict[str, Any]:
         topics = [t.name for t in topics_to_create(load_manifests(catalog.MANIFESTS_DIR))]
         records_before = broker_floor.watermarks(bootstrap, topics)
         meter = Meter({**groups, "load generator": os.getpid()})
+        activity_before = postgres_activity(state)
         figures = asyncio.run(run_load(backend_url(result), args.users, args.seconds, think_s, meter))
         drained = process_cost.sample(meter.groups) if args.no_drain else \
             drain(meter.groups, idle["cpu_percent_of_core"]["total"] / 100)
         events = broker_floor.watermarks(bootstrap, topics) - records_before
+        churn = postgres_churn(activity_before, postgres_activity(state), figures["requests"])
         cost = load_cost(meter, drained, figures["requests"], idle, events)
         cost["cpu_ms_per_action"].pop("load generator", None)  # not the sandbox: reported on its own
         generator = process_cost.delta(meter.samples[0], drained).get("load generator", 0.0)
@@ -249,7 +278,7 @@ def run_on_sandbox(args: argparse.Namespace, think_s: float) -> dict[str, Any]:
             floor = broker_floor_cost(bootstrap, groups["broker"], events, events / cost["window_s"],
                                       idle["cpu_percent_of_core"].get("broker", 0.0) / 100,
                                       broker_floor.mean_size(bootstrap, "task-events"))
-        return {**figures, "idle": idle, "cost": cost, "broker_floor": floor}
+        return {**figures, "idle": idle, "cost": cost, "broker_floor": floor, "postgres": churn}
 
 
 def print_cost(summary: dict[str, Any]) -> None:
@@ -264,6 +293,11 @@ def print_cost(summary: dict[str, Any]) -> None:
           f"{cost['cores_used_while_users_ran']} cores while the users ran")
     print(f"events published {cost['events_published']}: sidecars + broker {cost['sidecars_and_broker_cpu_ms_per_event']}"
           f" ms CPU per event, broker {cost['broker_cpu_ms_per_event']} ms (net of idle)")
+    if summary.get("postgres"):
+        pg = summary["postgres"]
+        print(f"PostgreSQL: {pg['sessions_opened']} sessions opened during the run ({pg['sessions_per_100_actions']} per "
+              f"100 actions), {pg['commits_per_action']} commits per action, client sessions "
+              f"{pg['client_sessions_before']} before -> {pg['client_sessions_after']} after")
     if floor:
         print(f"raw broker floor ({floor['messages']} events of {floor['event_bytes']} B at {floor['rate_per_s']}/s, "
               f"2 readers, librdkafka): broker {floor['broker_cpu_ms_per_event']} ms, client "

@@ -2,9 +2,11 @@
 
 Latency on a shared 2-core machine depends on who else is running; the CPU a process spent does
 not (much). So the benchmarks read every process's `/proc/<pid>/stat` (utime + stime, plus the
-cutime + cstime of children it reaped: PostgreSQL's backends) and RSS, summed per process group
-(each sandbox process runs in its own session, see console/sandbox/procs.py), before and after a
-phase, and divide by the actions or seconds of that phase.
+cutime + cstime of children it reaped) and RSS, summed per process group (each sandbox process
+runs in its own session, see console/sandbox/procs.py), before and after a phase, and divide by the
+actions or seconds of that phase. PostgreSQL's backends put themselves in process groups of their
+own (setsid), so the CPU of a group leader's children counts with it too: counted only once reaped,
+the backends of a pool that keeps its connections were missed, and only closed ones showed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def sample(groups: dict[str, int]) -> Sample:
         if name is not None:
             cpu[name] += sum(int(f) for f in fields[11:15]) / TICKS
             rss[name] += int(fields[21]) * PAGE_MB
+        elif (parent := by_pgid.get(int(fields[1]))) is not None:
+            # A backend's RSS is mostly the shared buffers its leader already counts: its CPU only.
+            cpu[parent] += sum(int(f) for f in fields[11:15]) / TICKS
     return Sample(time.monotonic(), cpu, rss)
 
 

@@ -20,7 +20,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """A read-only session per request (the API never writes the audit log), closed on the event
     loop: a sync dependency's exit needs a free worker thread to give the connection back, and
     under load none was free (see services/backend/api/deps.py)."""
-    session = get_database(request).sessions()
+    session = get_database(request).read_sessions()
     try:
         yield session
     finally:

@@ -28,6 +28,11 @@ async def get_sessions(request: Request) -> sessionmaker[Session]:
     return get_database(request).sessions
 
 
+async def get_read_sessions(request: Request) -> sessionmaker[Session]:
+    """The factory of sessions that only read (see Database.read_sessions): no transaction on PostgreSQL."""
+    return get_database(request).read_sessions
+
+
 async def in_session(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """`work(session)` on a worker thread, with a session opened and closed in that same call.
 
@@ -79,6 +84,7 @@ async def expected_version(if_match: IfMatchHeader = None) -> int | None:
 
 SettingsDep = Annotated[BackendSettings, Depends(get_settings)]
 Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
+ReadSessions = Annotated[sessionmaker[Session], Depends(get_read_sessions)]
 Reader = Annotated[Principal, Depends(require_scope(TASKS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(TASKS_WRITE))]
 IfMatch = Annotated[int | None, Depends(expected_version)]

@@ -7,9 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
+from services.audit import store
+from services.audit.recording import entry_values
+from services.platform.database import write_transaction
+from services.platform.events import TaskEventData
 from tests.utils.events import delivered, reminder_cancelled, reminder_scheduled, snapshot, task_event
 
 
@@ -147,3 +151,22 @@ def test_a_database_outage_asks_for_the_whole_bulk_again_and_records_none(client
     assert rows(client) == []
     assert {s["status"] for s in client.post("/events/task-events", json=body).json()["statuses"]} == {"SUCCESS"}
     assert len(rows(client)) == 3
+
+
+def test_a_batch_is_one_insert_and_names_what_was_already_there(client: TestClient) -> None:
+    database = client.app.state.database  # type: ignore[attr-defined]
+    old, new = (task_event(action, snapshot()) for action in ("created", "updated"))
+    values = [entry_values("task-events", e, TaskEventData.model_validate(e.data)) for e in (old, new, new)]
+    with write_transaction(database.sessions) as session:
+        assert store.append_all(session, values[:1]) == [True]
+    statements: list[str] = []
+    listen = ("before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(database.engine, *listen)
+    try:
+        with write_transaction(database.sessions) as session:
+            appended = store.append_all(session, [values[0], *values[1:]])
+    finally:
+        event.remove(database.engine, *listen)
+    assert appended == [False, True, False]  # recorded before; new; the same event twice in the batch
+    assert [s.split()[0] for s in statements] == ["INSERT"]
+    assert [r[1] for r in rows(client)] == [old.id, new.id]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.backend import crud
-from services.backend.api.deps import IfMatch, Reader, Sessions, Writer, in_session
+from services.backend.api.deps import IfMatch, Reader, ReadSessions, Sessions, Writer, in_session
 from services.backend.models import Task
 from services.backend.schemas import TaskCreate, TaskList, TaskPublic, TaskUpdate
 from services.platform.database import write_transaction
@@ -92,7 +92,7 @@ async def create_task(body: TaskCreate, principal: Writer, sessions: Sessions, r
 
 @router.get("", response_model=TaskList)
 async def list_tasks(
-    principal: Reader, sessions: Sessions,
+    principal: Reader, sessions: ReadSessions,
     status_filter: Annotated[str | None, Query(alias="status", pattern="^(pending|completed)$")] = None,
     due_after: datetime | None = None,
     due_before: datetime | None = None,
@@ -116,7 +116,7 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskPublic,
             responses={200: {"headers": _ETAG}, **problem_responses(said=_NOT_FOUND)})
-async def get_task(task_id: uuid.UUID, principal: Reader, sessions: Sessions, response: Response) -> TaskPublic:
+async def get_task(task_id: uuid.UUID, principal: Reader, sessions: ReadSessions, response: Response) -> TaskPublic:
     def read(session: Session) -> TaskPublic:
         with _task_errors(task_id):
             return _public(crud.read_task(session, owner_id=principal.user_id, task_id=str(task_id)), response)
