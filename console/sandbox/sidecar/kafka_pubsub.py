@@ -109,6 +109,7 @@ class Producer:
                     "message.timeout.ms": int(DEFAULT_ATTEMPT_TIMEOUT_S * 1000),
                     "reconnect.backoff.max.ms": 500,
                     "topic.metadata.refresh.interval.ms": 30000,
+                    "enable.metrics.push": False,  # no KIP-714 telemetry requests (sarama, daprd's client, sends none)
                     "logger": LIBRDKAFKA_LOGGER,
                 })
                 threading.Thread(target=self._serve_reports, args=(self._producer,), daemon=True,
