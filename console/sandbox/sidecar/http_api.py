@@ -63,6 +63,13 @@ class _Handler(BaseHTTPRequestHandler):
         if log.isEnabledFor(logging.DEBUG):  # formatted only when it is logged: it runs per request
             log.debug("http %s", format % args)
 
+    def handle_expect_100(self) -> bool:
+        """The interim `100 Continue` must leave now, not with the answer: the caller (curl, for bodies
+        over 1 KiB) waits for it before sending the body."""
+        answered = super().handle_expect_100()
+        self.wfile.flush()
+        return answered
+
     def date_time_string(self, timestamp: float | None = None) -> str:
         return http_date() if timestamp is None else super().date_time_string(timestamp)
 
