@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from console.sandbox.sidecar import grpc_api, http_api, logs, resources
+from console.sandbox.sidecar import grpc_api, http_api, httpheaders, logs, resources
 from console.sandbox.sidecar.runtime import Options, Runtime
 
 log = logging.getLogger("console.sandbox.sidecar")
@@ -56,6 +56,7 @@ def run(options: Options) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    httpheaders.install()
     runtime = Runtime(options, resources.load(options.resources_path, options.app_id))
     grpc_server = grpc_api.serve(runtime, options.dapr_grpc_port)
     try:

@@ -244,6 +244,8 @@ class Resiliency:
         self.apps: dict[str, dict[str, Any]] = {}
         self.components: dict[str, dict[str, Any]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        # Policies are fixed once the specs are read: each target's is built once, not per call
+        self._policies: dict[tuple[str, ...], Policy] = {}
         self._lock = threading.Lock()
         for spec in specs:
             try:
@@ -324,6 +326,13 @@ class Resiliency:
 
     def app_policy(self, app_id: str) -> Policy:
         """targets.apps.<app-id> (service invocation)."""
+        key = ("app", app_id)
+        found = self._policies.get(key)
+        if found is None:
+            found = self._policies.setdefault(key, self._app_policy(app_id))
+        return found
+
+    def _app_policy(self, app_id: str) -> Policy:
         return self._policy(f"app:{app_id}", self.apps.get(app_id),
                             ("DefaultAppRetryPolicy", "DefaultRetryPolicy"))
 
@@ -337,6 +346,13 @@ class Resiliency:
         `component_type` is daprd's ComponentType: Pubsub, Statestore, Secretstore. The breaker
         instance is keyed by the component's name alone, so both directions share one, as in daprd.
         """
+        key = ("component", name, direction, component_type)
+        found = self._policies.get(key)
+        if found is None:
+            found = self._policies.setdefault(key, self._component_policy(name, direction, component_type))
+        return found
+
+    def _component_policy(self, name: str, direction: str, component_type: str) -> Policy:
         where = f"component[{name}] {'output' if direction == 'outbound' else 'input'}"
         if name in self.components:
             spec = (self.components.get(name) or {}).get(direction) or {}

@@ -325,5 +325,5 @@ class Runtime:
             log.error("non-retriable error returned from app while processing triggered job %s. "
                       "status code returned: 5", name)
             return True
-        log.info("job triggered", extra={"job": name, "status": resp.status_code})
+        log.debug("job triggered", extra={"job": name, "status": resp.status_code})  # debug: one line per job fired
         return 200 <= resp.status_code <= 299

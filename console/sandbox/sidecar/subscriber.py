@@ -207,6 +207,7 @@ class Subscriber:
             "socket.timeout.ms": 5000,
             "reconnect.backoff.max.ms": 500,
             "topic.metadata.refresh.interval.ms": 30000,  # _loop asks for new topics and partitions itself
+            "enable.metrics.push": False,  # no KIP-714 telemetry requests (sarama, daprd's client, sends none)
             "logger": LIBRDKAFKA_LOGGER,
         })
 

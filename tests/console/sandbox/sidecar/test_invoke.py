@@ -8,6 +8,7 @@ pkg/messaging/v1/util.go (ErrorFromHTTPResponseCode for gRPC callers).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -181,3 +182,21 @@ def test_the_callee_gets_daprds_traceparent(backend: Sidecar, worker: Sidecar, w
     version, trace_id, span_id, flags = child.split("-")
     assert (version, trace_id, flags) == ("00", parent.split("-")[1], "01")
     assert span_id != parent.split("-")[2]
+
+
+def test_expect_100_continue_is_answered_before_the_body(backend: Sidecar, flaky_app: StubApp) -> None:
+    """A caller that sends `Expect: 100-continue` (curl, for bodies over 1 KiB) gets the interim answer
+    at once, as from daprd's Go server, then the callee's; the sidecar buffers its answers into one
+    write, which must not hold the interim one back."""
+    with socket.create_connection(("127.0.0.1", backend.http_port), timeout=10) as sock:
+        sock.sendall(b"POST /v1.0/invoke/flaky/method/ok HTTP/1.1\r\nHost: localhost\r\n"
+                     b"Content-Length: 2048\r\nExpect: 100-continue\r\n\r\n")
+        interim = sock.recv(4096)  # times out (fails) if the interim answer is held back
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(b"x" * 2048)
+        answer = b""
+        while b"fine" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed before the answer: {answer!r}"
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
