@@ -16,7 +16,9 @@ installed); the Loki stand-in answers the log queries. This process is the conso
 - key presses: the live App (refresh workers every 2 s), `--presses` keys alternating between Pods (1,000
   rows) and the Overview, 0.2 s apart; the time from the key event to the first frame of the other screen
   with its rows, turned into what a terminal would be sent (class Frames). Target p99 <= 50 ms.
-- idle: the live App on the Overview, untouched for `--idle-s`; process CPU over wall time. Target <= 5 %.
+- idle: the live App on the Overview, untouched: process CPU over wall time for `--idle-s` from its first
+  lag answer (the history filling), then for `--idle-s` more (a dashboard left open, the normal state: the
+  target is compared with this steady figure). Target <= 5 %.
   The process's RSS at its end is printed too (the live App builds every screen ahead of its first show), but it
   is the third App of this process, with what the first two left behind: the informer caches freeze what is
   alive when they list (gc.freeze), earlier Apps' cycles included.
@@ -172,23 +174,30 @@ async def key_presses(target: ClusterTarget, presses: int) -> dict[str, Any]:
 
 
 async def idle(target: ClusterTarget, seconds: float) -> dict[str, Any]:
+    """The live App on the Overview, untouched: process CPU over wall time in two windows of `seconds`, the
+    first from 4 s after the first lag answer (the history filling: no verdict can be reused before a whole
+    window of unchanged samples, 22 s at 2 s), then the next one (a dashboard left open: the normal state,
+    and what the target is compared with). Both are printed."""
     app = make_dashboard(target, refresh_s=2.0)
     async with app.run_test(size=SIZE) as pilot:
         deadline = time.monotonic() + 120
         while not app.hub.view("lag").ok and time.monotonic() < deadline:
             await pilot.pause(0.5)
         await asyncio.sleep(4)  # past the first rounds (cold lists and connections)
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        lag = app.hub.view("lag").value
-        samples0 = lag.samples if lag else 0
-        await asyncio.sleep(seconds)
-        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-        lag = app.hub.view("lag").value
-        samples = (lag.samples if lag else 0) - samples0
+        windows = []
+        for _ in ("first", "steady"):
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            lag = app.hub.view("lag").value
+            samples0 = lag.samples if lag else 0
+            await asyncio.sleep(seconds)
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            lag = app.hub.view("lag").value
+            windows.append({"seconds": round(wall, 1), "cpu_s": round(cpu, 2),
+                            "cpu_percent": round(100 * cpu / wall, 2),
+                            "lag_refreshes": (lag.samples if lag else 0) - samples0})
         rss = rss_mb()
         await pilot.press("q")
-    return {"seconds": round(wall, 1), "cpu_s": round(cpu, 2), "cpu_percent": round(100 * cpu / wall, 2),
-            "lag_refreshes": samples, "rss_mb": round(rss, 1)}
+    return {**windows[1], "first_window": windows[0], "rss_mb": round(rss, 1)}
 
 
 def main() -> int:
@@ -250,8 +259,11 @@ def main() -> int:
           f"{keys['ms']['p99']} ms, max {keys['ms']['max']} ms over {keys['presses']} presses "
           f"(target p99 <= {TARGETS['key_p99_ms']:g}); the first, mounting the Pods screen, "
           f"{keys['first_to_pods_ms']} ms; the slowest five {keys['slowest_ms']}")
-    print(f"idle at the 2 s refresh: {idling['cpu_percent']} % of one core over {idling['seconds']} s "
-          f"({idling['lag_refreshes']} lag refreshes; target <= {TARGETS['idle_cpu_percent']:g} %)")
+    first = idling["first_window"]
+    print(f"idle at the 2 s refresh, the App open {first['seconds']:.0f} s and more: {idling['cpu_percent']} % of "
+          f"one core over {idling['seconds']} s ({idling['lag_refreshes']} lag refreshes; target <= "
+          f"{TARGETS['idle_cpu_percent']:g} %); over the first {first['seconds']} s after the first lag answer "
+          f"(the history filling): {first['cpu_percent']} % ({first['lag_refreshes']} lag refreshes)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; results in {RESULTS}")
     return 0 if result["meets_targets"] else 1
 
