@@ -53,11 +53,11 @@ class CountingProxy:
             threading.Thread(target=self._pipe, args=(broker, client), daemon=True).start()
 
     def _requests(self, source: socket.socket, sink: socket.socket) -> None:
-        """Forward client -> broker bytes, counting each request frame by its api key."""
+        """Forward client -> broker bytes, counting each request frame by its api key. A frame is counted before
+        it is forwarded, so the client cannot see the answer (and the test call `take`) before it is counted."""
         buffer = b""
         try:
             while chunk := source.recv(65536):
-                sink.sendall(chunk)
                 buffer += chunk
                 while len(buffer) >= 6:
                     (size,) = struct.unpack(">i", buffer[:4])
@@ -67,6 +67,7 @@ class CountingProxy:
                     with self.lock:
                         self.counts[API_NAMES.get(api_key, str(api_key))] += 1
                     buffer = buffer[4 + size:]
+                sink.sendall(chunk)
         except OSError:
             pass
         finally:
