@@ -45,8 +45,9 @@ BROKER_OFFSET, S3_OFFSET, DATABASE_OFFSET = 90, 91, 92
 # fetched costs object-store round trips (its watermark, a LIST of the partition, a GET per stored
 # batch) and what does not fit in the wait is left for the next fetch: at 25 ms a kafka-python
 # consumer read 57 records/s from the durable broker (1.5 records a fetch), at 500 ms 530/s (95 a
-# fetch). 500 ms is what daprd's Kafka client (sarama's Consumer.MaxWaitTime) and librdkafka
-# (fetch.wait.max.ms) wait by default.
+# fetch). 500 ms is librdkafka's default fetch.wait.max.ms. daprd's Kafka client, sarama, waits 250 ms
+# (NewConfig: Consumer.MaxWaitTime = 250 * time.Millisecond; components-contrib leaves it), the memory
+# mode's value.
 # SIDECAR_PRODUCER_MAX_IN_FLIGHT: on s3:// tansu writes each partition batch of a produce request as
 # two conditional PUTs, one after the other, so a request takes tens of milliseconds. With librdkafka's
 # default (any number of requests in flight) the backend's sidecar sent each of the relay's 16
