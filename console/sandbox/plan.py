@@ -36,9 +36,10 @@ class ProcessSpec:
     start_after_url: str | None = None
     start_after_timeout_s: float = 30.0
     # Liveness, as kubelet's: once the process has been ready, this many failed probes in a row
-    # (one per probe interval, 5 s, 2 s timeout each: 20 s) mean it hangs: it is stopped and restarted.
+    # (one per `Plan.liveness_interval_s`, 10 s, 2 s timeout each: 30 s, the manifests' livenessProbe
+    # failureThreshold 3) mean it hangs: it is stopped and restarted.
     liveness_url: str | None = None
-    liveness_failures: int = 4
+    liveness_failures: int = 3
     # Prometheus metrics to scrape, when the process serves them (the sandbox's Prometheus reads this).
     metrics_url: str | None = None
     # The OS user to run as (only root can switch; PostgreSQL refuses to run as root).
@@ -91,6 +92,9 @@ class Plan:
     # Readiness and liveness of a process that has been ready, as the manifests' readinessProbe
     # periodSeconds (a process not yet ready since it started is probed every 0.25 s).
     probe_interval_s: float = 5.0
+    # Liveness of a process that has been ready, as the manifests' livenessProbe periodSeconds: until
+    # issue 16 it ran with readiness every 5 s, a probe per process more than the cluster sends.
+    liveness_interval_s: float = 10.0
     urls: dict[str, str] = field(default_factory=dict)
     databases: dict[str, str] = field(default_factory=dict)  # service -> its database URL
     absent: list[str] = field(default_factory=list)
@@ -108,6 +112,7 @@ class Plan:
             restart=RestartPolicy(**data.get("restart") or {}),
             ready_timeout_s=float(data.get("ready_timeout_s", 60.0)),
             probe_interval_s=float(data.get("probe_interval_s", 5.0)),
+            liveness_interval_s=float(data.get("liveness_interval_s", 10.0)),
             urls=dict(data.get("urls") or {}),
             databases=dict(data.get("databases") or {}),
             absent=list(data.get("absent") or ()),

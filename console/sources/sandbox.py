@@ -89,7 +89,7 @@ class SandboxSource:
                 found.append(Probe("readiness", f"http-get {spec.ready_url}", 0, 1, int(plan.probe_interval_s) or 1,
                                    1, 3))
             if spec.liveness_url:
-                found.append(Probe("liveness", f"http-get {spec.liveness_url}", 0, 2, int(plan.probe_interval_s) or 1,
+                found.append(Probe("liveness", f"http-get {spec.liveness_url}", 0, 2, int(plan.liveness_interval_s) or 1,
                                    1, spec.liveness_failures))
             probes[spec.name] = tuple(found)
         return probes

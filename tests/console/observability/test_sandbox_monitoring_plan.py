@@ -67,6 +67,18 @@ def test_planned_prometheus_scrapes_each_service_as_the_servicemonitor_labels_it
     assert "rules found" in result.stdout + result.stderr
 
 
+def test_the_sandbox_scrapes_as_often_as_the_clusters_servicemonitor(tmp_path: Path) -> None:
+    """The console's rate windows and the alert rules are written for the cluster's interval."""
+    manifest = yaml.safe_load((monitoring.RULES_MANIFEST.parent / "todo-services-servicemonitor.yaml").read_text())
+    cluster = {endpoint["interval"] for endpoint in manifest["spec"]["endpoints"]}
+    config = yaml.safe_load(monitoring.write_config(tmp_path / "prom", []).read_text())["global"]
+    assert cluster == {"30s"}
+    assert (config["scrape_interval"], config["evaluation_interval"]) == ("30000ms", "30000ms")
+    assert config["scrape_timeout"] == "10000ms"  # Prometheus's default; a quick test interval caps it
+    assert yaml.safe_load(monitoring.write_config(tmp_path / "quick", [], interval_s=1.0).read_text())[
+        "global"]["scrape_timeout"] == "1000ms"
+
+
 def test_without_the_binary_the_sandbox_plans_no_prometheus(tmp_path: Path, fixture_manifests: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))

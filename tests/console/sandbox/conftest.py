@@ -121,6 +121,7 @@ def tiny_plan(tmp_path: Path, fixture_manifests: Path) -> Callable[..., Plan]:
             restart=RestartPolicy(initial_backoff_s=0.2, max_backoff_s=1.0, reset_after_s=30.0),
             ready_timeout_s=30.0,
             probe_interval_s=0.3,
+            liveness_interval_s=0.3,
             urls={"shop": "http://127.0.0.1/"},
         )
         for key, value in overrides.items():

@@ -16,13 +16,14 @@ from fastapi.testclient import TestClient
 
 from console import cli
 from console.sandbox import control
-from console.sandbox.catalog import KAFKA_TUNING, SERVICES
+from console.sandbox.catalog import KAFKA_TUNING, SERVICE_TUNING, SERVICES
 from console.sandbox.layout import REPO_ROOT, SandboxLayout
 from console.sandbox.plan import Plan
 from console.sandbox.secrets import dev_token, read_secrets, write_secrets
 from services.audit.main import build_app as build_audit
 from services.platform.auth import AuthConfig, TokenVerifier
 from tests.services.audit.conftest import make_settings as audit_settings
+from tests.services.backend.conftest import make_settings as backend_settings
 from tests.utils.events import delivered, snapshot, task_event
 
 from .conftest import require_tansu, start_sandbox
@@ -134,6 +135,24 @@ def test_kafka_tuning_set_by_hand_wins(tmp_path: Path, fixture_manifests: Path,
                                 manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
     sidecar = next(p for p in plan.processes if p.kind == "sidecar")
     assert "SIDECAR_FETCH_MAX_WAIT_MS" not in sidecar.env  # inherited from the environment by the process
+
+
+def test_the_backend_polls_its_outbox_every_5_s_in_the_sandbox(tmp_path: Path, fixture_manifests: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """One backend: its own commits wake its relay, the poll only looks for other replicas' rows."""
+    monkeypatch.delenv("RELAY_POLL_INTERVAL_S", raising=False)
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb"), port_base=0, bootstrap="127.0.0.1:9092",
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo"))
+    env = {p.name: p.env for p in plan.processes}
+    assert env["backend"]["RELAY_POLL_INTERVAL_S"] == "5"
+    assert "RELAY_POLL_INTERVAL_S" not in env["worker"]
+    # The name is the backend's own setting (read from the environment, as the supervisor starts it).
+    monkeypatch.setenv("RELAY_POLL_INTERVAL_S", SERVICE_TUNING["backend"]["RELAY_POLL_INTERVAL_S"])
+    assert backend_settings(f"sqlite:///{tmp_path / 'b.db'}").relay_poll_interval_s == 5.0
+    # Set by hand, it wins: the plan leaves it to the inherited environment.
+    plan = control.plan_sandbox(SandboxLayout(tmp_path / "sb2"), port_base=0, bootstrap="127.0.0.1:9092",
+                                manifests=fixture_manifests, repo=fake_repo(tmp_path / "repo2"))
+    assert "RELAY_POLL_INTERVAL_S" not in next(p for p in plan.processes if p.name == "backend").env
 
 
 def test_the_sidecar_reads_the_tuning_the_plan_sets() -> None:

@@ -225,6 +225,27 @@ def test_an_external_broker_gets_the_topics_and_is_never_stopped(
     assert port_is_free(port)
 
 
+def test_liveness_is_probed_at_its_own_period(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
+    """As kubelet with the manifests' periods (readiness 5 s, liveness 10 s): each probe at its own."""
+    requests = tmp_path / "requests"
+    plan = tiny_plan(liveness_interval_s=1.2)  # readiness every 0.3 s (tiny_plan)
+    shop = plan.processes[1]
+    shop.argv += ["--requests-log", str(requests)]
+    shop.liveness_url = f"http://127.0.0.1:{shop.port}/healthz"
+    layout = SandboxLayout(Path(plan.dir))
+    start_sandbox(layout, plan)
+
+    def paths() -> list[str]:
+        return requests.read_text().split() if requests.exists() else []
+
+    try:
+        seen = wait_until(lambda: paths().count("/readyz") >= 24 and paths(), 60, message="readiness probes")
+    finally:
+        control.down(layout)
+    ready, live = seen.count("/readyz"), seen.count("/healthz")
+    assert 1 <= live <= ready // 2, (ready, live)  # about a quarter; probed with readiness it would be all
+
+
 def test_a_hung_process_fails_liveness_and_is_restarted(tiny_plan: Callable[..., Plan], tmp_path: Path) -> None:
     hang = tmp_path / "hang"
     plan = tiny_plan()
