@@ -5,6 +5,7 @@ In CI (CI=true) a missing PostgreSQL or broker is a failure, not a skip: both pa
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +59,23 @@ def _isolated_dapr_sdk_settings() -> Iterator[None]:
     """Each test starts with the Dapr SDK settings the one before it found (see sdk_settings_restored)."""
     with sdk_settings_restored():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Each test leaves the root logger as it found it.
+
+    A service app built in-process (`configure_logging`) or a CLI under test routes the root logger to the
+    sys.stdout or sys.stderr of that moment, at INFO: in a test, a capture stream pytest closes when the test
+    ends. Left in place, every later log line of the worker process (kafka-python's "Closing connection" from
+    a connection collected late, say) went to that closed stream, and logging's "--- Logging error ---" report
+    landed in whichever test was running, failing the tests that read their stderr exactly. pytest's own
+    capture handlers come and go with each test phase and are left to pytest.
+    """
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+    root.setLevel(level)
