@@ -158,6 +158,11 @@ async def key_presses(target: ClusterTarget, presses: int) -> dict[str, Any]:
         deadline = time.monotonic() + 120
         while not (app.hub.view("workloads").ok and app.hub.view("lag").ok) and time.monotonic() < deadline:
             await pilot.pause(0.5)
+        # The first press once the Overview shows the first answers, as an operator sees them: the hub holding
+        # them is not enough (pressed then, the key raced the App's first draw of every screen, the Pods
+        # screen's 1,000 rows included, before the App had even told the screens).
+        frames.expect(OverviewScreen, "#services")
+        await asyncio.wait_for(frames.painted.wait(), timeout=60)
         refreshes_before = app.hub.view("lag").checked_at
         for index in range(presses):
             key, wanted, table = ("5", PodsScreen, "#pods") if index % 2 == 0 else ("1", OverviewScreen, "#services")
