@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from console.tui.app import DashboardApp
 
 T = TypeVar("T")
+# A hidden screen's work ahead waits for the screen on show in steps of DEFERRAL_S, MAX_DEFERRALS at most
+# (`_yield_to_current`): a frame is due every 1/60 s, and a switch to a screen built ahead paints in a few.
+DEFERRAL_S = 0.02
+MAX_DEFERRALS = 10
 
 
 class DashboardScreen(Screen[None]):
@@ -60,7 +65,8 @@ class DashboardScreen(Screen[None]):
         self.filter_text = ""
         self._put: dict[str, tuple[str, object, str]] = {}
         self._redraw_due = False
-        self._drawn = False
+        self._drawn: tuple[tuple[SlotView[Any], ...], str, float] | None = None  # what the last redraw read
+        self._styled_for: tuple[object, ...] | None = None  # `_style_inputs()` when its styles were last current
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -93,14 +99,46 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.redraw()
 
+    @on(events.ScreenResume)
+    def _keep_styles(self, event: events.ScreenResume) -> None:
+        """Run before Textual's own resume handler (the subclass's handlers come first): a switch to a screen
+        re-applies the whole stylesheet to every widget of it, in case what its styles depend on changed while
+        it was hidden (40-80 widgets here: 20-30 ms of every key press between screens on the test machine).
+        What could change is the stylesheet, the theme, and the App's and the screen's classes and pseudo
+        classes; a class set on a hidden widget is applied at once (Textual's `update_node_styles`), and focus
+        and hover are updated by their own handlers. When none of them moved, the styles are current."""
+        if self._styled_for is not None and self._styled_for == self._style_inputs():
+            event.refresh_styles = False
+
+    def on_screen_suspend(self) -> None:
+        self._styled_for = self._style_inputs()
+
+    def _style_inputs(self) -> tuple[object, ...]:
+        app = self.app
+        return (app._css_update_count, app.theme, app.classes, app.pseudo_classes, self.classes,
+                self.pseudo_classes)
+
     def on_screen_resume(self) -> None:
         """Back on show. A screen drawn before first shows that (its panels' source lines say how old it is)
         and redraws right after that frame: a key answers with the screen it asked for at once, instead of
-        after a redraw from the hub (1,000 pods: a tenth of a second and more on a loaded machine)."""
-        if self._drawn:
-            self.call_after_refresh(self._redraw_now)
-        else:
+        after a redraw from the hub (1,000 pods: a tenth of a second and more on a loaded machine). It does
+        not redraw when nothing it draws from has moved (`_unchanged`): an operator flicking between two
+        screens would otherwise pay that redraw on every key, and a key pressed during it waits for it."""
+        if self._drawn is None:
             self.redraw()
+        elif not self.is_current or not self._unchanged():  # not current: built ahead (`_init_mode` resumes it)
+            self.call_after_refresh(self._redraw_now)
+
+    def _unchanged(self) -> bool:
+        """Whether a redraw now would draw what the last one did: every area the same answer (the top line's
+        verdict reads them all), the same filter, and its ages less than a second older (a refresh period's
+        redraw leaves them up to two seconds old anyway)."""
+        if self._drawn is None:
+            return False
+        views, filter_text, drawn_at = self._drawn
+        now = self.hub.snapshot().areas()
+        return (filter_text == self.filter_text and 0 <= self.now - drawn_at < 1.0
+                and all(a is b for a, b in zip(views, now, strict=True)))
 
     @on(FeedUpdated)  # LagSampled too
     def _feed_updated(self, message: FeedUpdated) -> None:
@@ -114,13 +152,28 @@ class DashboardScreen(Screen[None]):
             self._redraw_due = True
             self.call_later(self._redraw_now)
 
-    def _redraw_now(self) -> None:
+    def _redraw_now(self, deferred: int = 0) -> None:
+        if self._yield_to_current(partial(self._redraw_now, deferred + 1), deferred):
+            return
         self._redraw_due = False
         self.redraw()
         if not self.is_current and self.is_attached:  # a screen built ahead, drawing an area's first answer
             self.call_after_refresh(self._paint_ahead)
 
-    def _paint_ahead(self) -> None:
+    def _yield_to_current(self, again: Callable[[], None], deferred: int) -> bool:
+        """For a hidden screen's work ahead (drawing first answers, painting): put it off while the screen on show
+        has a frame to lay out or paint. A key pressed just after start-up, while every screen built ahead draws
+        and paints its first answers (the Pods screen alone a tenth of a second), then waits for the screen it
+        asked for, not for all of them."""
+        current = self.app.screen
+        if self.is_current or current is self or deferred >= MAX_DEFERRALS:
+            return False
+        if not (current._layout_required or current._repaint_required or current._dirty_widgets):
+            return False
+        self.set_timer(DEFERRAL_S, again)
+        return True
+
+    def _paint_ahead(self, deferred: int = 0) -> None:
         """A screen built ahead, drawn with its first answers while hidden: laid out and painted once, off
         screen (the frame is thrown away), so its first show finds its layout done and its tables' visible rows
         rendered (console.tui.widgets.live_table caches them): the first key to Pods cost 110-150 ms of a
@@ -128,18 +181,23 @@ class DashboardScreen(Screen[None]):
         switch costs (under 10 ms)."""
         if self.is_current or not self.is_attached or not self.app.size:
             return
+        if self._yield_to_current(partial(self._paint_ahead, deferred + 1), deferred):
+            return
         self._update_auto_focus()  # as its show will: a focused table's rows look (and are cached) otherwise
         self._refresh_layout(self.app.size)
         self._compositor.render_update(full=True)
+        if self._css_update_count == self.app._css_update_count:  # styled from the stylesheet as it stands
+            self._styled_for = self._style_inputs()
 
     def redraw(self) -> None:
-        """The top line, then the screen's own content: both from memory."""
-        self._drawn = True
+        """The screen's own content, then the top line (its crumbs may name what the content chose: the Lag
+        drill-down's topic): both from memory."""
+        self._drawn = (self.hub.snapshot().areas(), self.filter_text, self.now)
+        self.draw()
         self.put("#crumbs", Text.assemble(
             ("todo-console", "bold"), f" · {self.hub.target.label} · ", (self.crumbs(), "bold"),
             (f" · filter: {self.filter_text}" if self.filter_text else "", "italic")))
         self.put("#verdict", self.dashboard.verdict())
-        self.draw()
 
     def crumbs(self) -> str:
         return self.TITLE
