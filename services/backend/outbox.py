@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,7 +47,7 @@ _WRITTEN = "outbox_written"
 # outbox_pending_events is counted (a COUNT over the pending rows) at most this often: per batch, it
 # was a query per commit under load for a gauge Prometheus reads every few seconds.
 GAUGE_EVERY_S = 1.0
-_OUTBOX = OutboxEvent.metadata.tables[OutboxEvent.__tablename__]
+_INSERT = insert(OutboxEvent.metadata.tables[OutboxEvent.__tablename__])
 
 
 def snapshot(task: Task) -> events.TaskSnapshot:
@@ -73,15 +72,6 @@ def _row(topic: str, event: CloudEvent, now: datetime) -> dict[str, Any]:
             "traceparent": event.traceparent, "created_at": now}
 
 
-@functools.cache
-def _insert(rows: int, columns: tuple[str, ...]) -> Insert:
-    """One INSERT of `rows` rows (a multi-row VALUES), the value of column c in row n bound as `c_n`.
-
-    Built once per row count (two or three). An executemany was one INSERT per row, which psycopg
-    pipelines: one round trip still, but several waits for the server and then for the GIL."""
-    return insert(_OUTBOX).values([{name: bindparam(f"{name}_{n}") for name in columns} for n in range(rows)])
-
-
 def enqueue_task_change(
     session: Session, *, task: Task, action: events.TaskAction, changed_fields: list[str],
     reminder_was: datetime | None,
@@ -103,8 +93,7 @@ def enqueue_task_change(
     reminder = reminder_event(task, action=action, was=reminder_was, now=now)
     if reminder is not None:
         rows.append(_row(events.TOPIC_REMINDERS, reminder, now))
-    session.execute(_insert(len(rows), tuple(rows[0])),
-                    {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()})
+    session.execute(_INSERT, rows)
     session.info[_WRITTEN] = True  # tells the relay, after the commit, that there is work
 
 
