@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.services.backend.conftest import outbox
 
@@ -121,6 +125,39 @@ def test_list_filters_sorts_and_paginates(client: TestClient, auth: Auth) -> Non
                           ({"status": "completed", "tag": "b"}, 0)):
         page = client.get("/api/tasks", params=params, headers=auth()).json()
         assert page["total"] == total, params
+
+
+@contextmanager
+def statements_sent(client: TestClient) -> Iterator[list[tuple[str, bool]]]:
+    """(SQL, executemany) of every statement the app's engine sends while the block runs."""
+    sent: list[tuple[str, bool]] = []
+    engine = cast(FastAPI, client.app).state.database.engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        sent.append((statement, executemany))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_statements_per_request(client: TestClient, auth: Auth) -> None:
+    """Each statement is a round trip to PostgreSQL, and on a loaded machine a wait for its server
+    process and then for the GIL: a page of tasks is one statement (its total rides on every row)."""
+    task = create(client, auth)
+    for i in range(2):
+        create(client, auth, title=f"more {i}")
+    with statements_sent(client) as sent:
+        page = client.get("/api/tasks", params={"limit": 2}, headers=auth()).json()
+    assert (len(page["items"]), page["total"], len(sent)) == (2, 3, 1)
+    with statements_sent(client) as sent:
+        page = client.get("/api/tasks", params={"offset": 5}, headers=auth()).json()
+    assert (page["items"], page["total"], len(sent)) == ([], 3, 2)  # past the end: counted apart
+    with statements_sent(client) as sent:
+        assert client.get(f"/api/tasks/{task['id']}", headers=auth()).status_code == 200
+    assert len(sent) == 1
 
 
 def test_tag_filter_keeps_the_sort_order_undated_tasks_last(client: TestClient, auth: Auth) -> None:
