@@ -30,6 +30,7 @@ from tests.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 CONSUMERS = {"audit", "notification", "websocket", "worker"}
+DROPPING = {"audit", "worker"}  # the consumers that answer DROP to both poison messages: one dead letter each
 POISON_TYPE = "todo.task.exploded.v1"
 DLQ = "task-events-dlq"
 
@@ -88,8 +89,13 @@ def _poison(sandbox: SandboxLayout) -> tuple[str, Callable[[], list[Any]]]:
 def test_dlq_triage_groups_by_reason_plans_then_redrives_the_selection(sandbox: SandboxLayout,
                                                                          tmp_path: Path) -> None:
     event_id, waiting = _poison(sandbox)
-    wait_until(lambda: any(d.event_id == event_id for d in waiting()) and
-               any(d.event_type is None for d in waiting()), 60, 0.5, "both poison messages in task-events-dlq")
+
+    def all_dead_lettered() -> bool:
+        found = waiting()
+        return all({d.app_id for d in found if wanted(d)} == DROPPING
+                   for wanted in (lambda d: d.event_id == event_id, lambda d: d.cloudevent is None))
+    # Each dropping consumer's sidecar dead-letters on its own time: the plan counts them all only once all are in.
+    wait_until(all_dead_lettered, 60, 0.5, "both poison messages in task-events-dlq from the worker and the audit")
     poisoned = [d for d in waiting() if d.event_id == event_id]
     params = {"sandbox_dir": str(sandbox.root), "dlq": DLQ, "event_type": POISON_TYPE}
 
