@@ -93,6 +93,9 @@ class TimeLag:
     method: TimeMethod
 
 
+CAUGHT_UP = TimeLag(0.0, "caught-up")  # one for every caught-up sample: it never differs
+
+
 class Sample(NamedTuple):
     """One partition of one group at one moment (`at`, Unix seconds). A named tuple, not a dataclass: the
     dashboard makes 1,500 a refresh, and its offsets (`sample[1:6]`, see `_offsets`) compare as one slice."""
@@ -118,7 +121,7 @@ def time_lag(at: float, committed: int | None, start: int, lag: int, record_time
              previous: Sequence[Sample], end: int) -> TimeLag:
     """Age of the oldest unconsumed record at `at` (see the module docstring for the rules)."""
     if lag == 0:
-        return TimeLag(0.0, "caught-up")
+        return CAUGHT_UP
     if record_time is not None:
         return TimeLag(max(0.0, at - record_time), "record")
     first_unconsumed = start if committed is None or committed < start else committed
@@ -167,31 +170,40 @@ class LagHistory:
         self.last_at: float | None = None
 
     def add(self, snapshot: LagSnapshot) -> None:
+        at, partitions, record_times = snapshot.at, snapshot.partitions, snapshot.record_times
         for name, group in snapshot.groups.items():
             self._groups[name] = group
             buffers = self._samples.setdefault(name, {})
             steady = self._steady.setdefault(name, {})
+            live = group.live
             reshaped = False
             for tp in [tp for tp in buffers if tp not in group.committed]:
                 del buffers[tp]
                 steady.pop(tp, None)
                 reshaped = True
             total, worst, seen = 0, None, False
+            # 1,500 partitions a refresh on the dashboard: the loop reads each value once, and a deque is made
+            # only for a new partition (`setdefault` built one for every partition every time)
             for tp, committed in group.committed.items():
-                offsets = snapshot.partitions.get(tp)
+                offsets = partitions.get(tp)
                 if offsets is None:
                     reshaped = True
                     continue
-                buffer = buffers.setdefault(tp, deque(maxlen=self.capacity))
-                if buffer and offsets.end < buffer[-1].end:
+                end, start = offsets.end, offsets.start
+                buffer = buffers.get(tp)
+                if buffer is None:
+                    buffer = buffers[tp] = deque(maxlen=self.capacity)
+                last = buffer[-1] if buffer else None
+                if last is not None and end < last.end:
                     buffer.clear()
                     reshaped = True
-                lag = lag_messages(offsets.end, offsets.start, committed, self.reset_policy)
-                record_time = snapshot.record_times.get((tp, committed)) if committed is not None else None
-                elapsed = time_lag(snapshot.at, committed, offsets.start, lag, record_time, buffer, offsets.end)
-                sample = Sample(snapshot.at, offsets.end, offsets.start, committed, group.live, lag, elapsed)
-                steady[tp] = steady.get(tp, 0) + 1 if buffer and buffer[-1][1:6] == sample[1:6] else 1
-                buffer.append(sample)
+                    last = None
+                lag = lag_messages(end, start, committed, self.reset_policy)
+                record_time = record_times.get((tp, committed)) if committed is not None else None
+                elapsed = time_lag(at, committed, start, lag, record_time, buffer, end)
+                offsets_now = (end, start, committed, live, lag)
+                steady[tp] = steady.get(tp, 0) + 1 if last is not None and last[1:6] == offsets_now else 1
+                buffer.append(Sample(at, *offsets_now, elapsed))
                 total += lag
                 seen = True
                 if elapsed.seconds is not None:
@@ -200,8 +212,8 @@ class LagHistory:
             if reshaped or series is None:
                 self._series[name] = None
             elif seen:
-                series.append((snapshot.at, total, worst))
-        self.last_at = snapshot.at
+                series.append((at, total, worst))
+        self.last_at = at
 
     def groups(self) -> list[str]:
         return sorted(self._samples)
