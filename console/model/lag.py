@@ -93,9 +93,13 @@ class TimeLag:
     method: TimeMethod
 
 
+CAUGHT_UP = TimeLag(0.0, "caught-up")  # one for every caught-up sample: it never differs
+
+
 class Sample(NamedTuple):
     """One partition of one group at one moment (`at`, Unix seconds). A named tuple, not a dataclass: the
-    dashboard makes 1,500 a refresh, and its offsets (`sample[1:6]`, see `_offsets`) compare as one slice."""
+    dashboard makes 1,500 a refresh, and its offsets (`sample[1:6]`: end, start, committed, live, lag, what a
+    verdict depends on besides time) compare as one slice."""
 
     at: float
     end: int
@@ -118,7 +122,7 @@ def time_lag(at: float, committed: int | None, start: int, lag: int, record_time
              previous: Sequence[Sample], end: int) -> TimeLag:
     """Age of the oldest unconsumed record at `at` (see the module docstring for the rules)."""
     if lag == 0:
-        return TimeLag(0.0, "caught-up")
+        return CAUGHT_UP
     if record_time is not None:
         return TimeLag(max(0.0, at - record_time), "record")
     first_unconsumed = start if committed is None or committed < start else committed
@@ -167,31 +171,40 @@ class LagHistory:
         self.last_at: float | None = None
 
     def add(self, snapshot: LagSnapshot) -> None:
+        at, partitions, record_times = snapshot.at, snapshot.partitions, snapshot.record_times
         for name, group in snapshot.groups.items():
             self._groups[name] = group
             buffers = self._samples.setdefault(name, {})
             steady = self._steady.setdefault(name, {})
+            live = group.live
             reshaped = False
             for tp in [tp for tp in buffers if tp not in group.committed]:
                 del buffers[tp]
                 steady.pop(tp, None)
                 reshaped = True
             total, worst, seen = 0, None, False
+            # 1,500 partitions a refresh on the dashboard: the loop reads each value once, and a deque is made
+            # only for a new partition (`setdefault` built one for every partition every time)
             for tp, committed in group.committed.items():
-                offsets = snapshot.partitions.get(tp)
+                offsets = partitions.get(tp)
                 if offsets is None:
                     reshaped = True
                     continue
-                buffer = buffers.setdefault(tp, deque(maxlen=self.capacity))
-                if buffer and offsets.end < buffer[-1].end:
+                end, start = offsets.end, offsets.start
+                buffer = buffers.get(tp)
+                if buffer is None:
+                    buffer = buffers[tp] = deque(maxlen=self.capacity)
+                last = buffer[-1] if buffer else None
+                if last is not None and end < last.end:
                     buffer.clear()
                     reshaped = True
-                lag = lag_messages(offsets.end, offsets.start, committed, self.reset_policy)
-                record_time = snapshot.record_times.get((tp, committed)) if committed is not None else None
-                elapsed = time_lag(snapshot.at, committed, offsets.start, lag, record_time, buffer, offsets.end)
-                sample = Sample(snapshot.at, offsets.end, offsets.start, committed, group.live, lag, elapsed)
-                steady[tp] = steady.get(tp, 0) + 1 if buffer and buffer[-1][1:6] == sample[1:6] else 1
-                buffer.append(sample)
+                    last = None
+                lag = lag_messages(end, start, committed, self.reset_policy)
+                record_time = record_times.get((tp, committed)) if committed is not None else None
+                elapsed = time_lag(at, committed, start, lag, record_time, buffer, end)
+                offsets_now = (end, start, committed, live, lag)
+                steady[tp] = steady.get(tp, 0) + 1 if last is not None and last[1:6] == offsets_now else 1
+                buffer.append(Sample(at, *offsets_now, elapsed))
                 total += lag
                 seen = True
                 if elapsed.seconds is not None:
@@ -200,8 +213,8 @@ class LagHistory:
             if reshaped or series is None:
                 self._series[name] = None
             elif seen:
-                series.append((snapshot.at, total, worst))
-        self.last_at = snapshot.at
+                series.append((at, total, worst))
+        self.last_at = at
 
     def groups(self) -> list[str]:
         return sorted(self._samples)
@@ -455,34 +468,34 @@ def group_status(partitions: Iterable[PartitionLag]) -> GroupStatus:
     return GroupStatus.UNKNOWN
 
 
-def _offsets(s: Sample) -> tuple[object, ...]:
-    """end, start, committed, live, lag: what a verdict depends on besides time."""
-    return s[1:6]
-
-
-def _judge(history: LagHistory, group: str, tp: TopicPartition, samples: Sequence[Sample], steady: int,
-           now: float, config: EvalConfig) -> PartitionLag:
+def _judge(known_verdicts: dict[TopicPartition, tuple[tuple[object, ...], EvalConfig, PartitionLag]], group: str,
+           tp: TopicPartition, samples: Sequence[Sample], steady: int, now: float, config: EvalConfig) -> PartitionLag:
     """The verdict on one partition, from its last one when nothing it depends on moved.
 
     A partition whose whole window (and the one before) has the same offsets gets the same rates, ETA, trend
     and status as last time, save for what time changes: its time lag (the newest sample's) and the reason of a
     STOP (Burrow's STOP rule compares times: over a window of equal offsets it reads only the window's first
     and last sample). On a quiet cluster that is most partitions, and judging 1,500 of them afresh was a third
-    of a lag refresh."""
+    of a lag refresh. An OK verdict with nothing changed at all (caught up, the history full) is the last one
+    itself."""
     latest = samples[-1]
-    known = history.verdicts.get(group, {}).get(tp)
-    full = len(samples) > config.window and steady > config.window  # this window and the last one steady
-    if known is not None and full and known[0] == (samples[-2].at, *_offsets(latest)) \
-            and (known[1] is config or known[1] == config) \
+    count = len(samples)
+    # this window and the last one steady: the newest two samples have the same offsets, so the last verdict was
+    # reached on the previous sample's time and these offsets exactly when its key is that sample's first six
+    known = known_verdicts.get(tp) if count > config.window and steady > config.window else None
+    if known is not None and known[0] == samples[-2][:6] and (known[1] is config or known[1] == config) \
             and known[2].status in (PartitionStatus.OK, PartitionStatus.STALL, PartitionStatus.STOP):
-        status: PartitionStatus = known[2].status
-        reason = known[2].reason
+        last = known[2]
+        status: PartitionStatus = last.status
+        reason = last.reason
         if status is PartitionStatus.STOP:
             status, reason = burrow_status([samples[-config.window], latest], now, config.allowed_lag)
-        return _copy_with(known[2], time_lag=latest.time_lag, samples=len(samples), status=status, reason=reason)
+        elif status is PartitionStatus.OK and latest.time_lag is last.time_lag and count == last.samples:
+            return last
+        return _copy_with(last, time_lag=latest.time_lag, samples=count, status=status, reason=reason)
     newest = list(itertools.islice(reversed(samples), config.window))
     newest.reverse()
-    return evaluate_partition(group, tp, newest, now, config, count=len(samples))
+    return evaluate_partition(group, tp, newest, now, config, count=count)
 
 
 def _copy_with(verdict: PartitionLag, **changes: object) -> PartitionLag:
@@ -503,10 +516,11 @@ def evaluate(history: LagHistory, now: float | None = None, config: EvalConfig |
     result = []
     for name in (history.groups() if groups is None else groups):
         info = history.group(name)
+        known = history.verdicts.get(name, {})
         verdicts: dict[TopicPartition, tuple[tuple[object, ...], EvalConfig, PartitionLag]] = {}
         for tp, samples, steady in history.buffers(name):
             verdicts[tp] = (samples[-1][:6], config,  # the newest sample's time and offsets
-                            _judge(history, name, tp, samples, steady, now, config))
+                            _judge(known, name, tp, samples, steady, now, config))
         history.verdicts[name] = verdicts
         partitions = tuple(verdict for _key, _config, verdict in verdicts.values())
         status = GroupStatus.ERR if info is not None and info.error else group_status(partitions)

@@ -201,6 +201,11 @@ class KafkaSource:
         self._partition_counts: dict[str, int] = {}
         self._coordinators: dict[str, int] = {}
         self._stamps: OrderedDict[tuple[TopicPartition, int], float | None] = OrderedDict()
+        # What the last reads took out of an answer decoded once (`_decoded_once`): the same answer object
+        # gives the same values, so the next read copies them instead of walking 1,500 partitions again
+        # (a group's committed offsets, keyed on the group; a Fetch's offsets, keyed on the answer's identity)
+        self._committed_read: dict[str, tuple[object, dict[TopicPartition, int]]] = {}
+        self._offsets_read: dict[int, tuple[object, dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]]]] = {}
 
     def __enter__(self) -> KafkaSource:
         return self
@@ -394,12 +399,19 @@ class KafkaSource:
         if self._version(9, 8, 8) is not None:
             calls = [(node, _decoded_once(_OffsetFetchRequestV8)([(g, None, {}) for g in names], False, {}))
                      for node, names in by_node.items()]
+            read: dict[str, tuple[object, dict[TopicPartition, int]]] = {}
             for response in self._call_connected(calls):
                 for group, topics, error_code, _tags in response.groups:
-                    offsets = {TopicPartition(topic, p): off
-                               for topic, parts, _t in topics or [] for p, off, _e, _m, perr, _pt in parts
-                               if off >= 0 and perr == _NO_ERROR}
+                    known = self._committed_read.get(group)
+                    if known is not None and known[0] is topics:
+                        offsets = dict(known[1])
+                    else:
+                        offsets = {TopicPartition(topic, p): off
+                                   for topic, parts, _t in topics or [] for p, off, _e, _m, perr, _pt in parts
+                                   if off >= 0 and perr == _NO_ERROR}
+                    read[group] = (topics, dict(offsets))
                     answers.append((group, offsets, error_code))
+            self._committed_read = read
             return answers
         version = self._version(9, 3, 2)
         if version is None:
@@ -489,14 +501,25 @@ class KafkaSource:
             request_type = _decoded_once(FetchRequest[version]) if not parse else FetchRequest[version]
             calls.append((leader, request_type(*head, list(topics.items()), *tail)))
         found: dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]] = {}
+        read: dict[int, tuple[object, dict[TopicPartition, tuple[int, int, int, list[KafkaRecord]]]]] = {}
         for response in self._call_connected(calls):
-            for topic, parts in response.topics:
-                for part in parts:
-                    partition, error_code, high_watermark = part[0], part[1], part[2]
-                    log_start = part[4] if version >= 5 else -1
-                    tp = TopicPartition(topic, partition)
-                    records = _parse(tp, part[-1], positions.get(tp, 0)) if parse else []
-                    found[tp] = (error_code, high_watermark, log_start, records)
+            known = self._offsets_read.get(id(response)) if not parse else None
+            if known is not None and known[0] is response:  # offsets only, from the same answer: the same values
+                answer = known[1]
+            else:
+                answer = {}
+                for topic, parts in response.topics:
+                    for part in parts:
+                        partition, error_code, high_watermark = part[0], part[1], part[2]
+                        log_start = part[4] if version >= 5 else -1
+                        tp = TopicPartition(topic, partition)
+                        records = _parse(tp, part[-1], positions.get(tp, 0)) if parse else []
+                        answer[tp] = (error_code, high_watermark, log_start, records)
+            if not parse:
+                read[id(response)] = (response, answer)
+            found.update(answer)
+        if not parse:
+            self._offsets_read = read
         return found
 
     def partition_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, PartitionOffsets]:

@@ -48,7 +48,10 @@ class LiveTable(DataTable[Cell]):
         self._row_lines: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]] = LRUCache(1000)
 
     def on_mount(self) -> None:
-        self._column_keys = self.add_columns(*self._columns)
+        # Keyed by position: a column added without a key has a key whose value is None, and a cell's version
+        # (`_cell_versions`, keyed on the values) was then shared by every cell of its row, so one changed cell
+        # rendered the whole row again.
+        self._column_keys = self.add_columns(*((label, str(index)) for index, label in enumerate(self._columns)))
 
     def show(self, rows: Sequence[Row]) -> None:
         """Replace the rows. The same keys in the same order (a refresh: ages ticked, counts moved) update only

@@ -80,6 +80,21 @@ def test_a_rollout_is_worked_out_again_only_when_the_watch_replaced_its_deployme
     assert all(after[name] is rollout for name, rollout in before.items() if name != "worker")
 
 
+def test_every_pod_is_handed_out_again_until_the_watch_changes_one(
+        source: KubeSource, admin: client.ApiClient) -> None:
+    """pods() hands out the summaries it made last time while neither the pods nor the events cache changed (the
+    same objects), and never hides a change: a restarted Deployment's new pod shows up."""
+    before = source.pods()
+    again = source.pods()
+    assert again == before
+    assert all(a is b for a, b in zip(again, before, strict=True))
+    names = {p.name for p in before}
+    client.AppsV1Api(admin).patch_namespaced_deployment(
+        "worker", NS, {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "y"}}}}},
+        _content_type="application/strategic-merge-patch+json")
+    eventually(lambda: {p.name for p in source.pods()} - names, "the restarted worker's new pod in the pods")
+
+
 def test_bookmarks_move_an_idle_cache_forward(source: KubeSource, cluster: StandInCluster,
                                               admin: client.ApiClient) -> None:
     topics = source.cache("kafkatopics")

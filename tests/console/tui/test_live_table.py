@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widgets import DataTable
 
 from console.tui.widgets.live_table import LiveTable
 
@@ -54,3 +55,26 @@ async def test_a_changed_cell_is_painted_anew_and_the_rows_around_it_stay() -> N
         assert "5s" in rebuilt[1]
         assert "alpha" in rebuilt[2]
         assert table.selected_key == "c"
+
+
+async def test_a_changed_cell_renders_only_that_cell_again_not_its_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An age ticking in one column re-renders that cell; the row's other cells come from the cache."""
+    rendered: list[tuple[int, int]] = []
+    render_cell = DataTable._render_cell
+
+    def counted(self: DataTable[object], row: int, column: int, *args: object, **kwargs: object) -> object:
+        rendered.append((row, column))
+        return render_cell(self, row, column, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DataTable, "_render_cell", counted)
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(LiveTable)
+        table.show([("a", ("alpha", "1s")), ("b", ("beta", "2s"))])
+        await pilot.pause()
+        painted(table)
+        rendered.clear()
+        table.show([("a", ("alpha", "4s")), ("b", ("beta", "2s"))])
+        await pilot.pause()
+        assert "4s" in painted(table)[1]
+        assert set(rendered) == {(0, 1)}
