@@ -131,7 +131,8 @@ def test_watch_keeps_printing_documents_until_interrupted(kafka_broker: Broker, 
             text = text.strip()[end:]
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(30)
+        process.communicate(timeout=30)  # drains both pipes: a child blocked writing to a full one cannot exit
+        code = process.returncode
     assert [d["samples"] for d in documents] == [1, 2, 3]
     assert [len(d["groups"][0]["partitions"][0]["history"]) for d in documents] == [1, 2, 3]
     assert code == 130
